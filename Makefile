@@ -1,0 +1,44 @@
+# The two commands: `make run` and `make test`. Everything else supports them.
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+FLASK   := $(VENV)/bin/flask --app loyalty
+PORT    ?= 5000
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install run test lint format browser bench clean
+
+install: $(VENV)/.installed  ## create .venv with the project and its dev tools
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install  ## migrate, seed demo data when empty, print a login and a survey link, serve
+	$(FLASK) db upgrade
+	$(FLASK) demo seed --if-empty
+	LOYALTY_BASE_URL=$${LOYALTY_BASE_URL:-http://127.0.0.1:$(PORT)} $(FLASK) demo info
+	LOYALTY_BASE_URL=$${LOYALTY_BASE_URL:-http://127.0.0.1:$(PORT)} $(FLASK) run --port $(PORT)
+
+browser:  ## Debian's Chromium for the browser tests (test tools cannot download browsers here)
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \
+		$(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: install browser lint  ## the whole suite; set LOYALTY_TEST_DATABASE_URL for PostgreSQL
+	$(PYTHON) -m pytest
+
+bench: install  ## benchmark scripts; each prints its figures, last line JSON
+	$(PYTHON) tests/benchmarks/bench_survey.py
+	$(PYTHON) tests/benchmarks/bench_sentiment.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

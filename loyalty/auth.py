@@ -1,0 +1,109 @@
+"""Staff sign-in with Flask-Login, and the role check every staff page uses."""
+
+from __future__ import annotations
+
+import functools
+import typing as t
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField
+from wtforms.validators import InputRequired, Length
+
+from .db import db
+from .models import ROLES, User
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to see this page."
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+def role_required(*roles: str) -> t.Callable:
+    """Only signed-in staff with one of ``roles`` get through; others get 403."""
+    assert all(r in ROLES for r in roles), roles
+
+    def decorator(view: t.Callable) -> t.Callable:
+        @functools.wraps(view)
+        def wrapped(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def create_user(email: str, role: str, password: str) -> User:
+    """Create a staff user; raises ValueError with a readable reason."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"email: {exc}") from None
+    if role not in ROLES:
+        raise ValueError(f"role: must be one of {', '.join(ROLES)}")
+    if len(password) < 8:
+        raise ValueError("password: at least 8 characters")
+    if db.session.scalar(sa.select(User).where(User.email == email)):
+        raise ValueError(f"email: a user {email} already exists")
+    user = User(email=email, role=role)
+    user.set_password(password)
+    db.session.add(user)
+    return user
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
+
+
+def _safe_next(target: str | None) -> str:
+    """Only follow ``next`` within this site, so the login page cannot redirect elsewhere."""
+    if target and target.startswith("/") and not urlsplit(target).netloc and "\\" not in target:
+        return target
+    return url_for("responses.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with email and password."""
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        email = (form.email.data or "").strip().lower()
+        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        if user and user.active and user.check_password(form.password.data):
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong email or password.", "error")
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    """Sign out."""
+    logout_user()
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,68 @@
+"""Configuration layering: defaults, then ``instance/config.py``, then ``LOYALTY_*`` env.
+
+Every setting lives in :data:`SETTINGS` with its default and a line of help, so the
+README and a test can check that each one is documented.
+"""
+
+from __future__ import annotations
+
+import secrets
+import typing as t
+from pathlib import Path
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: name -> (default, help). ``None`` defaults are computed at start-up.
+SETTINGS: dict[str, tuple[t.Any, str]] = {
+    "DATABASE_URL": (None, "SQLAlchemy URL; default is SQLite at instance/loyalty.db."),
+    "BASE_URL": ("http://127.0.0.1:5000", "Public address used in every link in an email."),
+    "MAIL_URL": ("outbox:", "smtp://user:pass@host:port[?starttls=1] or outbox:[folder]."),
+    "MAIL_FROM": ("Loyalty <loyalty@localhost>", "From address of survey emails."),
+    "COMPANY_NAME": ("Loyalty Demo A/S", "Company name shown in surveys and emails."),
+    "INVITATION_DAYS": (30, "Days a survey link stays open for answers and changes."),
+    "COMMENT_MAX_LENGTH": (5000, "Longest free-text answer accepted, in characters."),
+    "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
+    "PARTIAL_SAVE_SECONDS": (4, "Seconds a survey must be in view before a tapped score is saved."),
+    "FORMS_FOLDER": (str(PROJECT_ROOT / "forms"), "Folder of survey definitions (TOML)."),
+    "SECRET_KEY": (None, "Signs sessions and links; generated into instance/secret_key."),
+}
+
+
+def load(app: Flask, test_config: t.Mapping[str, t.Any] | None) -> None:
+    """Apply the layers in order; later layers win."""
+    app.config.update({name: default for name, (default, _) in SETTINGS.items()})
+    app.config.update(
+        SQLALCHEMY_TRACK_MODIFICATIONS=False,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,  # tied to the session; a customer may take their time
+    )
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("LOYALTY")
+    if test_config is not None:
+        app.config.update(test_config)
+
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'loyalty.db'}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    if app.config["DATABASE_URL"].startswith("sqlite"):
+        # Writers wait for each other instead of failing with "database is locked".
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+    app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
+
+
+def _instance_secret(path: Path) -> str:
+    """Read the instance's secret key, creating it (readable by the owner only) once."""
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()

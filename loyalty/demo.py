@@ -1,0 +1,261 @@
+"""Demo data: a year of accounts, contacts, invitations and answers in Danish and English.
+
+It goes through the same functions as real traffic (invitations, ``save_response``), so
+every demo comment is scored by the real sentiment module.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+import typing as t
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .db import db
+from .invitations import create_invitation, survey_url
+from .models import Account, Contact, Event, Invitation, Response, User, utcnow
+from .responses import save_response
+
+DEMO_ADMIN = "admin@example.com"
+
+_B2B = [
+    "Nordlys Tømrer ApS",
+    "Havneby Logistik A/S",
+    "Fjordsen Revision",
+    "Kattegat Shipping A/S",
+    "Grøn Energi Partner ApS",
+    "Bryggen Arkitekter",
+    "Lindholm Data A/S",
+    "Acme Nordic A/S",
+    "Baltic Freight Ltd",
+    "Skovgaard & Søn ApS",
+    "Mølle Bageri ApS",
+    "Northwind Traders Ltd",
+]
+_FIRST = [
+    "Mette",
+    "Lars",
+    "Sofie",
+    "Anders",
+    "Camilla",
+    "Jens",
+    "Ida",
+    "Mikkel",
+    "Freja",
+    "Rasmus",
+    "Emma",
+    "Oliver",
+    "Hannah",
+    "James",
+    "Charlotte",
+    "Peter",
+    "Anne",
+    "Thomas",
+    "Louise",
+    "Kim",
+]
+_LAST = [
+    "Jensen",
+    "Nielsen",
+    "Hansen",
+    "Pedersen",
+    "Andersen",
+    "Christensen",
+    "Larsen",
+    "Sørensen",
+    "Rasmussen",
+    "Madsen",
+    "Smith",
+    "Brown",
+    "Taylor",
+    "Wilson",
+    "Holm",
+    "Kjær",
+]
+_PRODUCTS = ["Kontorstol Pro", "Standing desk", "Serviceaftale", "Laptop stand", "Lampe Nova"]
+
+#: (reason, improvement) pairs by mood, in each language
+_COMMENTS: dict[str, dict[str, list[tuple[str, str]]]] = {
+    "da": {
+        "good": [
+            ("Hurtig levering og rigtig venlig betjening.", "Intet, fortsæt sådan!"),
+            ("Produktet er super godt, og det var nemt at bestille.", ""),
+            ("Meget tilfreds med kvaliteten.", "Måske lidt billigere fragt."),
+            ("Fantastisk service, de ringede selv og fulgte op.", ""),
+            ("Fint", ""),
+        ],
+        "mixed": [
+            (
+                "Varen er god, men leveringen tog alt for lang tid.",
+                "Bedre information om levering.",
+            ),
+            ("Ok oplevelse, ikke noget særligt.", "Hurtigere svar på mails."),
+            ("Produktet virker, men fakturaen var forkert.", "Ret fejl i fakturaerne."),
+        ],
+        "bad": [
+            ("Meget utilfreds. Ingen svarer på telefonen.", "Svar når kunderne ringer!"),
+            ("Varen kom i stykker, og vi venter stadig på en ny.", "Pak varerne ordentligt."),
+            ("Elendig kundeservice. Vi overvejer at skifte leverandør.", ""),
+            ("Ikke tilfreds. Vi vil have pengene tilbage.", "Overhold jeres aftaler."),
+            ("Vi forlænger ikke aftalen næste år.", ""),
+        ],
+    },
+    "en": {
+        "good": [
+            ("Fast delivery and really friendly staff.", "Nothing, keep it up!"),
+            ("Great product, easy to order.", ""),
+            ("Very happy with the quality :)", "Maybe cheaper shipping."),
+            ("Excellent support, they called us back the same day.", ""),
+            ("Super", ""),
+        ],
+        "mixed": [
+            ("The product is great but billing is a nightmare.", "Fix the invoices."),
+            ("It was ok, nothing special.", "Answer emails faster."),
+            ("Good quality, but delivery was late again.", "Better delivery estimates."),
+        ],
+        "bad": [
+            ("Terrible support. Nobody answers the phone.", "Answer when customers call!"),
+            ("The item arrived broken and we are still waiting.", "Pack things properly."),
+            ("We will not renew next year.", ""),
+            ("Very disappointed. I want a refund.", "Keep your promises."),
+            ("We are switching to a competitor.", ""),
+        ],
+    },
+}
+
+
+def is_empty() -> bool:
+    return db.session.scalar(sa.select(sa.func.count(Account.id))) == 0
+
+
+def _person(rng: random.Random) -> str:
+    return f"{rng.choice(_FIRST)} {rng.choice(_LAST)}"
+
+
+def _email(name: str, domain: str, rng: random.Random) -> str:
+    local = name.lower().replace(" ", ".").replace("ø", "oe").replace("æ", "ae").replace("å", "aa")
+    return f"{local}.{rng.randrange(1000)}@{domain}"
+
+
+def seed_demo(
+    *, accounts: int = 36, seed: int = 2026, progress: t.Callable[[int], t.Any] = lambda n: None
+) -> None:
+    """Create ``accounts`` accounts with a year of history, committing one account at a time."""
+    rng = random.Random(seed)
+    survey = current_app.extensions["loyalty.surveys"]["post-sale"]
+    owners = _demo_staff()
+    now = utcnow()
+    b2b_names = iter(_B2B)
+    for i in range(accounts):
+        b2b = i % 3 == 0
+        name = next(b2b_names, None) if b2b else None
+        b2b = b2b and name is not None
+        if b2b:
+            domain = name.split()[0].lower().replace("ø", "oe").replace("ø", "oe") + ".example.com"
+            account = Account(name=name, segment="b2b", owner=rng.choice(owners))
+            account.annual_value = Decimal(rng.randrange(50, 2000) * 1000)
+            people = [_person(rng) for _ in range(rng.randint(2, 5))]
+        else:
+            person = _person(rng)
+            account = Account(name=f"{person} ({i})", segment="b2c", owner=rng.choice(owners))
+            account.annual_value = Decimal(rng.randrange(1, 40) * 500)
+            domain, people = "mail.example.com", [person]
+        db.session.add(account)
+        # Each account has a mood that drifts over the year: some improve, some slide.
+        start, drift = rng.uniform(-0.6, 0.9), rng.uniform(-0.9, 0.6)
+        for j, person in enumerate(people):
+            language = "en" if (rng.random() < 0.3 or name and "Ltd" in name) else "da"
+            contact = Contact(
+                account=account,
+                email=_email(person, domain, rng),
+                name=person,
+                language=language,
+                is_decision_maker=b2b and j == 0,
+            )
+            db.session.add(contact)
+            for _ in range(rng.randint(2, 6)):
+                sent = now - dt.timedelta(days=rng.uniform(1, 365), hours=rng.uniform(0, 12))
+                _demo_invitation(
+                    rng, survey, contact, sent, start + drift * (1 - (now - sent).days / 365), now
+                )
+        db.session.commit()
+        progress(1)
+
+
+def _demo_invitation(rng, survey, contact, sent, mood: float, now) -> None:
+    event = Event(
+        kind=rng.choice(["sale", "delivery"]),
+        account=contact.account,
+        occurred_at=sent - dt.timedelta(days=2),
+        amount=Decimal(rng.randrange(200, 50000)),
+        product=rng.choice(_PRODUCTS),
+    )
+    db.session.add(event)
+    invitation = create_invitation(contact, survey.id, due_at=sent, event=event)
+    invitation.status, invitation.sent_at = "sent", sent
+    if rng.random() > 0.55:  # about 45 % answer, as post-sale surveys do
+        return
+    mood = max(-1.0, min(1.0, mood + rng.gauss(0, 0.35)))
+    nps = max(0, min(10, round(7 + mood * 4 + rng.gauss(0, 1))))
+    kind = "good" if nps >= 9 else "mixed" if nps >= 7 else "bad"
+    reason, improve = rng.choice(_COMMENTS[contact.language][kind])
+    values = {
+        "nps": nps,
+        "csat": max(1, min(5, round(3.5 + mood * 1.6 + rng.gauss(0, 0.6)))),
+        "ces": max(1, min(7, round(5 + mood * 2 + rng.gauss(0, 0.8)))),
+        "reason": reason if rng.random() < 0.8 else None,
+        "improve": improve or None,
+    }
+    db.session.flush()
+    response = save_response(invitation, survey, values, complete=True)
+    answered = sent + dt.timedelta(hours=rng.uniform(0.2, 72))
+    response.submitted_at = response.updated_at = invitation.answered_at = min(answered, now)
+
+
+def _demo_staff() -> list[User]:
+    """The demo admin plus two support leads who own accounts."""
+    users = []
+    for email, role in [
+        (DEMO_ADMIN, "admin"),
+        ("support@example.com", "support"),
+        ("lead@example.com", "support"),
+        ("cfo@example.com", "executive"),
+    ]:
+        user = db.session.scalar(sa.select(User).where(User.email == email))
+        if user is None:
+            user = User(email=email, role=role)
+            user.set_password(secrets.token_urlsafe(12))
+            db.session.add(user)
+        users.append(user)
+    return [u for u in users if u.role != "executive"]
+
+
+def demo_login() -> tuple[str, str, str]:
+    """Give the demo admin a fresh password and find (or make) an open survey link."""
+    password = secrets.token_urlsafe(9)
+    user = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN))
+    if user is None:
+        _demo_staff()
+        user = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN))
+    user.set_password(password)
+    now = utcnow()
+    invitation = db.session.scalar(
+        sa.select(Invitation)
+        .outerjoin(Response)
+        .where(Invitation.status == "sent", Invitation.expires_at > now, Response.id.is_(None))
+        .order_by(Invitation.expires_at.desc())
+        .limit(1)
+    )
+    if invitation is None:
+        contact = db.session.scalar(sa.select(Contact).order_by(Contact.id).limit(1))
+        if contact is None:
+            db.session.commit()
+            return DEMO_ADMIN, password, "(no contacts yet: run 'flask --app loyalty invite')"
+        invitation = create_invitation(contact, "post-sale")
+        invitation.status, invitation.sent_at = "sent", now
+    db.session.commit()
+    return DEMO_ADMIN, password, survey_url(invitation)

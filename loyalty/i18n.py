@@ -1,0 +1,125 @@
+"""The interface's own words in Danish and English (survey wording lives in forms/).
+
+Two languages and a few dozen strings do not need gettext catalogues; a table keeps
+each string's translations side by side, and a test checks none is missing.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+LANGUAGES = ("da", "en")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "submit": {"da": "Send svar", "en": "Send answers"},
+    "update": {"da": "Gem ændringer", "en": "Save changes"},
+    "optional": {"da": "valgfrit", "en": "optional"},
+    "required": {"da": "skal udfyldes", "en": "required"},
+    "characters_max": {"da": "højst {max} tegn", "en": "at most {max} characters"},
+    "thanks_title": {"da": "Tak for dit svar", "en": "Thank you for your answer"},
+    "thanks_body": {
+        "da": "Vi har modtaget dine svar og læser hver eneste kommentar.",
+        "en": "We have received your answers and read every comment.",
+    },
+    "change_answer": {
+        "da": "Du kan ændre dine svar indtil {date}.",
+        "en": "You can change your answers until {date}.",
+    },
+    "change_link": {"da": "Ret mine svar", "en": "Change my answers"},
+    "already_answered": {
+        "da": "Du har allerede svaret. Du kan rette dine svar herunder.",
+        "en": "You have already answered. You can change your answers below.",
+    },
+    "not_found_title": {"da": "Linket virker ikke", "en": "This link does not work"},
+    "not_found_body": {
+        "da": "Linket er udløbet eller ikke gyldigt. Tak fordi du ville svare.",
+        "en": "The link has expired or is not valid. Thank you for wanting to answer.",
+    },
+    "error_summary": {
+        "da": "Der er {n} fejl i dine svar. Ret venligst markeringerne herunder.",
+        "en": "There are {n} problems with your answers. Please see the marked questions.",
+    },
+    "error_required": {
+        "da": "Besvar venligst dette spørgsmål.",
+        "en": "Please answer this question.",
+    },
+    "error_scale": {
+        "da": "Vælg et helt tal fra {min} til {max}.",
+        "en": "Choose a whole number from {min} to {max}.",
+    },
+    "error_too_long": {
+        "da": "Teksten er på {n} tegn; der er plads til {max}. Forkort den venligst.",
+        "en": "The text is {n} characters long; there is room for {max}. Please shorten it.",
+    },
+    "error_unreadable": {
+        "da": "Teksten indeholder tegn, vi ikke kan læse. Skriv den venligst igen.",
+        "en": "The text contains characters we cannot read. Please type it again.",
+    },
+    "error_expired_form": {
+        "da": "Siden var for gammel til at gemme dine svar. Tjek dem og send igen.",
+        "en": "The page was too old to save your answers. Please check them and send again.",
+    },
+    "error_too_large": {
+        "da": "Svaret er for stort til at blive modtaget. Forkort teksten og prøv igen.",
+        "en": "The answer is too large to receive. Please shorten the text and try again.",
+    },
+    "error_bad_request": {
+        "da": "Vi kunne ikke læse forespørgslen. Gå tilbage og prøv igen.",
+        "en": "We could not read the request. Please go back and try again.",
+    },
+    "email_intro": {
+        "da": "Hej {name},\n\ntak for dit køb hos {company}. Vil du hjælpe os med et hurtigt svar?",
+        "en": "Hi {name},\n\nthank you for your purchase from {company}. Would you help us with a "
+        "quick answer?",
+    },
+    "email_tap": {
+        "da": "Tryk på et tal for at svare:",
+        "en": "Tap a number to answer:",
+    },
+    "email_open": {"da": "Åbn undersøgelsen", "en": "Open the survey"},
+    "email_expiry": {
+        "da": "Linket virker indtil {date}.",
+        "en": "The link works until {date}.",
+    },
+    "email_unsubscribe": {
+        "da": "Vil du ikke have flere undersøgelser fra os? Afmeld her:",
+        "en": "Don't want more surveys from us? Unsubscribe here:",
+    },
+    "unsubscribe_title": {"da": "Afmeld undersøgelser", "en": "Unsubscribe from surveys"},
+    "unsubscribe_question": {
+        "da": "Vil du afmelde {email} fra vores undersøgelser?",
+        "en": "Do you want to unsubscribe {email} from our surveys?",
+    },
+    "unsubscribe_button": {"da": "Ja, afmeld mig", "en": "Yes, unsubscribe me"},
+    "unsubscribed": {
+        "da": "{email} får ikke flere undersøgelser fra os.",
+        "en": "{email} will not receive more surveys from us.",
+    },
+}
+
+
+def text(key: str, language: str, /, **values: t.Any) -> str:
+    """The string ``key`` in ``language`` (English when unknown), with ``values`` filled in."""
+    entry = TEXTS[key]
+    template = entry.get(language) or entry["en"]
+    return template.format(**values) if values else template
+
+
+def format_date(value: t.Any, language: str) -> str:
+    """A date as people write it: ``24. december 2026`` or ``24 December 2026``."""
+    months = {
+        "da": "januar februar marts april maj juni juli august september oktober november december",
+        "en": "January February March April May June July August September October November "
+        "December",
+    }
+    name = months.get(language, months["en"]).split()[value.month - 1]
+    return (
+        f"{value.day}. {name} {value.year}"
+        if language == "da"
+        else f"{value.day} {name} {value.year}"
+    )
+
+
+def best_language(accept: t.Any) -> str:
+    """The visitor's preferred language from Accept-Language, Danish if they prefer neither."""
+    return accept.best_match(LANGUAGES, default="da")

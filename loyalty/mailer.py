@@ -1,0 +1,121 @@
+"""Outgoing mail: building safe messages and handing them to the configured transport.
+
+``LOYALTY_MAIL_URL`` picks the transport: ``smtp://[user:password@]host[:port][?starttls=1]``
+for a real server, or ``outbox:[folder]`` (the default) to write each message as an
+``.eml`` file under ``instance/outbox/`` so a newcomer can read them without a server.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+import typing as t
+import uuid
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+class MailError(Exception):
+    """The transport refused a message; the text is the server's answer."""
+
+
+def clean_header_text(value: str) -> str:
+    """Collapse line breaks and control characters, which could otherwise inject headers."""
+    return _CONTROL.sub(" ", value).strip()
+
+
+def build_message(
+    *,
+    sender: str,
+    to_name: str,
+    to_email: str,
+    subject: str,
+    text: str,
+    html: str | None = None,
+    headers: t.Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """A multipart/alternative message; every header value is cleaned first."""
+    message = EmailMessage()
+    message["From"] = clean_header_text(sender)
+    username, _, domain = to_email.rpartition("@")
+    message["To"] = Address(clean_header_text(to_name), username, domain)
+    message["Subject"] = clean_header_text(subject)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
+    for name, value in (headers or {}).items():
+        message[name] = clean_header_text(value)
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    return message
+
+
+class Transport(t.Protocol):
+    def send(self, message: EmailMessage) -> None: ...
+
+
+class OutboxTransport:
+    """Writes messages into a folder, one ``.eml`` file each."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{uuid.uuid4().hex}.eml"
+        path.write_bytes(message.as_bytes())
+
+
+class SMTPTransport:
+    """Sends through an SMTP server, with STARTTLS and login when the URL asks for them."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout: float = 30,
+    ) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.username, self.password, self.starttls = username, password, starttls
+
+    def send(self, message: EmailMessage) -> None:
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if self.starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if self.username:
+                    smtp.login(self.username, self.password or "")
+                smtp.send_message(message)
+        except (smtplib.SMTPException, OSError) as exc:
+            raise MailError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def transport_from_url(url: str, instance_path: str | Path) -> Transport:
+    """Parse ``LOYALTY_MAIL_URL`` into a transport; a bad URL fails with a clear message."""
+    parts = urlsplit(url)
+    if parts.scheme == "outbox":
+        folder = Path(unquote(parts.path)) if parts.path else Path(instance_path) / "outbox"
+        return OutboxTransport(folder)
+    if parts.scheme == "smtp":
+        if not parts.hostname:
+            raise ValueError(f"LOYALTY_MAIL_URL {url!r}: no host")
+        options = parse_qs(parts.query)
+        return SMTPTransport(
+            parts.hostname,
+            parts.port or 25,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            starttls=options.get("starttls", ["0"])[0].lower() in ("1", "true", "yes"),
+            timeout=float(options.get("timeout", ["30"])[0]),
+        )
+    raise ValueError(f"LOYALTY_MAIL_URL {url!r}: scheme must be smtp: or outbox:")

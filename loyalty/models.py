@@ -1,0 +1,213 @@
+"""Database models: who we ask (accounts, contacts), why (events), how (invitations),
+what they said (responses, answers) and who works with it (users)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .db import db
+
+SEGMENTS = ("b2b", "b2c")
+LANGUAGES = ("da", "en")
+ROLES = ("admin", "support", "executive")
+EVENT_KINDS = ("sale", "delivery", "support_ticket_closed", "renewal")
+INVITATION_STATES = ("scheduled", "sending", "sent", "failed", "skipped")
+SENTIMENT_LABELS = ("negative", "neutral", "positive")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Stores UTC without a zone (SQLite has none) and always hands back aware UTC."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: t.Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: t.Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+def _choice(name: str, values: tuple[str, ...]) -> sa.CheckConstraint:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return sa.CheckConstraint(f"{name} IN ({quoted})", name=name)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+    __table_args__ = (_choice("role", ROLES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+
+class Account(db.Model):
+    """A B2C customer or a B2B company; B2B accounts have several contacts."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (_choice("segment", SEGMENTS),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
+    segment: Mapped[str] = mapped_column(sa.String(3))
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    annual_value: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2), default=Decimal(0))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[User | None] = relationship()
+    contacts: Mapped[list[Contact]] = relationship(back_populates="account")
+
+
+class Contact(db.Model):
+    __tablename__ = "contacts"
+    __table_args__ = (_choice("language", LANGUAGES),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    language: Mapped[str] = mapped_column(sa.String(2))
+    is_decision_maker: Mapped[bool] = mapped_column(default=False)
+    unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    bounced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="contacts")
+
+    @property
+    def reachable(self) -> bool:
+        return self.unsubscribed_at is None and self.bounced_at is None
+
+
+class Event(db.Model):
+    """Something that happened to a customer (a sale, a delivery) and may trigger a survey."""
+
+    __tablename__ = "events"
+    __table_args__ = (_choice("kind", EVENT_KINDS),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    amount: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
+    product: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Invitation(db.Model):
+    """One survey sent to one contact; its link token is stored only as a hash."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        _choice("status", INVITATION_STATES),
+        sa.Index("ix_invitations_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("events.id"), index=True)
+    survey: Mapped[str] = mapped_column(sa.String(64))
+    #: random per invitation; the link token is derived from it with the secret key
+    token_nonce: Mapped[str] = mapped_column(sa.String(64))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="scheduled")
+    skip_reason: Mapped[str | None] = mapped_column(sa.String(64))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    contact: Mapped[Contact] = relationship()
+    event: Mapped[Event | None] = relationship()
+    response: Mapped[Response | None] = relationship(back_populates="invitation")
+
+    def is_open(self, now: dt.datetime | None = None) -> bool:
+        return self.status != "skipped" and (now or utcnow()) < self.expires_at
+
+
+class Response(db.Model):
+    """A contact's answer to one invitation; updated in place when they change it.
+
+    The headline metrics (NPS, CSAT, CES) are columns because every chart and rule reads
+    them; every other answer, free text above all, is an :class:`Answer` row.
+    """
+
+    __tablename__ = "responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("invitations.id"), unique=True)
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    survey: Mapped[str] = mapped_column(sa.String(64))
+    survey_version: Mapped[int]
+    language: Mapped[str] = mapped_column(sa.String(2))
+    nps: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    csat: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    ces: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    #: False while only a score tapped in the email has been saved
+    complete: Mapped[bool] = mapped_column(default=True)
+    submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    invitation: Mapped[Invitation] = relationship(back_populates="response")
+    contact: Mapped[Contact] = relationship()
+    account: Mapped[Account] = relationship()
+    answers: Mapped[list[Answer]] = relationship(
+        back_populates="response", cascade="all, delete-orphan", order_by="Answer.id"
+    )
+
+
+class Answer(db.Model):
+    """One non-metric answer; free text carries its sentiment and the scorer's version."""
+
+    __tablename__ = "answers"
+    __table_args__ = (sa.UniqueConstraint("response_id", "question", name="response_question"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(sa.ForeignKey("responses.id"), index=True)
+    question: Mapped[str] = mapped_column(sa.String(64))
+    number: Mapped[int | None]
+    text: Mapped[str | None] = mapped_column(sa.Text)
+    polarity: Mapped[float | None]
+    sentiment: Mapped[str | None] = mapped_column(sa.String(8))
+    sentiment_language: Mapped[str | None] = mapped_column(sa.String(8))
+    #: churn/escalation cues, comma-separated names ("cancel,refund")
+    cues: Mapped[str | None] = mapped_column(sa.String(200))
+    scorer_version: Mapped[int | None] = mapped_column(index=True)
+
+    response: Mapped[Response] = relationship(back_populates="answers")

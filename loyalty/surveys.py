@@ -1,0 +1,241 @@
+"""Survey definitions from ``forms/*.toml``: validated into frozen dataclasses at start-up
+and turned into WTForms forms at run time, so wording changes need no Python."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+import typing as t
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask_wtf import FlaskForm
+from wtforms import Field, StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+from .i18n import text as ui_text
+
+METRICS = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+KINDS = ("scale", "text")
+
+
+class SurveyDefinitionError(Exception):
+    """A file in forms/ is broken; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    kind: str
+    required: bool
+    text: dict[str, str]
+    metric: str | None = None
+    min: int = 0
+    max: int = 0
+    low: dict[str, str] | None = None
+    high: dict[str, str] | None = None
+
+    @property
+    def choices(self) -> range:
+        return range(self.min, self.max + 1)
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: one object per loaded file
+class Survey:
+    id: str
+    version: int
+    languages: tuple[str, ...]
+    title: dict[str, str]
+    intro: dict[str, str]
+    email_subject: dict[str, str]
+    questions: tuple[Question, ...]
+
+    @property
+    def email_question(self) -> Question | None:
+        """The question asked inside the email (NPS), answered by tapping a number."""
+        return next((q for q in self.questions if q.metric == "nps"), None)
+
+
+def load_folder(folder: str | Path) -> dict[str, Survey]:
+    """Load and validate every ``*.toml`` file in ``folder``."""
+    surveys: dict[str, Survey] = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        survey = load_file(path)
+        if survey.id in surveys:
+            raise SurveyDefinitionError(f"{path}: id: {survey.id!r} is used by another file")
+        surveys[survey.id] = survey
+    return surveys
+
+
+def load_file(path: Path) -> Survey:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SurveyDefinitionError(f"{path}: not valid TOML: {exc}") from exc
+    return _Parser(path).survey(data)
+
+
+class _Parser:
+    """Checks one file field by field, so every error can say where it is."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, field: str, problem: str) -> t.NoReturn:
+        raise SurveyDefinitionError(f"{self.path}: {field}: {problem}")
+
+    def get(self, data: dict[str, t.Any], key: str, kind: type, where: str, **default: t.Any):
+        field = f"{where}{key}"
+        if key not in data:
+            if "default" in default:
+                return default["default"]
+            self.fail(field, "is missing")
+        value = data[key]
+        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+            self.fail(field, f"must be {kind.__name__}, not {type(value).__name__}")
+        return value
+
+    def texts(self, data: dict, key: str, where: str, languages: tuple[str, ...]) -> dict:
+        value = self.get(data, key, dict, where)
+        for language in languages:
+            if not isinstance(value.get(language), str) or not value[language].strip():
+                self.fail(f"{where}{key}.{language}", "text is missing")
+        return dict(value)
+
+    def survey(self, data: dict[str, t.Any]) -> Survey:
+        known = {"id", "version", "languages", "title", "intro", "email_subject", "questions"}
+        for key in data.keys() - known:
+            self.fail(key, "unknown field")
+        survey_id = self.get(data, "id", str, "")
+        if survey_id != self.path.stem:
+            self.fail("id", f"must match the file name {self.path.stem!r}")
+        version = self.get(data, "version", int, "")
+        if version < 1:
+            self.fail("version", "must be 1 or more")
+        languages = tuple(self.get(data, "languages", list, ""))
+        if not languages or any(lang not in ("da", "en") for lang in languages):
+            self.fail("languages", "must list 'da' and/or 'en'")
+        raw_questions = self.get(data, "questions", list, "")
+        if not raw_questions:
+            self.fail("questions", "must have at least one question")
+        questions = tuple(
+            self.question(q, f"questions[{i}].", languages) for i, q in enumerate(raw_questions)
+        )
+        ids = [q.id for q in questions]
+        if len(set(ids)) != len(ids):
+            self.fail("questions", "question ids must be unique")
+        metrics = [q.metric for q in questions if q.metric]
+        if len(set(metrics)) != len(metrics):
+            self.fail("questions", "each metric may be asked once")
+        return Survey(
+            id=survey_id,
+            version=version,
+            languages=languages,
+            title=self.texts(data, "title", "", languages),
+            intro=self.texts(data, "intro", "", languages),
+            email_subject=self.texts(data, "email_subject", "", languages),
+            questions=questions,
+        )
+
+    def question(self, data: t.Any, where: str, languages: tuple[str, ...]) -> Question:
+        if not isinstance(data, dict):
+            self.fail(where.rstrip("."), "must be a table")
+        known = {"id", "kind", "metric", "min", "max", "required", "text", "low", "high"}
+        for key in data.keys() - known:
+            self.fail(f"{where}{key}", "unknown field")
+        qid = self.get(data, "id", str, where)
+        if not qid.isidentifier():
+            self.fail(f"{where}id", "must be letters, digits and underscores")
+        kind = self.get(data, "kind", str, where)
+        if kind not in KINDS:
+            self.fail(f"{where}kind", f"must be one of {', '.join(KINDS)}")
+        common = dict(
+            id=qid,
+            kind=kind,
+            required=self.get(data, "required", bool, where, default=False),
+            text=self.texts(data, "text", where, languages),
+        )
+        if kind == "text":
+            for key in ("metric", "min", "max", "low", "high"):
+                if key in data:
+                    self.fail(f"{where}{key}", "only scale questions have it")
+            return Question(**common)
+        low, high = self.get(data, "min", int, where), self.get(data, "max", int, where)
+        if high <= low or high - low > 10:
+            self.fail(f"{where}max", "must be greater than min, at most 10 steps above it")
+        metric = self.get(data, "metric", str, where, default=None)
+        if metric is not None:
+            if metric not in METRICS:
+                self.fail(f"{where}metric", f"must be one of {', '.join(METRICS)}")
+            if (low, high) != METRICS[metric]:
+                self.fail(f"{where}min", f"{metric} is asked on %d-%d" % METRICS[metric])
+        return Question(
+            **common,
+            metric=metric,
+            min=low,
+            max=high,
+            low=self.texts(data, "low", where, languages),
+            high=self.texts(data, "high", where, languages),
+        )
+
+
+# --- forms -----------------------------------------------------------------------------
+
+
+class _ScaleAnswer:
+    """Checks a tapped number is a whole number on the question's scale."""
+
+    def __init__(self, question: Question, language: str) -> None:
+        self.question, self.language = question, language
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        raw = field.raw_data[0] if field.raw_data else ""
+        if raw in ("", None):
+            field.data = None
+            if self.question.required:
+                raise ValidationError(ui_text("error_required", self.language))
+            return
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value not in self.question.choices:
+            q = self.question
+            raise ValidationError(ui_text("error_scale", self.language, min=q.min, max=q.max))
+        field.data = value
+
+
+class _TextAnswer:
+    """Rejects what cannot be a customer's text: too long, NUL bytes, undecodable bytes."""
+
+    def __init__(self, question: Question, language: str, max_length: int) -> None:
+        self.question, self.language, self.max_length = question, language, max_length
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        value = (field.data or "").strip()
+        field.data = value or None
+        if not value:
+            if self.question.required:
+                raise ValidationError(ui_text("error_required", self.language))
+            return
+        if len(value) > self.max_length:
+            raise ValidationError(
+                ui_text("error_too_long", self.language, max=self.max_length, n=len(value))
+            )
+        if "\x00" in value or "\ufffd" in value:
+            raise ValidationError(ui_text("error_unreadable", self.language))
+
+
+@functools.cache
+def form_class(survey: Survey, language: str, max_length: int) -> type[FlaskForm]:
+    """A FlaskForm subclass for one survey in one language (built once, then reused)."""
+    fields: dict[str, Field] = {}
+    for q in survey.questions:
+        if q.kind == "scale":
+            # Rendered as a radio group by the template; a plain field keeps the checking ours.
+            fields[q.id] = StringField(q.text[language], validators=[_ScaleAnswer(q, language)])
+        else:
+            fields[q.id] = TextAreaField(
+                q.text[language], validators=[_TextAnswer(q, language, max_length)]
+            )
+    return type(f"{survey.id}-{language}", (FlaskForm,), fields)

@@ -1,0 +1,190 @@
+"""Shared fixtures: a migrated database per test (SQLite by default, PostgreSQL when
+``LOYALTY_TEST_DATABASE_URL`` is set), the app, its client and runner, a signed-in staff
+helper, invitations, and a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import typing as t
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+
+from loyalty import create_app
+from loyalty.db import db
+
+PG_URL = os.environ.get("LOYALTY_TEST_DATABASE_URL")
+BASE_URL = "http://survey.test"
+
+
+def _config(tmp: Path, database_url: str) -> dict[str, t.Any]:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key",
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": tmp,
+        "MAIL_URL": f"outbox:{tmp / 'outbox'}",
+        "BASE_URL": BASE_URL,
+    }
+
+
+def _migrate(database_url: str, tmp: Path) -> None:
+    from flask_migrate import upgrade
+
+    app = create_app(_config(tmp, database_url))
+    with app.app_context():
+        if PG_URL:
+            with db.engine.begin() as conn:
+                conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Run the migrations once per session; tests start from a copy of the result."""
+    tmp = tmp_path_factory.mktemp("template")
+    if PG_URL:
+        _migrate(PG_URL, tmp)
+        return PG_URL
+    path = tmp / "template.db"
+    _migrate(f"sqlite:///{path}", tmp)
+    return str(path)
+
+
+@pytest.fixture
+def database_url(migrated_template: str, tmp_path: Path) -> t.Iterator[str]:
+    if PG_URL:
+        yield PG_URL
+        engine = sa.create_engine(PG_URL)
+        with engine.begin() as conn:
+            tables = conn.scalars(
+                sa.text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename != 'alembic_version'"
+                )
+            ).all()
+            if tables:
+                conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+    else:
+        path = tmp_path / "loyalty.db"
+        shutil.copy(migrated_template, path)
+        yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path):
+    app = create_app(_config(tmp_path, database_url))
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+class StaffAuth:
+    """Creates staff users and signs the test client in as one of them."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    def login(self, role: str = "admin", email: str | None = None) -> t.Any:
+        from loyalty.auth import create_user
+        from loyalty.models import User
+
+        email = email or f"{role}@example.com"
+        if db.session.scalar(sa.select(User).where(User.email == email)) is None:
+            create_user(email, role, "correct horse battery")
+            db.session.commit()
+        token = csrf_from(self.client.get("/login").get_data(as_text=True))
+        return self.client.post(
+            "/login",
+            data={"email": email, "password": "correct horse battery", "csrf_token": token},
+        )
+
+
+@pytest.fixture
+def auth(client) -> StaffAuth:
+    return StaffAuth(client)
+
+
+@pytest.fixture
+def invite(app):
+    """Make an invitation (and its account and contact); returns it with its link token."""
+    from loyalty.invitations import Invitee, create_invitation, token_for, upsert_contact
+
+    counter = iter(range(1, 10_000))
+
+    def make(language: str = "en", segment: str = "b2b", **fields: t.Any):
+        n = next(counter)
+        invitee = Invitee(
+            email=fields.pop("email", f"contact{n}@example.com"),
+            name=fields.pop("name", f"Contact {n}"),
+            account=fields.pop("account", "Acme A/S"),
+            segment=segment,
+            language=language,
+        )
+        invitation = create_invitation(upsert_contact(invitee), "post-sale", **fields)
+        db.session.commit()
+        return invitation, token_for(invitation)
+
+    return make
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.received = threading.Event()
+        self.refuse: str | None = None
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        if self.refuse:
+            return self.refuse
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.received.set()
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback; ``.messages`` holds what it received, ``.url`` its
+    address for ``MAIL_URL``; set ``.refuse = "550 ..."`` to make it refuse mail."""
+    collector = _Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    collector.url = f"smtp://127.0.0.1:{controller.port}"
+    yield collector
+    controller.stop()

@@ -1,0 +1,226 @@
+"""The public survey: opening, answering, changing, bad input and unsubscribing."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from conftest import csrf_from
+
+from loyalty.db import db
+from loyalty.models import Answer, Contact, Response, utcnow
+
+COMPLETE = {"nps": "9", "csat": "5", "ces": "6", "reason": "Fast delivery", "improve": ""}
+
+
+def answer(client, token: str, **fields: str):
+    page = client.get(f"/s/{token}")
+    data = {"csrf_token": csrf_from(page.get_data(as_text=True)), **COMPLETE, **fields}
+    return client.post(f"/s/{token}", data=data)
+
+
+def stored() -> list[Response]:
+    return db.session.scalars(sa.select(Response)).all()
+
+
+@pytest.mark.parametrize(
+    ("language", "heading", "button"),
+    [("da", "Hvor sandsynligt er det", "Send svar"), ("en", "How likely is it", "Send answers")],
+)
+def test_page_speaks_the_contacts_language(client, invite, language, heading, button):
+    _, token = invite(language=language)
+    page = client.get(f"/s/{token}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert f'<html lang="{language}">' in html
+    assert heading in html and button in html
+    assert html.count('type="radio" name="nps"') == 11
+    assert "<fieldset" in html and "<legend>" in html
+
+
+def test_opening_the_page_stores_nothing(client, invite):
+    _, token = invite()
+    client.get(f"/s/{token}")
+    client.get(f"/s/{token}?nps=3")
+    assert stored() == []
+
+
+def test_score_tapped_in_email_is_preselected(client, invite):
+    _, token = invite()
+    html = client.get(f"/s/{token}?nps=7").get_data(as_text=True)
+    assert 'id="nps-7" value="7"\n               checked' in html or 'value="7"\n' in html
+    assert html.count("checked") == 1
+    assert "data-partial-url" in html
+    # A tapped score that is not on the scale is ignored, not an error.
+    html = client.get(f"/s/{token}?nps=11").get_data(as_text=True)
+    assert "checked" not in html
+
+
+def test_complete_answer_is_stored_with_version_and_sentiment(client, invite):
+    invitation, token = invite(language="en")
+    reply = answer(client, token, reason="Terrible support, nobody answers the phone.")
+    assert reply.status_code == 303
+    assert reply.headers["Location"].endswith(f"/s/{token}/thanks")
+    (response,) = stored()
+    assert (response.nps, response.csat, response.ces) == (9, 5, 6)
+    assert response.survey_version == 1 and response.complete
+    (comment,) = response.answers
+    assert comment.question == "reason"
+    assert comment.sentiment == "negative" and comment.polarity < 0
+    assert comment.scorer_version is not None
+    assert invitation.answered_at is not None
+    thanks = client.get(reply.headers["Location"])
+    assert "Thank you" in thanks.get_data(as_text=True)
+
+
+def test_customer_can_change_the_answer(client, invite):
+    _, token = invite()
+    answer(client, token, nps="3", reason="Slow")
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "already answered" in page and ">Slow</textarea>" in page
+    answer(client, token, nps="10", reason="", improve="Nothing")
+    (response,) = stored()
+    assert response.nps == 10
+    assert [a.question for a in response.answers] == ["improve"]
+
+
+def test_partial_save_keeps_tapped_score_but_never_overwrites_a_full_answer(client, invite):
+    _, token = invite()
+    html = client.get(f"/s/{token}?nps=4").get_data(as_text=True)
+    reply = client.post(f"/s/{token}/partial", data={"nps": "4", "csrf_token": csrf_from(html)})
+    assert reply.status_code == 204
+    (response,) = stored()
+    assert response.nps == 4 and not response.complete
+    answer(client, token, nps="8")
+    client.post(f"/s/{token}/partial", data={"nps": "1", "csrf_token": csrf_from(html)})
+    db.session.expire_all()
+    (response,) = stored()
+    assert response.nps == 8 and response.complete
+
+
+def test_partial_save_needs_csrf_and_a_valid_score(client, invite):
+    _, token = invite()
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    assert client.post(f"/s/{token}/partial", data={"nps": "4"}).status_code == 400
+    bad = client.post(f"/s/{token}/partial", data={"nps": "x", "csrf_token": csrf_from(html)})
+    assert bad.status_code == 422
+    assert stored() == []
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "unknown" + "A" * 36,  # well-formed, never issued
+        "short",
+        "../../etc/passwd",
+        "%00" * 20,
+        "A" * 500,
+    ],
+)
+def test_bad_tokens_all_get_the_same_page(client, invite, token):
+    invite()
+    page = client.get(f"/s/{token}")
+    assert page.status_code == 404
+    assert "link" in page.get_data(as_text=True).lower()
+    assert client.post(f"/s/{token}", data=COMPLETE).status_code == 404
+
+
+def test_expired_invitation_gets_the_same_page(client, invite):
+    invitation, token = invite(due_at=utcnow() - dt.timedelta(days=31))
+    unknown = client.get("/s/" + "B" * 43)
+    expired = client.get(f"/s/{token}")
+    assert expired.status_code == unknown.status_code == 404
+    assert expired.get_data() == unknown.get_data()
+
+
+def test_danish_visitor_with_bad_link_gets_danish_page(client):
+    page = client.get("/s/nope", headers={"Accept-Language": "da-DK,da;q=0.9"})
+    assert "Linket virker ikke" in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "message_da"),
+    [
+        ({"nps": ""}, 422, "Besvar venligst dette spørgsmål."),
+        ({"nps": "11"}, 422, "Vælg et helt tal fra 0 til 10."),
+        ({"nps": "-1"}, 422, "Vælg et helt tal fra 0 til 10."),
+        ({"nps": "seven"}, 422, "Vælg et helt tal fra 0 til 10."),
+        ({"nps": "7.5"}, 422, "Vælg et helt tal fra 0 til 10."),
+        ({"csat": "0"}, 422, "Vælg et helt tal fra 1 til 5."),
+        ({"ces": "8"}, 422, "Vælg et helt tal fra 1 til 7."),
+        ({"reason": "x" * 5001}, 422, "der er plads til 5000"),
+        ({"reason": "nul\x00byte"}, 422, "tegn, vi ikke kan læse"),
+        ({"csrf_token": "forged"}, 400, "Siden var for gammel"),
+    ],
+)
+def test_bad_answers_get_a_clear_message_and_keep_what_was_stored(
+    client, invite, fields, status, message_da
+):
+    _, token = invite(language="da")
+    answer(client, token, nps="6", reason="Første svar")
+    reply = answer(client, token, **fields)
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == status
+    assert message_da in html
+    assert '<html lang="da">' in html
+    db.session.expire_all()
+    (response,) = stored()
+    assert response.nps == 6
+    assert response.answers[0].text == "Første svar"
+
+
+def test_missing_csrf_token_keeps_the_customers_text(client, invite):
+    _, token = invite()
+    reply = client.post(f"/s/{token}", data={**COMPLETE, "reason": "Keep <me>"})
+    assert reply.status_code == 400
+    assert "Keep &lt;me&gt;</textarea>" in reply.get_data(as_text=True)
+    assert stored() == []
+
+
+def test_invalid_utf8_is_refused(client, invite):
+    _, token = invite(language="en")
+    csrf = csrf_from(client.get(f"/s/{token}").get_data(as_text=True))
+    body = f"csrf_token={csrf}&nps=5&reason=%FF%FEbad".encode()
+    reply = client.post(f"/s/{token}", data=body, content_type="application/x-www-form-urlencoded")
+    assert reply.status_code == 422
+    assert "characters we cannot read" in reply.get_data(as_text=True)
+    assert stored() == []
+
+
+def test_oversized_body_gets_413_in_customers_language(client, invite, app):
+    _, token = invite(language="da")
+    too_big = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    reply = client.post(f"/s/{token}", data={"nps": "5", "reason": too_big})
+    assert reply.status_code == 413
+    assert "for stort" in reply.get_data(as_text=True)
+
+
+def test_customer_text_is_escaped_when_shown_back(client, invite):
+    _, token = invite()
+    answer(client, token, reason="<script>alert(1)</script>")
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_unsubscribe_asks_first_then_works(client, invite):
+    from loyalty.invitations import unsubscribe_url
+
+    invitation, _ = invite(language="da")
+    path = unsubscribe_url(invitation.contact).removeprefix("http://survey.test")
+    page = client.get(path)
+    assert page.status_code == 200 and "Ja, afmeld mig" in page.get_data(as_text=True)
+    assert db.session.get(Contact, invitation.contact_id).unsubscribed_at is None
+    done = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Contact, invitation.contact_id).unsubscribed_at is not None
+    assert client.get("/u/forged-token").status_code == 404
+
+
+def test_answers_table_has_no_orphans_after_changes(client, invite):
+    _, token = invite()
+    answer(client, token, reason="a", improve="b")
+    answer(client, token, reason="", improve="")
+    assert db.session.scalar(sa.select(sa.func.count(Answer.id))) == 0

@@ -20,12 +20,10 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     """Build the app: config layers, extensions, survey definitions, blueprints, CLI."""
     app = Flask(
         __name__,
-        instance_path=str(config.PROJECT_ROOT / "instance"),
+        instance_path=config.instance_path(test_config),
         instance_relative_config=True,
         template_folder=str(config.PROJECT_ROOT / "templates"),
     )
-    if test_config and "INSTANCE_PATH" in test_config:
-        app.instance_path = str(test_config["INSTANCE_PATH"])
     config.load(app, test_config)
 
     from . import auth, cli, db, responses, survey, surveys

@@ -6,6 +6,7 @@ README and a test can check that each one is documented.
 
 from __future__ import annotations
 
+import os
 import secrets
 import typing as t
 from pathlib import Path
@@ -27,8 +28,16 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
     "PARTIAL_SAVE_SECONDS": (4, "Seconds a survey must be in view before a tapped score is saved."),
     "FORMS_FOLDER": (str(PROJECT_ROOT / "forms"), "Folder of survey definitions (TOML)."),
+    "INSTANCE_PATH": (str(PROJECT_ROOT / "instance"), "Folder for the database, key and outbox."),
     "SECRET_KEY": (None, "Signs sessions and links; generated into instance/secret_key."),
 }
+
+
+def instance_path(test_config: t.Mapping[str, t.Any] | None) -> str:
+    """Where the instance folder is; needed before the app exists, so read on its own."""
+    if test_config and test_config.get("INSTANCE_PATH"):
+        return str(test_config["INSTANCE_PATH"])
+    return os.environ.get("LOYALTY_INSTANCE_PATH") or SETTINGS["INSTANCE_PATH"][0]
 
 
 def load(app: Flask, test_config: t.Mapping[str, t.Any] | None) -> None:
@@ -44,6 +53,7 @@ def load(app: Flask, test_config: t.Mapping[str, t.Any] | None) -> None:
     app.config.from_prefixed_env("LOYALTY")
     if test_config is not None:
         app.config.update(test_config)
+    app.config["INSTANCE_PATH"] = app.instance_path
 
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)

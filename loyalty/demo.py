@@ -190,6 +190,7 @@ def _demo_invitation(rng, survey, contact, sent, mood: float, now) -> None:
     event = Event(
         kind=rng.choice(["sale", "delivery"]),
         account=contact.account,
+        contact=contact,
         occurred_at=sent - dt.timedelta(days=2),
         amount=Decimal(rng.randrange(200, 50000)),
         product=rng.choice(_PRODUCTS),

@@ -125,6 +125,9 @@ class Event(db.Model):
     product: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    account: Mapped[Account] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+
 
 class Invitation(db.Model):
     """One survey sent to one contact; its link token is stored only as a hash."""

@@ -1,0 +1,127 @@
+"""The command line: users, invitations, dispatch and export, as an admin would run them."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from loyalty.db import db
+from loyalty.models import Account, Contact, Invitation, User
+
+INVITE = [
+    "invite", "--email", "mette@acme.example.com", "--name", "Mette Hansen",
+    "--account", "Acme A/S", "--segment", "b2b", "--language", "da", "--survey", "post-sale",
+]  # fmt: skip
+
+
+def test_user_create_with_password_option(runner):
+    result = runner.invoke(
+        args=["user", "create", "--email", "Lead@Example.com", "--role", "support",
+              "--password", "s3cret-pass"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(sa.select(User))
+    assert (user.email, user.role) == ("Lead@example.com", "support")
+    assert user.check_password("s3cret-pass") and "s3cret-pass" not in user.password_hash
+
+
+def test_user_create_prompts_for_the_password(runner):
+    result = runner.invoke(
+        args=["user", "create", "--email", "a@example.com", "--role", "admin"],
+        input="long-enough-1\nlong-enough-1\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(User)).check_password("long-enough-1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--email", "not-an-email", "--role", "admin", "--password", "longenough"], "email"),
+        (["--email", "a@example.com", "--role", "boss", "--password", "longenough"], "role"),
+        (["--email", "a@example.com", "--role", "admin", "--password", "short"], "8 characters"),
+    ],
+)
+def test_user_create_refuses_bad_input(runner, args, message):
+    result = runner.invoke(args=["user", "create", *args])
+    assert result.exit_code == 2 and message in result.output
+    assert db.session.scalar(sa.select(sa.func.count(User.id))) == 0
+
+
+def test_invite_creates_account_contact_and_prints_a_working_link(runner, client):
+    result = runner.invoke(args=INVITE)
+    assert result.exit_code == 0, result.output
+    url = result.output.strip()
+    assert url.startswith("http://survey.test/s/")
+    contact = db.session.scalar(sa.select(Contact))
+    assert (contact.name, contact.language, contact.account.segment) == (
+        "Mette Hansen",
+        "da",
+        "b2b",
+    )
+    invitation = db.session.scalar(sa.select(Invitation))
+    assert invitation.status == "scheduled"
+    token = url.rsplit("/", 1)[1]
+    assert token not in (invitation.token_hash, invitation.token_nonce)
+    assert client.get(url.removeprefix("http://survey.test")).status_code == 200
+
+
+def test_invite_again_updates_instead_of_duplicating(runner):
+    runner.invoke(args=INVITE)
+    result = runner.invoke(args=[*INVITE[:-6], "--segment", "b2c", "--language", "en"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(sa.select(sa.func.count(Account.id))) == 1
+    contact = db.session.scalar(sa.select(Contact))
+    assert contact.language == "en" and contact.account.segment == "b2c"
+    assert db.session.scalar(sa.select(sa.func.count(Invitation.id))) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("--email", "mette@acme.example.com", "no-at-sign"), "email"),
+        (("--name", "Mette Hansen", "Mette\r\nBcc: x@example.com"), "name: must not contain"),
+        (("--survey", "post-sale", "nope"), "unknown survey"),
+        (("--language", "da", "de"), "'de' is not one of"),
+    ],
+)
+def test_invite_refuses_bad_input(runner, change, message):
+    option, old, new = change
+    args = list(INVITE)
+    args[args.index(option) + 1] = new
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2 and message in result.output
+    assert db.session.scalar(sa.select(sa.func.count(Contact.id))) == 0
+
+
+def test_dispatch_sends_through_smtp(app, runner, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    runner.invoke(args=INVITE)
+    result = runner.invoke(args=["dispatch"])
+    assert "sent 1" in result.output
+    assert "sent 0" in runner.invoke(args=["dispatch"]).output
+    assert len(smtp_server.messages) == 1
+
+
+def test_export_responses_is_spreadsheet_safe_csv(runner, client, invite):
+    from conftest import csrf_from
+
+    _, token = invite(language="en", account='=HYPERLINK("http://x")')
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    client.post(
+        f"/s/{token}",
+        data={"csrf_token": csrf_from(html), "nps": "2", "reason": "=1+2 terrible, bad",
+              "improve": "@SUM(A1)"},
+    )  # fmt: skip
+    result = runner.invoke(args=["export", "responses"])
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    (row,) = rows
+    assert row["account"] == '\'=HYPERLINK("http://x")'
+    assert row["reason"] == "'=1+2 terrible, bad" and row["improve"] == "'@SUM(A1)"
+    assert row["nps"] == "2" and row["survey"] == "post-sale" and row["survey_version"] == "1"
+    assert row["reason_sentiment"] == "negative" and float(row["reason_polarity"]) < 0
+    assert row["contact_email"].endswith("@example.com")

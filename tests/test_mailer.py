@@ -1,0 +1,86 @@
+"""Mail messages and transports, against a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from loyalty.mailer import (
+    MailError,
+    OutboxTransport,
+    SMTPTransport,
+    build_message,
+    transport_from_url,
+)
+
+
+def message(**overrides):
+    fields = dict(
+        sender="Loyalty <loyalty@example.com>",
+        to_name="Mette Hansen",
+        to_email="mette@example.com",
+        subject="Hej",
+        text="Plain body",
+        html="<p>HTML body</p>",
+    )
+    return build_message(**{**fields, **overrides})
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Evil\r\nBcc: victim@example.com", "Evil\nBcc: victim@example.com", "Evil\x00\rX-Y: z"],
+)
+def test_names_cannot_inject_headers(name):
+    msg = message(to_name=name, subject=f"Hi {name}")
+    raw = msg.as_bytes()
+    assert b"\nBcc:" not in raw and b"\nX-Y:" not in raw
+    assert msg["Bcc"] is None
+    assert "Evil" in str(msg["To"]) and str(msg["To"]).endswith("<mette@example.com>")
+
+
+def test_message_has_text_and_html_parts():
+    msg = message()
+    assert msg.get_body(("plain",)).get_content().strip() == "Plain body"
+    assert msg.get_body(("html",)).get_content().strip() == "<p>HTML body</p>"
+    assert msg["Message-ID"]
+
+
+def test_smtp_transport_delivers(smtp_server):
+    transport_from_url(smtp_server.url, "/tmp").send(message())
+    assert smtp_server.messages[0]["Subject"] == "Hej"
+
+
+def test_smtp_refusal_is_a_mail_error_with_the_servers_answer(smtp_server):
+    smtp_server.refuse = "554 5.7.1 Rejected by policy"
+    with pytest.raises(MailError, match="Rejected by policy"):
+        transport_from_url(smtp_server.url, "/tmp").send(message())
+
+
+def test_unreachable_server_is_a_mail_error():
+    from conftest import free_port
+
+    with pytest.raises(MailError):
+        SMTPTransport("127.0.0.1", free_port(), timeout=2).send(message())
+
+
+def test_outbox_writes_eml_files(tmp_path):
+    transport = transport_from_url(f"outbox:{tmp_path / 'box'}", tmp_path)
+    assert isinstance(transport, OutboxTransport)
+    transport.send(message())
+    (eml,) = (tmp_path / "box").glob("*.eml")
+    assert b"Subject: Hej" in eml.read_bytes()
+
+
+def test_outbox_defaults_to_instance_folder(tmp_path):
+    assert transport_from_url("outbox:", tmp_path).folder == tmp_path / "outbox"
+
+
+def test_smtp_url_options():
+    transport = transport_from_url("smtp://user%40x:p%3Ass@mail.example.com:587?starttls=1", "/")
+    assert (transport.host, transport.port) == ("mail.example.com", 587)
+    assert (transport.username, transport.password, transport.starttls) == ("user@x", "p:ss", True)
+
+
+@pytest.mark.parametrize("url", ["http://example.com", "smtp://", "nonsense"])
+def test_bad_mail_url_is_a_clear_error(url):
+    with pytest.raises(ValueError, match="LOYALTY_MAIL_URL"):
+        transport_from_url(url, "/")

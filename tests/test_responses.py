@@ -1,0 +1,52 @@
+"""Storing responses and the staff page that lists them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from conftest import csrf_from
+
+from loyalty import sentiment
+from loyalty.db import db
+from loyalty.models import Answer
+from loyalty.responses import save_response, spreadsheet_safe
+
+
+def submit(client, token, **fields):
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    return client.post(f"/s/{token}", data={"csrf_token": csrf_from(html), **fields})
+
+
+def test_staff_see_latest_responses_with_escaped_comments(client, auth, invite):
+    _, old = invite(language="da", account="Gammel A/S")
+    _, new = invite(language="en", account="Ny <b>ApS</b>")
+    submit(client, old, nps="9", reason="Rigtig god service")
+    submit(client, new, nps="2", reason="<script>alert('x')</script> terrible")
+    auth.login("executive")
+    html = client.get("/responses").get_data(as_text=True)
+    assert html.index("Ny &lt;b&gt;ApS&lt;/b&gt;") < html.index("Gammel A/S")  # newest first
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&#39;x&#39;)" in html
+    assert "Rigtig god service" in html
+    assert 'class="sentiment negative"' in html
+
+
+def test_every_comment_is_scored_with_the_scorer_version(app, invite):
+    invitation, _ = invite(language="en")
+    survey = app.extensions["loyalty.surveys"]["post-sale"]
+    save_response(invitation, survey, {"nps": 3, "reason": "Awful, I want a refund"}, complete=True)
+    db.session.commit()
+    answer = db.session.scalar(sa.select(Answer))
+    assert answer.scorer_version == sentiment.SCORER_VERSION
+    assert answer.sentiment == "negative"
+
+
+def test_paging_does_not_fail_on_nonsense(client, auth):
+    auth.login("admin")
+    assert client.get("/responses?page=999").status_code == 200
+    assert client.get("/responses?page=abc").status_code == 200
+
+
+def test_spreadsheet_safe():
+    assert spreadsheet_safe("=cmd") == "'=cmd"
+    assert spreadsheet_safe("-2+3") == "'-2+3"
+    assert spreadsheet_safe("fine") == "fine"
+    assert spreadsheet_safe(7) == 7

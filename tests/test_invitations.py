@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from loyalty.invitations import (
-    InviteError,
     Invitee,
+    InviteError,
     find_open,
     hash_token,
     token_for,

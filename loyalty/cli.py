@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
 user_cli = AppGroup("user", help="Staff users.")
 export_cli = AppGroup("export", help="Export data as CSV to standard output.")
 demo_cli = AppGroup("demo", help="Demo data for trying Loyalty out.")
+sentiment_cli = AppGroup("sentiment", help="Sentiment scoring of free-text answers.")
 
 
 @user_cli.command("create")
@@ -104,6 +105,38 @@ def demo_info() -> None:
     click.echo(f"  A survey link: {link}\n")
 
 
+@sentiment_cli.command("rescore")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+def sentiment_rescore(batch_size: int) -> None:
+    """Rescore stored answers scored by an older scorer version (resumable)."""
+    from . import sentiment
+    from .responses import count_outdated, rescore_outdated
+
+    total = count_outdated()
+    if not total:
+        click.echo(f"All answers are scored by version {sentiment.SCORER_VERSION}.")
+        return
+    with click.progressbar(length=total, label="Rescoring answers") as bar:
+        done = rescore_outdated(batch_size=batch_size, progress=bar.update)
+    click.echo(f"Rescored {done} answers with scorer version {sentiment.SCORER_VERSION}.")
+
+
+@sentiment_cli.command("score")
+@click.option("--language", type=click.Choice(LANGUAGES), help="The text's expected language.")
+@click.argument("source", type=click.File("r", errors="replace"), default="-")
+def sentiment_score(language: str | None, source: t.TextIO) -> None:
+    """Score each line of standard input; write one JSON object per line."""
+    import dataclasses
+    import json
+
+    from . import sentiment
+
+    for line in source:
+        text = line.rstrip("\n")
+        result = dataclasses.asdict(sentiment.score(text, language))
+        click.echo(json.dumps({"text": text, **result}, ensure_ascii=False))
+
+
 def init_app(app: Flask) -> None:
-    for command in (user_cli, export_cli, demo_cli, invite, dispatch):
+    for command in (user_cli, export_cli, demo_cli, sentiment_cli, invite, dispatch):
         app.cli.add_command(command)

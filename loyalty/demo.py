@@ -150,6 +150,7 @@ def seed_demo(
     owners = _demo_staff()
     now = utcnow()
     b2b_names = iter(_B2B)
+    used = set(db.session.scalars(sa.select(Account.name)))
     for i in range(accounts):
         b2b = i % 3 == 0
         name = next(b2b_names, None) if b2b else None
@@ -161,7 +162,10 @@ def seed_demo(
             people = [_person(rng) for _ in range(rng.randint(2, 5))]
         else:
             person = _person(rng)
-            account = Account(name=f"{person} ({i})", segment="b2c", owner=rng.choice(owners))
+            while person in used:
+                person = _person(rng)
+            used.add(person)
+            account = Account(name=person, segment="b2c", owner=rng.choice(owners))
             account.annual_value = Decimal(rng.randrange(1, 40) * 500)
             domain, people = "mail.example.com", [person]
         db.session.add(account)

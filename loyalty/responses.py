@@ -79,6 +79,41 @@ def apply_sentiment(answer: Answer, result: sentiment.Sentiment) -> None:
     answer.scorer_version = result.version
 
 
+def _outdated_answers() -> sa.Select:
+    return sa.select(Answer).where(
+        Answer.text.is_not(None),
+        sa.or_(Answer.scorer_version.is_(None), Answer.scorer_version < sentiment.SCORER_VERSION),
+    )
+
+
+def count_outdated() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(_outdated_answers().subquery()))
+
+
+def rescore_outdated(*, batch_size: int = 500, progress: t.Callable[[int], t.Any] = print) -> int:
+    """Rescore answers scored by an older scorer, committing batch by batch.
+
+    Each batch is committed on its own, and only outdated answers are selected, so an
+    interrupted run simply continues where it stopped when started again.
+    """
+    done = 0
+    language = sa.select(Response.language).where(Response.id == Answer.response_id)
+    while True:
+        batch = db.session.execute(
+            _outdated_answers()
+            .add_columns(language.scalar_subquery())
+            .order_by(Answer.id)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            return done
+        for answer, response_language in batch:
+            apply_sentiment(answer, sentiment.score(answer.text, response_language))
+        db.session.commit()
+        done += len(batch)
+        progress(len(batch))
+
+
 @bp.get("/responses")
 @role_required("admin", "support", "executive")
 def index():
@@ -94,8 +129,15 @@ def index():
         .order_by(Response.submitted_at.desc(), Response.id.desc())
     )
     pagination = db.paginate(query, page=page, per_page=50, error_out=False)
-    surveys = current_app.extensions["loyalty.surveys"]
-    return render_template("responses/index.html", pagination=pagination, surveys=surveys)
+    # Staff read comments under the question they answer, in English.
+    questions = {
+        (survey.id, q.id): q.text["en" if "en" in q.text else survey.languages[0]].format(
+            company=current_app.config["COMPANY_NAME"]
+        )
+        for survey in current_app.extensions["loyalty.surveys"].values()
+        for q in survey.questions
+    }
+    return render_template("responses/index.html", pagination=pagination, questions=questions)
 
 
 # --- CSV export ------------------------------------------------------------------------

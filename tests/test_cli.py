@@ -125,3 +125,48 @@ def test_export_responses_is_spreadsheet_safe_csv(runner, client, invite):
     assert row["nps"] == "2" and row["survey"] == "post-sale" and row["survey_version"] == "1"
     assert row["reason_sentiment"] == "negative" and float(row["reason_polarity"]) < 0
     assert row["contact_email"].endswith("@example.com")
+
+
+def test_sentiment_score_reads_lines_and_writes_json(runner):
+    import json
+
+    result = runner.invoke(
+        args=["sentiment", "score"], input="Terrible service, I want a refund\n\nMeget tilfreds\n"
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [line["label"] for line in lines] == ["negative", "neutral", "positive"]
+    assert "refund" in lines[0]["cues"] and lines[2]["language"] == "da"
+
+
+def test_sentiment_rescore_updates_only_outdated_answers_and_resumes(app, runner, invite):
+    from loyalty import sentiment
+    from loyalty.models import Answer
+    from loyalty.responses import rescore_outdated, save_response
+
+    survey = app.extensions["loyalty.surveys"]["post-sale"]
+    for n in range(5):
+        invitation, _ = invite(language="en")
+        save_response(invitation, survey, {"nps": n, "reason": f"bad {n}"}, complete=True)
+    db.session.commit()
+    db.session.execute(sa.update(Answer).values(scorer_version=0, sentiment="positive"))
+    db.session.commit()
+    # An interrupted run: one batch of two, then it stops.
+    batches: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(n: int) -> None:
+        batches.append(n)
+        raise Stop
+
+    with pytest.raises(Stop):
+        rescore_outdated(batch_size=2, progress=stop_after_first)
+    versions = db.session.scalars(sa.select(Answer.scorer_version).order_by(Answer.id)).all()
+    assert versions == [sentiment.SCORER_VERSION] * 2 + [0] * 3
+    result = runner.invoke(args=["sentiment", "rescore", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Rescored 3 answers" in result.output
+    assert set(db.session.scalars(sa.select(Answer.sentiment))) == {"negative"}
+    assert "All answers are scored" in runner.invoke(args=["sentiment", "rescore"]).output

@@ -101,9 +101,7 @@ def send_due(*, now: dt.datetime | None = None, mail: Transport | None = None) -
         invitation = db.session.get(Invitation, invitation_id)
         if not invitation.contact.reachable:
             invitation.status = "skipped"
-            invitation.skip_reason = (
-                "unsubscribed" if invitation.contact.unsubscribed_at else "bounced"
-            )
+            invitation.skip_reason = invitation.contact.unreachable_reason
             result.skipped += 1
         elif now >= invitation.expires_at:
             invitation.status, invitation.skip_reason = "skipped", "expired"

@@ -58,6 +58,8 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the last daily digest of new and overdue cases sent to this user
+    digest_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
@@ -100,13 +102,26 @@ class Contact(db.Model):
     is_decision_maker: Mapped[bool] = mapped_column(default=False)
     unsubscribed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     bounced_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: set by a privacy request: personal data is gone and nothing is ever sent again
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     account: Mapped[Account] = relationship(back_populates="contacts")
 
     @property
+    def unreachable_reason(self) -> str | None:
+        """Why no survey may go to this contact, or None when one may."""
+        if self.erased_at is not None:
+            return "erased"
+        if self.unsubscribed_at is not None:
+            return "unsubscribed"
+        if self.bounced_at is not None:
+            return "bounced"
+        return None
+
+    @property
     def reachable(self) -> bool:
-        return self.unsubscribed_at is None and self.bounced_at is None
+        return self.unreachable_reason is None
 
 
 class Event(db.Model):
@@ -150,6 +165,9 @@ class Invitation(db.Model):
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: when a dispatcher took it; lets an operator see sends cut off mid-way
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    reminder_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
@@ -173,7 +191,12 @@ class Response(db.Model):
     __tablename__ = "responses"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    invitation_id: Mapped[int] = mapped_column(sa.ForeignKey("invitations.id"), unique=True)
+    #: empty for responses imported from another tool
+    invitation_id: Mapped[int | None] = mapped_column(sa.ForeignKey("invitations.id"), unique=True)
+    #: "survey" (answered here) or "import" (history brought from another tool)
+    source: Mapped[str] = mapped_column(sa.String(16), default="survey")
+    #: identifies an imported row, so importing the same file twice changes nothing
+    import_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
     survey: Mapped[str] = mapped_column(sa.String(64))
@@ -187,7 +210,7 @@ class Response(db.Model):
     submitted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    invitation: Mapped[Invitation] = relationship(back_populates="response")
+    invitation: Mapped[Invitation | None] = relationship(back_populates="response")
     contact: Mapped[Contact] = relationship()
     account: Mapped[Account] = relationship()
     answers: Mapped[list[Answer]] = relationship(
@@ -214,3 +237,135 @@ class Answer(db.Model):
     scorer_version: Mapped[int | None] = mapped_column(index=True)
 
     response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class ApiKey(db.Model):
+    """A key other systems send as a bearer token; only its hash is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    #: the first characters of the key, shown to tell keys apart
+    prefix: Mapped[str] = mapped_column(sa.String(12))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Webhook(db.Model):
+    """An admin-registered URL that receives signed event notifications."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(sa.String(2000))
+    #: shared secret for the HMAC signature; needed in clear to sign each delivery
+    secret: Mapped[str] = mapped_column(sa.String(100))
+    #: comma-separated event names, e.g. "response.created"
+    events: Mapped[str] = mapped_column(sa.String(200), default="response.created")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+WEBHOOK_DELIVERY_STATES = ("pending", "delivered", "failed")
+
+
+class WebhookDelivery(db.Model):
+    """One event for one webhook, retried with backoff until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        _choice("status", WEBHOOK_DELIVERY_STATES),
+        sa.Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(sa.ForeignKey("webhooks.id"), index=True)
+    event: Mapped[str] = mapped_column(sa.String(64))
+    payload: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status_code: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    webhook: Mapped[Webhook] = relationship()
+
+
+CASE_STATES = ("open", "in_progress", "waiting_on_customer", "resolved")
+CASE_OUTCOMES = ("recovered", "not_recovered", "no_action_needed")
+
+
+class Flag(db.Model):
+    """Why a response needs a person's attention: the rules that fired and how badly."""
+
+    __tablename__ = "flags"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(sa.ForeignKey("responses.id"), unique=True)
+    case_id: Mapped[int | None] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    #: comma-separated rule names, e.g. "detractor,churn_cue"
+    rules: Mapped[str] = mapped_column(sa.String(200))
+    severity: Mapped[int] = mapped_column(sa.SmallInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    response: Mapped[Response] = relationship()
+    case: Mapped[Case | None] = relationship(back_populates="flags")
+
+
+class Case(db.Model):
+    """Flagged feedback a support lead owns until the loop is closed."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        _choice("status", CASE_STATES),
+        sa.CheckConstraint(
+            "outcome IS NULL OR outcome IN ('recovered', 'not_recovered', 'no_action_needed')",
+            name="outcome",
+        ),
+        sa.Index("ix_cases_status_first_contact_due_at", "status", "first_contact_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(24), default="open")
+    outcome: Mapped[str | None] = mapped_column(sa.String(24))
+    severity: Mapped[int] = mapped_column(sa.SmallInteger, index=True)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    first_contact_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    first_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    account: Mapped[Account] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    flags: Mapped[list[Flag]] = relationship(back_populates="case", order_by="Flag.id")
+    history: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseEvent(db.Model):
+    """One line of a case's history: who did what, when."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    #: opened, flag_joined, assigned, status, note, contact (phone/email/meeting),
+    #: email_sent, resolved, reopened
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    body: Mapped[str | None] = mapped_column(sa.Text)
+    #: small structured detail as JSON text (old/new status, channel, ...)
+    detail: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="history")
+    user: Mapped[User | None] = relationship()

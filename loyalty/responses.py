@@ -7,6 +7,7 @@ import typing as t
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, render_template, request
+from flask.signals import Namespace
 from sqlalchemy.orm import selectinload
 
 from . import sentiment
@@ -19,6 +20,10 @@ if t.TYPE_CHECKING:
 
 bp = Blueprint("responses", __name__)
 
+#: Sent inside the saving transaction with ``response=`` and ``created=`` (first save of
+#: this response), so receivers (flags and cases, webhooks) add their rows atomically.
+response_saved = Namespace().signal("response-saved")
+
 
 def save_response(
     invitation: Invitation, survey: Survey, values: t.Mapping[str, t.Any], *, complete: bool
@@ -30,6 +35,7 @@ def save_response(
     """
     response = invitation.response
     now = utcnow()
+    created = response is None
     if response is None:
         response = Response(
             invitation=invitation,
@@ -68,6 +74,8 @@ def save_response(
         else:
             answer.number = value
     invitation.answered_at = now if complete else invitation.answered_at
+    db.session.flush()
+    response_saved.send(current_app._get_current_object(), response=response, created=created)
     return response
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app, render_template
+from flask.signals import Namespace
 
 from .db import db
 from .i18n import format_date
@@ -20,6 +21,10 @@ from .i18n import text as ui_text
 from .invitations import survey_url, unsubscribe_url
 from .mailer import MailError, Transport, build_message, transport_from_url
 from .models import Invitation, utcnow
+
+#: Sent after every dispatch pass (``flask dispatch`` and each turn of its loop), so other
+#: periodic work (digests, webhook retries) runs wherever the dispatcher runs.
+dispatch_tick = Namespace().signal("dispatch-tick")
 
 MAX_ATTEMPTS = 4
 RETRY_DELAYS = (dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
@@ -122,4 +127,5 @@ def send_due(*, now: dt.datetime | None = None, mail: Transport | None = None) -
                 invitation.status, invitation.sent_at = "sent", now
                 result.sent += 1
         db.session.commit()
+    dispatch_tick.send(current_app._get_current_object(), now=now)
     return result

@@ -74,6 +74,8 @@ def _register_pages(app: Flask) -> None:
     app.register_error_handler(404, not_found_page)
     app.register_error_handler(CSRFError, lambda e: error_page(400, "error_expired_form"))
     app.register_error_handler(400, lambda e: error_page(400, "error_bad_request"))
+    app.register_error_handler(403, lambda e: error_page(403, "error_forbidden"))
+    app.register_error_handler(405, lambda e: (*error_page(405, "error_method"), e.get_headers()))
     app.register_error_handler(413, lambda e: error_page(413, "error_too_large"))
 
     @app.errorhandler(500)
@@ -81,4 +83,4 @@ def _register_pages(app: Flask) -> None:
         from .db import db
 
         db.session.rollback()
-        return error_page(500, "error_bad_request")
+        return error_page(500, "error_server")

@@ -67,6 +67,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Vi kunne ikke læse forespørgslen. Gå tilbage og prøv igen.",
         "en": "We could not read the request. Please go back and try again.",
     },
+    "error_server": {
+        "da": "Noget gik galt hos os. Dine tidligere svar er gemt; prøv igen om lidt.",
+        "en": "Something went wrong on our side. Earlier answers are kept; please try again soon.",
+    },
+    "error_forbidden": {
+        "da": "Du har ikke adgang til denne side.",
+        "en": "You do not have access to this page.",
+    },
+    "error_method": {
+        "da": "Siden kan ikke bruges på den måde.",
+        "en": "This page cannot be used that way.",
+    },
     "email_intro": {
         "da": "Hej {name},\n\ntak for dit køb hos {company}. Vil du hjælpe os med et hurtigt svar?",
         "en": "Hi {name},\n\nthank you for your purchase from {company}. Would you help us with a "

@@ -65,3 +65,16 @@ def test_root_sends_visitors_to_login_and_staff_to_work(client, auth):
     assert client.get("/").headers["Location"] == "/login"
     auth.login("admin")
     assert client.get("/").headers["Location"] == "/responses"
+
+
+def test_forbidden_page_is_friendly(app, client, auth):
+    from loyalty.auth import role_required
+
+    @app.get("/only-admins")
+    @role_required("admin")
+    def only_admins():
+        return "secret"
+
+    auth.login("executive")
+    reply = client.get("/only-admins", headers={"Accept-Language": "en-GB"})
+    assert reply.status_code == 403 and "do not have access" in reply.text

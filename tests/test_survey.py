@@ -224,3 +224,10 @@ def test_answers_table_has_no_orphans_after_changes(client, invite):
     answer(client, token, reason="a", improve="b")
     answer(client, token, reason="", improve="")
     assert db.session.scalar(sa.select(sa.func.count(Answer.id))) == 0
+
+
+def test_wrong_method_is_a_clear_405(client, invite):
+    _, token = invite()
+    reply = client.put(f"/s/{token}", headers={"Accept-Language": "en"})
+    assert reply.status_code == 405 and "cannot be used that way" in reply.text
+    assert set(reply.headers["Allow"].split(", ")) >= {"GET", "POST"}

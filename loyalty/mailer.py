@@ -48,11 +48,12 @@ def build_message(
     message["Subject"] = clean_header_text(subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
-    for name, value in (headers or {}).items():
-        message[name] = clean_header_text(value)
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
+    # After the body: setting content clears every Content-* header set before it.
+    for name, value in (headers or {}).items():
+        message[name] = clean_header_text(value)
     return message
 
 

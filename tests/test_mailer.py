@@ -37,8 +37,9 @@ def test_names_cannot_inject_headers(name):
     assert "Evil" in str(msg["To"]) and str(msg["To"]).endswith("<mette@example.com>")
 
 
-def test_message_has_text_and_html_parts():
-    msg = message()
+def test_message_has_text_and_html_parts_and_extra_headers():
+    msg = message(headers={"Content-Language": "da", "List-Unsubscribe": "<http://x/u/1>"})
+    assert msg["Content-Language"] == "da" and msg["List-Unsubscribe"] == "<http://x/u/1>"
     assert msg.get_body(("plain",)).get_content().strip() == "Plain body"
     assert msg.get_body(("html",)).get_content().strip() == "<p>HTML body</p>"
     assert msg["Message-ID"]

@@ -1,0 +1,307 @@
+"""A real browser (Debian's Chromium) answering surveys served by the app on loopback.
+
+The main test follows a Danish customer from the invitation email, received by a real SMTP
+server, through the survey on a phone, by touch and by keyboard, to the stored, scored answer,
+and back again to change it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import typing as t
+from email.message import EmailMessage
+from html.parser import HTMLParser
+
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+
+from loyalty import sentiment
+from loyalty.db import db
+from loyalty.models import Invitation, Response
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+    from flask.testing import FlaskClient, FlaskCliRunner
+    from playwright.sync_api import BrowserContext
+
+    from .conftest import LiveServer
+
+ANGRY_DA = "Meget utilfreds, ingen svarer telefonen. Prøv selv at ringe – <b>html</b> ændrer intet!"
+IMPROVE_DA = "Svar på mails inden for én dag. Så får I også æbleskiver, ø og å."
+
+
+def stored_responses() -> list[Response]:
+    """Every response as the database has it now.
+
+    The browser's requests are handled by the server thread with its own sessions; ending
+    the test's transaction (nothing is pending in it) expires what this session had loaded.
+    """
+    db.session.rollback()
+    return list(db.session.scalars(sa.select(Response).order_by(Response.id)))
+
+
+class _Links(HTMLParser):
+    """The (text, href) of every link in an HTML document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href") or "", []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append(("".join(self._text).strip(), self._href))
+            self._href = None
+
+
+def links_in(html: str) -> list[tuple[str, str]]:
+    parser = _Links()
+    parser.feed(html)
+    parser.close()
+    return parser.links
+
+
+def group(page: Page, legend: str):
+    """A question's radio group, found the way a screen reader finds it: by its legend."""
+    return page.get_by_role("group", name=re.compile(re.escape(legend)))
+
+
+def outline_style(page: Page, selector: str) -> str:
+    """The computed outline style of an element: 'none' when no focus ring is drawn."""
+    return page.eval_on_selector(selector, "e => getComputedStyle(e).outlineStyle")
+
+
+def test_danish_customer_answers_from_the_emailed_link(
+    app: Flask,
+    runner: FlaskCliRunner,
+    smtp_server: t.Any,
+    live_server: LiveServer,
+    new_context: t.Callable[..., BrowserContext],
+) -> None:
+    # The tapped score would otherwise be saved as a partial answer in the middle of the
+    # test, at a moment that depends on the machine's speed; that is tested on its own below.
+    app.config["PARTIAL_SAVE_SECONDS"] = 3600
+    made = runner.invoke(
+        args=[
+            "invite",
+            "--email",
+            "mette@acme.dk",
+            "--name",
+            "Mette Ærø",
+            "--account",
+            "Acme A/S",
+            "--segment",
+            "b2b",
+            "--language",
+            "da",
+            "--survey",
+            "post-sale",
+        ]
+    )
+    assert made.exit_code == 0, made.output
+    survey_link = made.output.strip()
+    assert survey_link.startswith(live_server("/s/"))
+
+    app.config["MAIL_URL"] = smtp_server.url
+    sent = runner.invoke(args=["dispatch"])
+    assert sent.exit_code == 0, sent.output
+    assert "sent 1," in sent.output
+    assert smtp_server.received.wait(5)
+    (message,) = smtp_server.messages
+    assert isinstance(message, EmailMessage)
+
+    # The email: Danish, text and HTML, one-click unsubscribe (RFC 8058).
+    assert message["To"].addresses[0].addr_spec == "mette@acme.dk"
+    assert message["Subject"].startswith("Hvordan var dit køb hos")
+    assert message["Content-Language"] == "da"
+    unsubscribe = message["List-Unsubscribe"]
+    assert re.fullmatch(rf"<{re.escape(live_server('/u/'))}[^>]+>", unsubscribe)
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Hej Mette Ærø" in text and "Tryk på et tal for at svare:" in text
+    assert '<html lang="da">' in html and "Åbn undersøgelsen" in html
+
+    score_links = [(label, href) for label, href in links_in(html) if "?nps=" in href]
+    assert [label for label, _ in score_links] == [str(n) for n in range(11)]
+    link_9 = dict(score_links)["9"]
+    assert link_9 == f"{survey_link}?nps=9"
+    assert f"9: {link_9}" in text  # the text part offers the same link
+    assert ("Åbn undersøgelsen", survey_link) in links_in(html)
+
+    # A Danish phone opens the link for 9.
+    page = new_context(locale="da-DK").new_page()
+    page.goto(link_9)
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+    expect(page).to_have_title("Hvordan var din oplevelse med Loyalty Demo A/S?")
+    nps = group(page, "Hvor sandsynligt er det, at du vil anbefale")
+    expect(nps.get_by_role("radio")).to_have_count(11)
+    expect(page.locator("#nps-9")).to_be_checked()
+    expect(page.locator("input[type=radio]:checked")).to_have_count(1)
+
+    # Keyboard: Tab reaches the chosen score first; arrow keys move the choice.
+    page.keyboard.press("Tab")
+    expect(page.locator("#nps-9")).to_be_focused()
+    # The radio itself is invisible; its label is the button, so the label shows the focus.
+    assert outline_style(page, "label[for=nps-9]") != "none"
+    assert outline_style(page, "label[for=nps-8]") == "none"
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#nps-10")).to_be_checked()
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    expect(page.locator("#nps-6")).to_be_checked()
+    expect(page.locator("#nps-6")).to_be_focused()
+    assert outline_style(page, "label[for=nps-6]") != "none"
+    assert outline_style(page, "label[for=nps-9]") == "none"
+    expect(page.locator("#nps-9")).not_to_be_checked()
+
+    # Touch: tapping the numbers (the labels) answers CSAT and CES.
+    group(page, "Hvor tilfreds er du samlet set").get_by_text("2", exact=True).tap()
+    group(page, "Hvor let var det").get_by_text("3", exact=True).click()
+    expect(page.locator("#csat-2")).to_be_checked()
+    expect(page.locator("#ces-3")).to_be_checked()
+
+    reason = page.get_by_label("Hvad er den vigtigste grund til din vurdering?")
+    reason.press_sequentially(ANGRY_DA)
+    page.get_by_label("Hvad kunne vi gøre bedre?").fill(IMPROVE_DA)
+    expect(reason).to_have_value(ANGRY_DA)
+
+    page.get_by_role("button", name="Send svar").click()
+    expect(page).to_have_url(f"{survey_link}/thanks")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tak for dit svar")
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+
+    (response,) = stored_responses()
+    survey = app.extensions["loyalty.surveys"]["post-sale"]
+    assert (response.nps, response.csat, response.ces) == (6, 2, 3)
+    assert response.complete and response.language == "da"
+    assert response.survey == "post-sale" and response.survey_version == survey.version
+    comments = {a.question: a for a in response.answers}
+    assert comments["reason"].text == ANGRY_DA
+    assert comments["reason"].sentiment == "negative" and comments["reason"].polarity < 0
+    assert comments["reason"].sentiment_language == "da"
+    assert comments["reason"].scorer_version == sentiment.SCORER_VERSION
+    assert comments["improve"].text == IMPROVE_DA
+    assert comments["improve"].sentiment in ("negative", "neutral", "positive")
+    invitation = db.session.get(Invitation, response.invitation_id)
+    assert invitation.status == "sent" and invitation.answered_at is not None
+
+    # Back from the thanks page: everything is filled in and can be changed.
+    page.get_by_role("link", name="Ret mine svar").click()
+    expect(page).to_have_url(survey_link)
+    expect(page.get_by_role("status")).to_have_text(
+        "Du har allerede svaret. Du kan rette dine svar herunder."
+    )
+    expect(page.locator("#nps-6")).to_be_checked()
+    expect(page.locator("#csat-2")).to_be_checked()
+    expect(page.locator("#ces-3")).to_be_checked()
+    expect(reason).to_have_value(ANGRY_DA)  # shown as text, not as markup
+    expect(page.locator("main b")).to_have_count(0)
+    expect(page.get_by_label("Hvad kunne vi gøre bedre?")).to_have_value(IMPROVE_DA)
+
+    nps.get_by_text("8", exact=True).tap()
+    page.get_by_label("Hvad kunne vi gøre bedre?").fill("")
+    page.get_by_role("button", name="Gem ændringer").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tak for dit svar")
+
+    (changed,) = stored_responses()
+    assert changed.id == response.id
+    assert (changed.nps, changed.csat, changed.ces) == (8, 2, 3)
+    assert [(a.question, a.text) for a in changed.answers] == [("reason", ANGRY_DA)]
+
+
+def test_survey_works_without_javascript(
+    invite: t.Callable[..., t.Any], new_context: t.Callable[..., BrowserContext]
+) -> None:
+    _, token = invite(language="en")
+    page = new_context(java_script_enabled=False).new_page()
+    page.goto(f"/s/{token}?nps=10")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("#nps-10")).to_be_checked()
+
+    group(page, "How likely is it").get_by_text("7", exact=True).click()
+    group(page, "Overall, how satisfied").get_by_text("4", exact=True).click()
+    page.get_by_label("What is the main reason for your score?").fill("Quick delivery, kind staff.")
+    page.get_by_role("button", name="Send answers").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
+
+    (response,) = stored_responses()
+    assert (response.nps, response.csat, response.ces) == (7, 4, None)
+    assert response.complete and response.language == "en"
+    (comment,) = response.answers
+    assert comment.text == "Quick delivery, kind staff."
+    assert comment.sentiment is not None
+
+
+def test_score_tapped_in_email_is_kept_once_the_page_has_been_seen(
+    app: Flask,
+    client: FlaskClient,
+    invite: t.Callable[..., t.Any],
+    page: Page,
+) -> None:
+    app.config["PARTIAL_SAVE_SECONDS"] = 1
+    _, token = invite(language="da")
+
+    # A mail scanner fetching the link (no script runs) stores nothing.
+    assert client.get(f"/s/{token}?nps=3").status_code == 200
+    assert stored_responses() == []
+
+    started = time.monotonic()
+    with page.expect_response(lambda r: r.url.endswith(f"/s/{token}/partial")) as saved:
+        page.goto(f"/s/{token}?nps=3")
+        expect(page.locator("#nps-3")).to_be_checked()
+    assert saved.value.status == 204
+    assert time.monotonic() - started >= app.config["PARTIAL_SAVE_SECONDS"]
+
+    (response,) = stored_responses()
+    assert response.nps == 3 and not response.complete
+    assert response.csat is None and response.answers == []
+
+    # Coming back, the saved score is there; the survey is not shown as answered yet.
+    page.goto(f"/s/{token}")
+    expect(page.locator("#nps-3")).to_be_checked()
+    expect(page.get_by_role("button", name="Send svar")).to_be_visible()
+    expect(page.get_by_role("status")).to_have_count(0)
+
+
+def test_missing_score_is_explained_in_danish_and_typed_text_is_kept(
+    invite: t.Callable[..., t.Any], page: Page
+) -> None:
+    _, token = invite(language="da")
+    page.goto(f"/s/{token}")
+    # The server's check is under test, so the browser's own check of `required` (which works
+    # with or without JavaScript) is taken out of the way, as an old browser would ignore it.
+    page.eval_on_selector_all("[required]", "els => els.forEach(e => e.required = false)")
+    group(page, "Hvor tilfreds er du samlet set").get_by_text("4", exact=True).click()
+    reason = page.get_by_label("Hvad er den vigtigste grund til din vurdering?")
+    reason.fill("Glemte at vælge et tal – æøå")
+
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Send svar").click()
+    assert posted.value.status == 422
+
+    expect(page.locator("html")).to_have_attribute("lang", "da")
+    expect(page.get_by_role("alert")).to_contain_text("Der er 1 fejl i dine svar.")
+    nps = group(page, "Hvor sandsynligt er det")
+    expect(nps).to_contain_text("Besvar venligst dette spørgsmål.")
+    expect(nps).to_have_accessible_description(re.compile("Besvar venligst dette spørgsmål."))
+    expect(reason).to_have_value("Glemte at vælge et tal – æøå")
+    expect(page.locator("#csat-4")).to_be_checked()
+    assert stored_responses() == []
+
+    nps.get_by_text("5", exact=True).click()
+    page.get_by_role("button", name="Send svar").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tak for dit svar")
+    (response,) = stored_responses()
+    assert (response.nps, response.csat) == (5, 4)
+    assert response.answers[0].text == "Glemte at vælge et tal – æøå"

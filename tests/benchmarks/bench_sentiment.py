@@ -1,0 +1,241 @@
+"""Benchmark loyalty.sentiment against human ratings, with TextBlob, VADER and AFINN baselines.
+
+Run from the repository root:  python tests/benchmarks/bench_sentiment.py [--fit] [--sets a,b]
+
+Data: ../shared/data/sentiment beside the repository, or $LOYALTY_SENTIMENT_DATA (see that
+folder's README). Per set it prints Pearson r against the human ratings, 3-class accuracy,
+macro-F1 and texts per second on one core, for our scorer and for each baseline measured in
+the same run; then one final line of JSON with everything. It prints; it never asserts.
+
+Rules (from the data README): a score > 0.05 is positive, < -0.05 negative; English gold is
+the mean rating / 4 in the same band; Danish gold is the sign of the label. Tuning is allowed
+on tweets and movies only; amazon, nyt and the Danish sets are test only.
+
+--fit re-derives the weights in loyalty/sentiment.py (_EN_WEIGHTS, _DA_WEIGHTS) by least
+squares on tweets + movies and prints them; it does not edit the module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import importlib.util
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = {
+    "amazon": {"r": 0.65, "acc3": 0.63},
+    "nyt": {"r": 0.55},
+    "da_lcc": {"r": 0.58, "acc3": 0.66},
+    "da_europarl": {"r": 0.72},
+    "tweets": {"texts_per_s": 3000},
+}
+EN_SETS = {
+    "tweets": "tweets_GroundTruth.txt",
+    "movies": "movieReviewSnippets_GroundTruth.txt",
+    "amazon": "amazonReviewSnippets_GroundTruth.txt",
+    "nyt": "nytEditorialSnippets_GroundTruth.txt",
+}
+DA_SETS = {
+    "da_lcc": [
+        "lcc_sentiment/dan_mixed_2014_10K-sentences.csv",
+        "lcc_sentiment/dan_newscrawl_2011_10K-sentences.csv",
+    ],
+    "da_europarl": ["europarl_da_sentiment/europarl-da-sentiment.csv"],
+}
+TUNING = ("tweets", "movies")
+
+
+def load_sentiment():
+    """Import loyalty/sentiment.py by path, so the benchmark needs neither Flask nor an install."""
+    path = REPO / "loyalty" / "sentiment.py"
+    spec = importlib.util.spec_from_file_location("loyalty_sentiment_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being created
+    spec.loader.exec_module(module)
+    return module
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("LOYALTY_SENTIMENT_DATA") or REPO.parent / "shared/data/sentiment")
+
+
+def read_english(path: Path) -> list[tuple[str, float]]:
+    """id<TAB>mean rating (-4..4)<TAB>text, CRLF; the gold is the mean rating."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            _, mean, text = line.split("\t", 2)
+            rows.append((text, float(mean)))
+    return rows
+
+
+def read_danish(paths: list[Path]) -> list[tuple[str, float]]:
+    """number,valence,text; only labelled rows, without the unsure code 9 or repeated texts."""
+    rows, seen = [], set()
+    for path in paths:
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            next(reader)
+            for row in reader:
+                valence, text = row[1].strip(), row[2]
+                if valence in ("", "9") or text in seen:
+                    continue
+                seen.add(text)
+                rows.append((text, float(valence)))
+    return rows
+
+
+def band(x: float) -> int:
+    return 1 if x > 0.05 else -1 if x < -0.05 else 0
+
+
+def metrics(pred: list[float], gold: list[float], danish: bool) -> dict[str, float]:
+    gold_cls = [(g > 0) - (g < 0) for g in gold] if danish else [band(g / 4) for g in gold]
+    pred_cls = [band(p) for p in pred]
+    f1s = []
+    for c in (-1, 0, 1):
+        tp = sum(p == c and g == c for p, g in zip(pred_cls, gold_cls, strict=True))
+        fp = sum(p == c and g != c for p, g in zip(pred_cls, gold_cls, strict=True))
+        fn = sum(p != c and g == c for p, g in zip(pred_cls, gold_cls, strict=True))
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    try:
+        r = statistics.correlation(pred, gold)
+    except statistics.StatisticsError:  # a scorer that says 0 to everything
+        r = 0.0
+    return {
+        "r": round(r, 4),
+        "acc3": round(sum(p == g for p, g in zip(pred_cls, gold_cls, strict=True)) / len(gold), 4),
+        "macro_f1": round(sum(f1s) / 3, 4),
+    }
+
+
+def timed(fn: Callable[[str], float], texts: list[str]) -> tuple[list[float], float]:
+    """Score every text; speed is texts per CPU-second of this (single-threaded) process.
+
+    CPU time rather than wall time, so a busy shared machine slows the figures less.
+    """
+    start = time.process_time()
+    out = [fn(t) for t in texts]
+    return out, len(texts) / max(time.process_time() - start, 1e-9)
+
+
+def scorers(sentiment, language: str) -> dict[str, Callable[[str], float]]:
+    from afinn import Afinn
+    from textblob import TextBlob
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    vader = SentimentIntensityAnalyzer()
+    afinn = Afinn(language=language, emoticons=True)
+    return {
+        "loyalty": lambda t: sentiment.score(t, language).polarity,
+        "textblob": lambda t: TextBlob(t).sentiment.polarity,
+        "vader": lambda t: vader.polarity_scores(t)["compound"],
+        "afinn": lambda t: math.tanh(afinn.score(t) / 5),  # same squash as ours
+    }
+
+
+def pin_one_core() -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+def solve(rows: list[list[float]], ys: list[float]) -> list[float]:
+    """Least squares without numpy: normal equations, Gaussian elimination."""
+    n = len(rows[0])
+    a = [[sum(r[i] * r[j] for r in rows) for j in range(n)] for i in range(n)]
+    b = [sum(r[i] * y for r, y in zip(rows, ys, strict=True)) for i in range(n)]
+    for col in range(n):
+        piv = max(range(col, n), key=lambda k: abs(a[k][col]))
+        a[col], a[piv], b[col], b[piv] = a[piv], a[col], b[piv], b[col]
+        for k in range(n):
+            if k != col and a[col][col]:
+                f = a[k][col] / a[col][col]
+                a[k] = [x - f * y for x, y in zip(a[k], a[col], strict=True)]
+                b[k] -= f * b[col]
+    return [b[i] / a[i][i] if a[i][i] else 0.0 for i in range(n)]
+
+
+def fit(sentiment, sets: dict[str, list[tuple[str, float]]]) -> None:
+    """Print the least-squares weights for the English and the word-list-only (Danish) model."""
+    res = sentiment._resources()
+    samples = []
+    for name in TUNING:
+        for text, gold in sets[name]:
+            tokens = sentiment._tokenize(text[: sentiment.MAX_CHARS])
+            parts, _ = sentiment._english_parts(text, tokens, res)
+            samples.append((parts, gold / 4))
+    for label, names in (
+        ("_EN_WEIGHTS", list(sentiment._EN_WEIGHTS)),
+        ("_DA_WEIGHTS", list(sentiment._DA_WEIGHTS)),
+    ):
+        columns = []  # (part, side): the positive and negative side get their own weight
+        for part in names:
+            values = [p[part] for p, _ in samples]
+            columns += [(part, side) for side in (1, -1) if any(v * side > 0 for v in values)]
+        rows = [[p[c] if p[c] * s > 0 else 0.0 for c, s in columns] for p, _ in samples]
+        w = solve(rows, [g for _, g in samples])
+        weights = {part: [0.0, 0.0] for part in names}
+        for (part, side), value in zip(columns, w, strict=True):
+            weights[part][0 if side > 0 else 1] = round(value, 3)
+        print(f"{label} = {json.dumps({k: tuple(v) for k, v in weights.items()})}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--fit", action="store_true", help="print refitted weights and stop")
+    parser.add_argument("--sets", help="comma-separated subset, e.g. tweets,da_lcc")
+    args = parser.parse_args()
+    pin_one_core()
+    sentiment = load_sentiment()
+    root = data_dir()
+    sets = {name: read_english(root / "en" / f) for name, f in EN_SETS.items()}
+    sets |= {name: read_danish([root / "da" / f for f in fs]) for name, fs in DA_SETS.items()}
+    if args.fit:
+        fit(sentiment, sets)
+        return
+    wanted = args.sets.split(",") if args.sets else list(sets)
+    sentiment.score("warm up", "en")  # build the word lists outside the timings
+    results: dict[str, dict] = {}
+    by_language = {lang: scorers(sentiment, lang) for lang in ("en", "da")}
+    for name in wanted:
+        rows = sets[name]
+        danish = name.startswith("da_")
+        texts, gold = [t for t, _ in rows], [g for _, g in rows]
+        results[name] = {"rows": len(rows), "use": "tuning" if name in TUNING else "test"}
+        for scorer, fn in by_language["da" if danish else "en"].items():
+            pred, speed = timed(fn, texts)
+            results[name][scorer] = metrics(pred, gold, danish) | {"texts_per_s": round(speed)}
+        ours = results[name]["loyalty"]
+        print(f"{name} ({len(rows)} rows, {results[name]['use']})")
+        for scorer in by_language["en"]:
+            m = results[name][scorer]
+            print(
+                f"  {scorer:9s} r={m['r']:.3f}  acc3={m['acc3']:.3f}  macroF1={m['macro_f1']:.3f}"
+                f"  {m['texts_per_s']:>6d} texts/s"
+            )
+        for key, target in TARGETS.get(name, {}).items():
+            verdict = "met" if ours[key] >= target else "MISSED"
+            print(f"  target {key} >= {target}: {ours[key]} {verdict}")
+    print(
+        json.dumps(
+            {
+                "scorer_version": sentiment.SCORER_VERSION,
+                "data": str(root),
+                "targets": TARGETS,
+                "sets": results,
+            },
+            sort_keys=True,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Table-driven tests for loyalty.sentiment on post-sale feedback in Danish and English."""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from loyalty import sentiment
+from loyalty.sentiment import Highlight, Sentiment, label_for, score
+
+# (text, survey language, expected label)
+LABELS = [
+    # English: plain, negation, intensifiers and dampeners
+    ("Great service, fast delivery and friendly staff.", "en", "positive"),
+    ("The installer was rude and the kitchen was left a mess.", "en", "negative"),
+    ("Not bad at all", "en", "positive"),
+    ("The app is not good.", "en", "negative"),
+    ("I am not happy with the support I got", "en", "negative"),
+    ("No problems at all, everything arrived on time.", "en", "positive"),
+    ("Very helpful and very friendly.", "en", "positive"),
+    ("Slightly disappointed with the packaging.", "en", "negative"),
+    ("The parcel didn't arrive and nobody answered my emails.", "en", "negative"),
+    # English: contrast, caps, exclamation marks, emoji, typos
+    ("The product is great but billing is a nightmare", "en", "negative"),
+    ("Delivery was slow, but the product itself is excellent.", "en", "positive"),
+    ("THIS IS TERRIBLE!!!", "en", "negative"),
+    ("Love it!!! 😍", "en", "positive"),
+    ("👎", "en", "negative"),
+    ("👍", "en", "positive"),
+    ("Terible support, very dissapointed", "en", "negative"),
+    ("Sooo goood, thank you", "en", "positive"),
+    (":(", "en", "negative"),
+    # English: one-word answers
+    ("ok", "en", "positive"),
+    ("excellent", "en", "positive"),
+    ("awful", "en", "negative"),
+    # English: polite churn intent is still bad news
+    ("We will not renew next year.", "en", "negative"),
+    ("Please cancel my subscription.", "en", "negative"),
+    ("We are switching to another provider in March.", "en", "negative"),
+    ("I would like a refund.", "en", "negative"),
+    # Danish: plain, negation (both word orders), intensifiers and dampeners
+    ("Rigtig god service og hurtig levering", "da", "positive"),
+    ("Jeg er ikke tilfreds", "da", "negative"),
+    ("Det var ikke dårligt", "da", "positive"),
+    ("Produktet virker ikke", "da", "negative"),
+    ("Meget venlige og hjælpsomme medarbejdere", "da", "positive"),
+    ("Lidt langsom levering", "da", "negative"),
+    ("Elendig kundeservice, jeg ventede i en time", "da", "negative"),
+    ("Vi har ikke haft nogen problemer", "da", "positive"),
+    ("Pakken er stadig ikke kommet", "da", "negative"),
+    # Danish: contrast, compounds, caps, emoji
+    ("Produktet er fint, men fakturaen var en katastrofe", "da", "negative"),
+    ("Leveringen var lidt forsinket, men ellers super god oplevelse", "da", "positive"),
+    ("Supergod oplevelse 😀", "da", "positive"),
+    ("Sikke en kæmpeskuffelse", "da", "negative"),
+    ("ELENDIGT!!!", "da", "negative"),
+    # Danish: one-word answers
+    ("fint", "da", "positive"),
+    ("super", "da", "positive"),
+    ("godt", "da", "positive"),
+    ("elendig", "da", "negative"),
+    ("ok", "da", "positive"),
+    # Danish: polite churn intent
+    ("Vi forlænger ikke aftalen næste år.", "da", "negative"),
+    ("Jeg vil gerne opsige mit abonnement.", "da", "negative"),
+    ("Vi overvejer at skifte leverandør.", "da", "negative"),
+    ("Jeg vil have pengene tilbage.", "da", "negative"),
+    # Neutral statements, empty text and text in neither language
+    ("The order was delivered on Tuesday.", "en", "neutral"),
+    ("Ordren blev leveret tirsdag.", "da", "neutral"),
+    ("", "en", "neutral"),
+    ("   \n\t ", "da", "neutral"),
+    ("Das Produkt ist sehr gut und wir sind zufrieden.", "da", "neutral"),
+    ("Produkten är mycket bra och jag är nöjd.", "en", "neutral"),
+    ("12345", "en", "neutral"),
+    # Survey answers that say nothing are not complaints; faint praise is not praise
+    ("Ingen kommentarer", "da", "neutral"),
+    ("Nej", "da", "neutral"),
+    ("No comment", "en", "neutral"),
+    ("Could be better", "en", "negative"),
+    ("Det tog alt for lang tid", "da", "negative"),
+    ("Took forever", "en", "negative"),
+]
+
+
+@pytest.mark.parametrize(("text", "language", "label"), LABELS)
+def test_label(text: str, language: str, label: str) -> None:
+    result = score(text, language)
+    assert result.label == label, result
+    assert -1.0 <= result.polarity <= 1.0
+    assert result.label == label_for(result.polarity)
+    assert result.version == sentiment.SCORER_VERSION
+
+
+# (text, survey language, expected cues)
+CUES = [
+    ("We will not renew next year.", "en", ("not_renew",)),
+    ("We won't renew the contract.", "en", ("not_renew",)),
+    ("Please cancel my subscription and refund the last invoice.", "en", ("cancel", "refund")),
+    ("I want my money back.", "en", ("refund",)),
+    ("We are switching to a competitor.", "en", ("switch_competitor",)),
+    ("Fix this or you will hear from my lawyer.", "en", ("legal",)),
+    ("I will never order from you again.", "en", ("not_renew",)),
+    ("Vi opsiger aftalen pr. 1. juni.", "da", ("cancel",)),
+    ("Jeg opsiger mit abonnement og vil have pengene tilbage", "da", ("cancel", "refund")),
+    ("Vi skal skifte leverandør.", "da", ("switch_competitor",)),
+    ("Vi forlænger ikke.", "da", ("not_renew",)),
+    ("Sagen går videre til min advokat og en forbrugerklage.", "da", ("legal",)),
+    # negated intent is not a cue
+    ("We won't cancel, we are very happy.", "en", ()),
+    ("No need for a refund, it was fixed quickly.", "en", ()),
+    ("Vi opsiger ikke aftalen, I gør det godt.", "da", ()),
+    ("Vi vil ikke skifte leverandør.", "da", ()),
+    # ... but a complaint about a refund still is
+    ("I still haven't received my refund.", "en", ("refund",)),
+    ("Great service, thank you!", "en", ()),
+    ("", "en", ()),
+]
+
+
+@pytest.mark.parametrize(("text", "language", "cues"), CUES)
+def test_cues(text: str, language: str, cues: tuple[str, ...]) -> None:
+    assert score(text, language).cues == cues
+
+
+def test_cues_pull_polarity_negative() -> None:
+    polite = score("We will not renew next year.", "en")
+    plain = score("We will renew next year.", "en")
+    assert polite.polarity < plain.polarity
+    assert polite.label == "negative"
+    assert set(polite.cues) <= set(sentiment.CUE_NAMES)
+
+
+# (text, survey language, detected language)
+LANGUAGES = [
+    ("Great service", "en", "en"),
+    ("Det var en rigtig god oplevelse og jeg er meget tilfreds", "en", "da"),
+    ("The delivery was late and the box was damaged", "da", "en"),
+    ("Das ist nicht gut, ich bin sehr enttäuscht", "da", "unknown"),
+    ("Det var ok", None, "da"),
+    ("It was fine, thanks", None, "en"),
+    ("elendig", None, "da"),
+    ("super", "da", "da"),
+    ("super", "en", "en"),
+    ("", None, "unknown"),
+    (None, "da", "da"),
+    ("Great", "da-DK", "en"),
+    ("fint", "en_GB", "da"),
+    ("qwerty asdf", None, "unknown"),
+    ("tak", "xx", "da"),  # an unsupported survey language counts as none
+    ("hmm", "xx", "unknown"),
+]
+
+
+@pytest.mark.parametrize(("text", "language", "detected"), LANGUAGES)
+def test_language(text: str | None, language: str | None, detected: str) -> None:
+    assert score(text, language).language == detected
+
+
+def test_unknown_language_is_neutral() -> None:
+    result = score("Das Produkt ist schrecklich und ich bin sehr wütend!!!", "en")
+    assert (result.language, result.polarity, result.label) == ("unknown", 0.0, "neutral")
+
+
+@pytest.mark.parametrize("text", [None, "", "  ", "\n"])
+def test_empty(text: str | None) -> None:
+    assert score(text) == Sentiment(0.0, "neutral", "unknown", (), (), sentiment.SCORER_VERSION)
+    assert score(text, "da").language == "da"
+
+
+# (text, language, highlight text that must be present, sign of its weight)
+HIGHLIGHTS = [
+    ("The product is great but billing is a nightmare", "en", "nightmare", -1),
+    ("The product is great but billing is a nightmare", "en", "great", 1),
+    ("Not bad at all", "en", "Not bad", 1),
+    ("Jeg er IKKE tilfreds", "da", "IKKE tilfreds", -1),
+    ("Meget flot arbejde", "da", "Meget flot", 1),
+    ("We will not renew next year.", "en", "not renew", -1),
+    ("Vi forlænger ikke aftalen", "da", "forlænger ikke", -1),
+    ("Super service 😀", "en", "😀", 1),
+    ("Terible support", "en", "Terible", -1),
+]
+
+
+@pytest.mark.parametrize(("text", "language", "phrase", "sign"), HIGHLIGHTS)
+def test_highlights(text: str, language: str, phrase: str, sign: int) -> None:
+    result = score(text, language)
+    found = {h.text: h.weight for h in result.highlights}
+    assert phrase in found, result.highlights
+    assert found[phrase] * sign > 0
+    for h in result.highlights:  # surface text, so a case-insensitive search finds it
+        assert h.text.lower() in text.lower()
+        assert -1.0 <= h.weight <= 1.0
+
+
+def test_highlights_strongest_first() -> None:
+    result = score("Slightly slow delivery, but absolutely fantastic product", "en")
+    weights = [abs(h.weight) for h in result.highlights]
+    assert weights == sorted(weights, reverse=True)
+    assert len(result.highlights) <= sentiment.MAX_HIGHLIGHTS
+
+
+@pytest.mark.parametrize(
+    ("polarity", "label"),
+    [(1.0, "positive"), (0.06, "positive"), (0.05, "neutral"), (0.0, "neutral"),
+     (-0.05, "neutral"), (-0.06, "negative"), (-1.0, "negative")],
+)  # fmt: skip
+def test_label_for(polarity: float, label: str) -> None:
+    assert label_for(polarity) == label
+
+
+def test_results_are_immutable() -> None:
+    result = score("Great service", "en")
+    assert isinstance(result.highlights, tuple)
+    assert isinstance(result.cues, tuple)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.polarity = 0.0  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        result.highlights[0].weight = 0.0  # type: ignore[misc]
+    assert Highlight("a", 1.0) == Highlight("a", 1.0)
+    assert hash(result) == hash(score("Great service", "en"))
+
+
+def test_long_text_is_bounded() -> None:
+    long = "The service was great. " * 50_000 + "Terrible, I want a refund!"
+    result = score(long, "en")
+    assert result.label == "positive"  # only the first MAX_CHARS characters count
+    assert result.cues == ()
+    assert score("Terrible! " * 100_000, "en").label == "negative"
+
+
+def test_thread_safe() -> None:
+    texts = [text for text, _, _ in LABELS] + [text for text, _, _ in CUES]
+    languages = [lang for _, lang, _ in LABELS] + [lang for _, lang, _ in CUES]
+    expected = [score(t, lang) for t, lang in zip(texts, languages, strict=True)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in range(3):
+            got = list(pool.map(score, texts, languages))
+            assert got == expected
+
+
+def test_fresh_build_under_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resources built for the first time from several threads at once are built once."""
+    monkeypatch.setattr(sentiment, "_resources_cache", None)
+    builds = []
+    real = sentiment._build_resources
+
+    def counting() -> object:
+        builds.append(1)
+        return real()
+
+    monkeypatch.setattr(sentiment, "_build_resources", counting)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: score("Meget tilfreds", "da"), range(12)))
+    assert len(builds) == 1
+    assert all(r == results[0] for r in results)

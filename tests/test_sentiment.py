@@ -83,6 +83,17 @@ LABELS = [
     ("Could be better", "en", "negative"),
     ("Det tog alt for lang tid", "da", "negative"),
     ("Took forever", "en", "negative"),
+    # Danish weak complaint signals (a negator with no sentiment word, "kun", "burde") count in
+    # answer-length text or beside a sentiment word, but not alone in a long factual sentence
+    ("Vi har kun fået halvdelen af varerne", "da", "negative"),
+    ("Montøren kom ikke, og vi har kun fået halvdelen", "da", "negative"),
+    (
+        "Butikken i Aarhus åbner ikke før klokken ti om formiddagen i løbet af hele december"
+        " måned, skriver kæden",
+        "da",
+        "neutral",
+    ),
+    ("Leveringen var god, men I burde sende en sms før I kommer", "da", "positive"),
 ]
 
 
@@ -124,6 +135,15 @@ CUES = [
 @pytest.mark.parametrize(("text", "language", "cues"), CUES)
 def test_cues(text: str, language: str, cues: tuple[str, ...]) -> None:
     assert score(text, language).cues == cues
+
+
+def test_word_lookup_cache_gives_the_same_answers() -> None:
+    """_lookup is cached; a cached answer must equal a fresh one (typo and compound paths)."""
+    langs = sentiment._resources().langs
+    for word, code in [("terible", "en"), ("greeat", "en"), ("kæmpeskuffelse", "da"), ("xq", "en")]:
+        first = sentiment._lookup(word, langs[code])
+        assert sentiment._lookup(word, langs[code]) == first
+        assert sentiment._lookup.__wrapped__(word, langs[code]) == first
 
 
 def test_cues_pull_polarity_negative() -> None:

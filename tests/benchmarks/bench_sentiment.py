@@ -12,7 +12,8 @@ the mean rating / 4 in the same band; Danish gold is the sign of the label. Tuni
 on tweets and movies only; amazon, nyt and the Danish sets are test only.
 
 --fit re-derives the weights in loyalty/sentiment.py (_EN_WEIGHTS, _DA_WEIGHTS) by least
-squares on tweets + movies and prints them; it does not edit the module.
+squares on tweets + movies, each set weighing the same in total (movies has 2.5 times the rows,
+and a pooled fit would mostly fit movies), and prints them; it does not edit the module.
 """
 
 from __future__ import annotations
@@ -166,22 +167,23 @@ def solve(rows: list[list[float]], ys: list[float]) -> list[float]:
 def fit(sentiment, sets: dict[str, list[tuple[str, float]]]) -> None:
     """Print the least-squares weights for the English and the word-list-only (Danish) model."""
     res = sentiment._resources()
-    samples = []
+    samples = []  # (parts, gold, weight): each tuning set weighs the same in total
     for name in TUNING:
+        weight = math.sqrt(1.0 / len(sets[name]))  # rows and gold are scaled by sqrt(weight)
         for text, gold in sets[name]:
             tokens = sentiment._tokenize(text[: sentiment.MAX_CHARS])
             parts, _ = sentiment._english_parts(text, tokens, res)
-            samples.append((parts, gold / 4))
+            samples.append((parts, gold / 4, weight))
     for label, names in (
         ("_EN_WEIGHTS", list(sentiment._EN_WEIGHTS)),
         ("_DA_WEIGHTS", list(sentiment._DA_WEIGHTS)),
     ):
         columns = []  # (part, side): the positive and negative side get their own weight
         for part in names:
-            values = [p[part] for p, _ in samples]
+            values = [p[part] for p, _, _ in samples]
             columns += [(part, side) for side in (1, -1) if any(v * side > 0 for v in values)]
-        rows = [[p[c] if p[c] * s > 0 else 0.0 for c, s in columns] for p, _ in samples]
-        w = solve(rows, [g for _, g in samples])
+        rows = [[p[c] * wt if p[c] * s > 0 else 0.0 for c, s in columns] for p, _, wt in samples]
+        w = solve(rows, [g * wt for _, g, wt in samples])
         weights = {part: [0.0, 0.0] for part in names}
         for (part, side), value in zip(columns, w, strict=True):
             weights[part][0 if side > 0 else 1] = round(value, 3)

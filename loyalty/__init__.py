@@ -27,10 +27,14 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     config.load(app, test_config)
 
     from . import auth, cli, db, responses, survey, surveys
+    from .cases import init_app as init_triage
 
     db.init_app(app)
     auth.init_app(app)
     csrf.init_app(app)
+    # Flags, cases, the triage queue, notifications and responsiveness (issue 5); the flag
+    # rules and SLA settings are checked here, so a bad one stops start-up.
+    init_triage(app)
     # Survey definitions are checked now: a broken file stops start-up, naming file and field.
     app.extensions["loyalty.surveys"] = surveys.load_folder(app.config["FORMS_FOLDER"])
 
@@ -42,6 +46,14 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     csrf.exempt("loyalty.survey.submit")
     csrf.exempt("loyalty.survey.unsubscribe")
     cli.init_app(app)
+    # Events in (API, imports), scheduling, the dispatcher, webhooks, the funnel (issue 4).
+    from . import api, dispatch, funnel, imports, invitations, webhooks
+
+    app.register_blueprint(api.bp)
+    app.register_blueprint(funnel.bp)
+    csrf.exempt(api.bp)  # API clients send a bearer key, not a session cookie
+    for module in (api, dispatch, imports, invitations, webhooks):
+        module.init_app(app)
     _register_pages(app)
     return app
 

@@ -58,18 +58,6 @@ def invite(email: str, name: str, account: str, segment: str, language: str, sur
     click.echo(survey_url(invitation))
 
 
-@click.command("dispatch")
-def dispatch() -> None:
-    """Send every invitation that is due, once."""
-    from .dispatch import send_due
-
-    result = send_due()
-    click.echo(
-        f"sent {result.sent}, skipped {result.skipped}, "
-        f"retrying {result.retrying}, failed {result.failed}"
-    )
-
-
 @export_cli.command("responses")
 def export_responses() -> None:
     """Write every response as CSV (spreadsheet-safe) to standard output."""
@@ -138,5 +126,6 @@ def sentiment_score(language: str | None, source: t.TextIO) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (user_cli, export_cli, demo_cli, sentiment_cli, invite, dispatch):
+    # dispatch, import, api-key, webhook and contact come from their own modules' init_app.
+    for command in (user_cli, export_cli, demo_cli, sentiment_cli, invite):
         app.cli.add_command(command)

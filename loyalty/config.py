@@ -6,10 +6,13 @@ README and a test can check that each one is documented.
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import typing as t
 from pathlib import Path
+
+from .flags import DEFAULT_RULES, DEFAULT_SEVERITY
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -30,6 +33,28 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "FORMS_FOLDER": (str(PROJECT_ROOT / "forms"), "Folder of survey definitions (TOML)."),
     "INSTANCE_PATH": (str(PROJECT_ROOT / "instance"), "Folder for the database, key and outbox."),
     "SECRET_KEY": (None, "Signs sessions and links; generated into instance/secret_key."),
+    # Scheduling and sending (issue 4): see README, "Scheduling rules" and "The dispatcher".
+    "CONTACT_THROTTLE_DAYS": (30, "A contact is surveyed at most once within these days."),
+    "ACCOUNT_THROTTLE_DAYS": (7, "Window of the B2B account throttle, in days."),
+    "ACCOUNT_THROTTLE_CONTACTS": (2, "Most contacts of one B2B account surveyed in that window."),
+    "REMINDER_DAYS": (4, "Days after sending to remind an unanswered invitation; 0: never."),
+    "DISPATCH_INTERVAL": (30, "Seconds between passes of `flask dispatch --loop`."),
+    "WEBHOOK_TIMEOUT": (10, "Seconds to wait for a webhook receiver to answer."),
+    # Triage (issue 5): see README, "Triage" and "SLA clock".
+    "FLAG_RULES": (DEFAULT_RULES, "Rules that flag a response: name -> metric/sentiment/cues."),
+    "FLAG_SEVERITY": (DEFAULT_SEVERITY, "How severity rises: cue points, annual value, B2B."),
+    "CASE_JOIN_HOURS": (72, "A flag joins its account's open case opened within these hours."),
+    "CASE_DEFAULT_ASSIGNEE": ("", "Email of who gets cases when the account has no owner."),
+    "SLA_TIMEZONE": ("Europe/Copenhagen", "Time zone of the business-hours clock."),
+    "SLA_WORKING_DAYS": ("mon-fri", "Working days, e.g. mon-fri or mon,tue,wed,thu."),
+    "SLA_WORKING_HOURS": ("08:00-17:00", "Working hours of each working day, local time."),
+    "SLA_HOLIDAYS_COUNTRY": ("DK", "Country whose public holidays are days off; empty: none."),
+    "SLA_EXTRA_HOLIDAYS": (["12-24", "12-31"], "More days off: MM-DD yearly, YYYY-MM-DD once."),
+    "SLA_FIRST_CONTACT_HOURS": (8, "Business hours from a case opening to first contact."),
+    "SLA_RESOLUTION_HOURS": (40, "Business hours from a case opening to its resolution."),
+    "NOTIFY_MIN_SEVERITY": (3, "New cases this severe (3 high, 4 critical) email the assignee."),
+    "DIGEST_HOUR": (8, "Local hour on working days after which the daily digest goes out."),
+    "DIGEST_ROLES": (["admin", "support", "executive"], "Staff roles that get the daily digest."),
 }
 
 
@@ -42,7 +67,8 @@ def instance_path(test_config: t.Mapping[str, t.Any] | None) -> str:
 
 def load(app: Flask, test_config: t.Mapping[str, t.Any] | None) -> None:
     """Apply the layers in order; later layers win."""
-    app.config.update({name: default for name, (default, _) in SETTINGS.items()})
+    # Copies, so an app that changes a list or dict setting in place changes only its own.
+    app.config.update({name: copy.deepcopy(default) for name, (default, _) in SETTINGS.items()})
     app.config.update(
         SQLALCHEMY_TRACK_MODIFICATIONS=False,
         SESSION_COOKIE_HTTPONLY=True,

@@ -97,6 +97,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Vil du ikke have flere undersøgelser fra os? Afmeld her:",
         "en": "Don't want more surveys from us? Unsubscribe here:",
     },
+    # The reply that closes the loop on a case (templates/email/case_reply.*).
+    "case_reply_subject": {
+        "da": "Om din feedback til {company}",
+        "en": "About your feedback to {company}",
+    },
+    "case_reply_greeting": {"da": "Hej {name},", "en": "Hi {name},"},
+    "case_reply_body": {
+        "da": "Tak fordi du fortalte os om din oplevelse, og undskyld at vi ikke levede op til "
+        "dine forventninger.\n\nJeg har set på, hvad der skete, og vil gerne gøre det godt igen. "
+        "Svar blot på denne mail, eller skriv, hvornår det passer dig, at jeg ringer.",
+        "en": "Thank you for telling us about your experience, and I am sorry we did not live up "
+        "to your expectations.\n\nI have looked into what happened and would like to put it "
+        "right. Just reply to this email, or tell me when it suits you that I call.",
+    },
+    "case_reply_signoff": {"da": "Venlig hilsen\n{company}", "en": "Kind regards\n{company}"},
+    "case_reply_footer": {
+        "da": "Du får denne mail, fordi du svarede på vores undersøgelse. Svar direkte på den, "
+        "så når dit svar frem til den, der skrev.",
+        "en": "You are getting this email because you answered our survey. Reply to it and your "
+        "answer reaches the person who wrote.",
+    },
     "unsubscribe_title": {"da": "Afmeld undersøgelser", "en": "Unsubscribe from surveys"},
     "unsubscribe_question": {
         "da": "Vil du afmelde {email} fra vores undersøgelser?",

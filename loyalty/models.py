@@ -172,6 +172,9 @@ class Invitation(db.Model):
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when the one reminder falls due; set on sending, cleared when a dispatcher takes it
+    reminder_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    reminder_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
     contact: Mapped[Contact] = relationship()
     event: Mapped[Event | None] = relationship()
@@ -329,6 +332,15 @@ class Case(db.Model):
             name="outcome",
         ),
         sa.Index("ix_cases_status_first_contact_due_at", "status", "first_contact_due_at"),
+        # Covers the triage queue's sort key (overdue, severity, age) for each status.
+        sa.Index(
+            "ix_cases_queue",
+            "status",
+            "severity",
+            "opened_at",
+            "first_contact_due_at",
+            "first_contact_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -342,6 +354,10 @@ class Case(db.Model):
     first_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when the assignee was emailed about this high-severity case (empty: not yet)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: the language of the answer that opened the case (the queue filters on it)
+    language: Mapped[str | None] = mapped_column(sa.String(2))
 
     account: Mapped[Account] = relationship()
     assignee: Mapped[User | None] = relationship()

@@ -3,6 +3,7 @@ and turned into WTForms forms at run time, so wording changes need no Python."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import tomllib
 import typing as t
@@ -14,6 +15,8 @@ from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
 from .i18n import text as ui_text
+from .models import EVENT_KINDS
+from .scheduling import Schedule, parse_duration
 
 METRICS = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
 KINDS = ("scale", "text")
@@ -49,6 +52,8 @@ class Survey:
     intro: dict[str, str]
     email_subject: dict[str, str]
     questions: tuple[Question, ...]
+    #: which events send this survey by themselves; None when it is only sent by hand
+    schedule: Schedule | None = None
 
     @property
     def email_question(self) -> Question | None:
@@ -104,6 +109,7 @@ class _Parser:
 
     def survey(self, data: dict[str, t.Any]) -> Survey:
         known = {"id", "version", "languages", "title", "intro", "email_subject", "questions"}
+        known.add("schedule")  # optional: see the [schedule] table in forms/post-sale.toml
         for key in data.keys() - known:
             self.fail(key, "unknown field")
         survey_id = self.get(data, "id", str, "")
@@ -135,7 +141,35 @@ class _Parser:
             intro=self.texts(data, "intro", "", languages),
             email_subject=self.texts(data, "email_subject", "", languages),
             questions=questions,
+            schedule=self.schedule(data["schedule"]) if "schedule" in data else None,
         )
+
+    def schedule(self, data: t.Any) -> Schedule:
+        """``[schedule]``: ``triggers = { delivery = "2d" }`` and an optional ``reminder``."""
+        if not isinstance(data, dict):
+            self.fail("schedule", "must be a table")
+        for key in data.keys() - {"triggers", "reminder"}:
+            self.fail(f"schedule.{key}", "unknown field")
+        triggers = {}
+        for kind, delay in self.get(data, "triggers", dict, "schedule.").items():
+            if kind not in EVENT_KINDS:
+                self.fail(f"schedule.triggers.{kind}", f"must be one of {', '.join(EVENT_KINDS)}")
+            triggers[kind] = self.duration(delay, f"schedule.triggers.{kind}")
+        reminder = data.get("reminder")
+        reminder_after = None  # the configured default
+        if reminder is False:
+            reminder_after = dt.timedelta(0)
+        elif reminder is not None:
+            reminder_after = self.duration(reminder, "schedule.reminder", " (or false for none)")
+            if not reminder_after:
+                self.fail("schedule.reminder", "write false to send no reminder")
+        return Schedule(triggers=triggers, reminder_after=reminder_after)
+
+    def duration(self, value: t.Any, field: str, hint: str = "") -> dt.timedelta:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(field, f"{exc}{hint}")
 
     def question(self, data: t.Any, where: str, languages: tuple[str, ...]) -> Question:
         if not isinstance(data, dict):

@@ -1,11 +1,26 @@
-"""The dispatcher: the invitation email, sending once, skipping, retrying."""
+"""The dispatcher: the invitation email, sending once, skipping, retrying, reminders, and the
+dispatcher as a process: killed mid-batch, two at once, the loop and its graceful stop."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import datetime as dt
+import os
 import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from conftest import free_port
 
 from loyalty.db import db
 from loyalty.dispatch import MAX_ATTEMPTS, send_due
@@ -98,3 +113,325 @@ def test_outbox_by_default(app, invite, tmp_path):
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
     statuses = db.session.scalars(sa.select(Invitation.status)).all()
     assert statuses == ["sent"]
+
+
+def test_html_email_escapes_the_contacts_name(app, invite, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    invite(name="<b>Bold</b> & Co")
+    send_due()
+    html = smtp_server.messages[0].get_body(("html",)).get_content()
+    assert "<b>Bold</b>" not in html and "&lt;b&gt;Bold&lt;/b&gt; &amp; Co" in html
+
+
+def test_one_click_unsubscribe_works_with_the_rfc_8058_post_alone(app, invite, smtp_server):
+    """A mail client POSTs exactly ``List-Unsubscribe=One-Click`` to the header's URL,
+    with no cookie and no CSRF token, and the contact is unsubscribed."""
+    from loyalty.models import Contact
+
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, _ = invite()
+    send_due()
+    url = smtp_server.messages[0]["List-Unsubscribe"].strip("<>")
+    client = app.test_client(use_cookies=False)
+    reply = client.post(
+        url.removeprefix("http://survey.test"),
+        data=b"List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert reply.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Contact, invitation.contact_id).unsubscribed_at is not None
+
+
+def test_the_dispatch_tick_fires_after_every_pass(app):
+    from loyalty.dispatch import dispatch_tick
+
+    seen = []
+
+    def receiver(sender, now, **_):
+        seen.append(now)
+
+    with dispatch_tick.connected_to(receiver, app):
+        send_due()
+        send_due()
+    assert len(seen) == 2
+
+
+# --- reminders ----------------------------------------------------------------------------
+
+DAY = dt.timedelta(days=1)
+
+
+def _sent(invite, smtp_server, **fields) -> tuple[Invitation, dt.datetime]:
+    invitation, _ = invite(**fields)
+    now = utcnow()
+    assert send_due(now=now).sent == 1
+    smtp_server.messages.clear()
+    return invitation, now
+
+
+def test_one_reminder_after_four_days_with_the_same_link(app, invite, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, sent = _sent(invite, smtp_server, language="en")
+    token = invitation.token_hash  # the link is rebuilt from the nonce; its hash stays
+    assert send_due(now=sent + 3.9 * DAY).reminded == 0
+    assert send_due(now=sent + 4 * DAY).reminded == 1
+    (reminder,) = smtp_server.messages
+    assert reminder["Subject"] == "Reminder: How was your purchase from Loyalty Demo A/S?"
+    text = reminder.get_body(("plain",)).get_content()
+    from loyalty.invitations import survey_url
+
+    assert survey_url(invitation) in text and "a few days ago" in text
+    assert reminder["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    for later in (5, 10, 29):  # never twice
+        assert send_due(now=sent + later * DAY).reminded == 0
+    db.session.refresh(invitation)
+    assert invitation.token_hash == token and invitation.reminder_sent_at == sent + 4 * DAY
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_danish_reminder(app, invite, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    _, sent = _sent(invite, smtp_server, language="da")
+    send_due(now=sent + 4 * DAY)
+    assert smtp_server.messages[0]["Subject"].startswith("Påmindelse: Hvordan var dit køb")
+
+
+def test_no_reminder_after_an_answer(app, client, invite, smtp_server):
+    from loyalty.responses import save_response
+
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, sent = _sent(invite, smtp_server)
+    survey = app.extensions["loyalty.surveys"]["post-sale"]
+    save_response(invitation, survey, {"nps": 7}, complete=False)  # a tapped score is enough
+    db.session.commit()
+    assert send_due(now=sent + 4 * DAY).reminded == 0
+    assert smtp_server.messages == []
+    assert invitation.reminder_sent_at is None
+
+
+def test_an_answer_between_claim_and_send_still_stops_the_reminder(app, invite, smtp_server):
+    from loyalty.models import Response
+
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, sent = _sent(invite, smtp_server)
+    # An answer stored without the signal (as an older version would have) is caught too.
+    db.session.add(
+        Response(invitation=invitation, contact_id=invitation.contact_id,
+                 account_id=invitation.contact.account_id, survey="post-sale",
+                 survey_version=1, language="en", nps=3)
+    )  # fmt: skip
+    db.session.commit()
+    assert invitation.reminder_due_at is not None
+    assert send_due(now=sent + 4 * DAY).reminded == 0
+    assert smtp_server.messages == [] and invitation.reminder_sent_at is None
+    assert send_due(now=sent + 5 * DAY).reminded == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("INVITATION_DAYS", 4), ("INVITATION_DAYS", 3), ("REMINDER_DAYS", 0)],
+)
+def test_no_reminder_at_or_past_expiry_or_when_turned_off(app, invite, smtp_server, setting, value):
+    app.config["MAIL_URL"] = smtp_server.url
+    app.extensions["loyalty.surveys"] = {  # a survey that leaves reminders to the config
+        name: dataclasses.replace(s, schedule=None)
+        for name, s in app.extensions["loyalty.surveys"].items()
+    }
+    app.config[setting] = value
+    invitation, sent = _sent(invite, smtp_server)
+    assert invitation.reminder_due_at is None
+    assert sum(send_due(now=sent + n * DAY).reminded for n in (4, 5, 20)) == 0
+
+
+def test_no_reminder_to_a_contact_who_unsubscribed(app, invite, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, sent = _sent(invite, smtp_server)
+    invitation.contact.unsubscribed_at = sent + DAY
+    db.session.commit()
+    assert send_due(now=sent + 4 * DAY).reminded == 0
+    assert smtp_server.messages == []
+
+
+def test_a_refused_reminder_is_retried_a_few_times_then_dropped(app, invite, smtp_server):
+    from loyalty.dispatch import REMINDER_MAX_ATTEMPTS
+
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, sent = _sent(invite, smtp_server)
+    smtp_server.refuse = "451 4.3.0 Try again later"
+    now = sent + 4 * DAY
+    for _ in range(REMINDER_MAX_ATTEMPTS):
+        send_due(now=now)
+        db.session.refresh(invitation)
+        assert invitation.reminder_sent_at is None
+        assert "reminder: " in invitation.last_error and "Try again later" in invitation.last_error
+        now = invitation.reminder_due_at or now + DAY
+    assert invitation.reminder_due_at is None and invitation.reminder_attempts == 3
+    smtp_server.refuse = None
+    assert send_due(now=now + DAY).reminded == 0
+    assert invitation.status == "sent"
+
+
+# --- the dispatcher as a process ----------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class GatedSMTP:
+    """A real SMTP server on loopback that can hold a message: ``hold`` names a recipient
+    whose DATA is received and then not answered until ``release`` is set, or a number of
+    messages that must be in flight at once before any is answered."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.hold: str | None = None
+        self.together = 0
+        self.in_flight = 0
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self.controller = Controller(self, hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+        self.url = f"smtp://127.0.0.1:{self.controller.port}"
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        self.messages.append(message)
+        self.in_flight += 1
+        try:
+            if self.hold and self.hold in envelope.rcpt_tos:
+                self.reached.set()
+                await self._until(self.release.is_set)
+            elif self.together:
+                await self._until(lambda: self.in_flight >= self.together)
+                self.together = 0  # once both met, everything flows
+        finally:
+            self.in_flight -= 1
+        return "250 Message accepted for delivery"
+
+    @staticmethod
+    async def _until(condition, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition() and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    def recipients(self) -> list[str]:
+        return sorted(str(m["To"].addresses[0].addr_spec) for m in self.messages)
+
+    def stop(self) -> None:
+        self.release.set()
+        self.controller.stop()
+
+
+@pytest.fixture
+def gated_smtp():
+    server = GatedSMTP()
+    yield server
+    server.stop()
+
+
+def dispatcher(database_url: str, tmp_path: Path, smtp: GatedSMTP, *args: str):
+    """``flask --app loyalty dispatch`` in its own process, as cron or systemd runs it."""
+    env = {
+        **os.environ,
+        "LOYALTY_DATABASE_URL": database_url,
+        "LOYALTY_SECRET_KEY": "test-secret-key",
+        "LOYALTY_MAIL_URL": smtp.url,
+        "LOYALTY_INSTANCE_PATH": str(tmp_path / "dispatcher"),
+        "LOYALTY_BASE_URL": "http://survey.test",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "loyalty", "dispatch", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _statuses() -> list[str]:
+    db.session.expire_all()
+    return db.session.scalars(sa.select(Invitation.status).order_by(Invitation.id)).all()
+
+
+def _queue(invite, count: int) -> list[Invitation]:
+    """``count`` invitations due in order, a second apart."""
+    now = utcnow()
+    return [invite(due_at=now - dt.timedelta(seconds=count - n))[0] for n in range(count)]
+
+
+def test_a_dispatcher_killed_mid_batch_never_sends_twice(
+    app, invite, gated_smtp, database_url, tmp_path
+):
+    invitations = _queue(invite, 5)
+    gated_smtp.hold = invitations[2].contact.email
+    first = dispatcher(database_url, tmp_path, gated_smtp)
+    assert gated_smtp.reached.wait(60), first.communicate()
+    first.kill()  # SIGKILL while the third email is on the wire, its answer not yet read
+    first.communicate()
+    assert _statuses() == ["sent", "sent", "sending", "scheduled", "scheduled"]
+
+    gated_smtp.hold = None
+    gated_smtp.release.set()
+    second = dispatcher(database_url, tmp_path, gated_smtp)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert "sent 2" in out
+    # Every contact got exactly one email; the one cut off is not sent again.
+    assert gated_smtp.recipients() == sorted(i.contact.email for i in invitations)
+    assert _statuses() == ["sent", "sent", "sending", "sent", "sent"]
+
+    # Once it has been `sending` for a while, it is marked failed and says why.
+    result = send_due(now=utcnow() + dt.timedelta(minutes=16))
+    assert (result.interrupted, result.sent) == (1, 0)
+    assert _statuses()[2] == "failed"
+    assert "interrupted" in db.session.get(Invitation, invitations[2].id).last_error
+    assert len(gated_smtp.messages) == 5
+
+
+def test_two_dispatchers_at_once_send_each_invitation_once(
+    app, invite, gated_smtp, database_url, tmp_path
+):
+    invitations = _queue(invite, 12)
+    gated_smtp.together = 2  # nothing is answered until both dispatchers have one in flight
+    runs = [dispatcher(database_url, tmp_path, gated_smtp) for _ in range(2)]
+    outputs = [run.communicate(timeout=90) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    sent = [int(re.search(r"sent (\d+)", out).group(1)) for out, _ in outputs]
+    assert sum(sent) == 12 and min(sent) >= 1
+    assert gated_smtp.recipients() == sorted(i.contact.email for i in invitations)
+    assert _statuses() == ["sent"] * 12
+
+
+def test_the_loop_sends_as_things_fall_due_and_stops_gracefully_on_sigterm(
+    app, invite, gated_smtp, database_url, tmp_path
+):
+    loop = dispatcher(database_url, tmp_path, gated_smtp, "--loop", "--interval", "0.1")
+    try:
+        assert "dispatching every 0.1 s" in loop.stderr.readline()
+        gated_smtp.hold = "late@example.com"
+        later = [invite(email="late@example.com")[0], invite(email="later@example.com")[0]]
+        assert gated_smtp.reached.wait(60)  # made after the loop started, and sent
+        loop.send_signal(signal.SIGTERM)  # while the first email waits for its answer
+        assert "SIGTERM: stopping after the current message" in loop.stderr.readline()
+        gated_smtp.release.set()  # the message in hand is finished, not cut off
+        out, err = loop.communicate(timeout=60)
+    finally:
+        loop.kill()
+    assert loop.returncode == 0, err
+    assert "dispatcher stopped" in err
+    assert _statuses() == ["sent", "scheduled"]  # finished the one in hand, began no other
+    assert gated_smtp.recipients() == [later[0].contact.email]
+
+
+def test_an_email_that_cannot_be_built_fails_alone_and_says_why(app, invite, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    broken, _ = invite()
+    broken.survey = "retired-survey"  # its definition was removed from forms/
+    fine, _ = invite()
+    db.session.commit()
+    result = send_due()
+    assert (result.failed, result.sent) == (1, 1)
+    assert broken.status == "failed" and "building the email" in broken.last_error
+    assert fine.status == "sent"

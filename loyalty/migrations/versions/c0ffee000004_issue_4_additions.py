@@ -1,4 +1,4 @@
-"""Schema additions for issue 4 (kept empty until that work needs a change)
+"""Schema additions for issue 4: when an invitation's one reminder is due, and its tries
 
 Revision ID: c0ffee000004
 Revises: a43113825a51
@@ -17,8 +17,14 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reminder_due_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('reminder_attempts', sa.Integer(), server_default='0', nullable=False))
+        batch_op.create_index(batch_op.f('ix_invitations_reminder_due_at'), ['reminder_due_at'], unique=False)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invitations_reminder_due_at'))
+        batch_op.drop_column('reminder_attempts')
+        batch_op.drop_column('reminder_due_at')

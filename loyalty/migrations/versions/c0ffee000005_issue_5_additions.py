@@ -1,4 +1,4 @@
-"""Schema additions for issue 5 (kept empty until that work needs a change)
+"""Schema additions for issue 5: when a case's assignee was notified, its language; the queue's index
 
 Revision ID: c0ffee000005
 Revises: c0ffee000004
@@ -17,8 +17,14 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('notified_at', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('language', sa.String(length=2), nullable=True))
+        batch_op.create_index('ix_cases_queue', ['status', 'severity', 'opened_at', 'first_contact_due_at', 'first_contact_at'], unique=False)
 
 
 def downgrade():
-    pass
+    with op.batch_alter_table('cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_cases_queue')
+        batch_op.drop_column('language')
+        batch_op.drop_column('notified_at')

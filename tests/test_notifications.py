@@ -1,0 +1,214 @@
+"""Notifications: a severe new case emails its assignee at once (after the commit, once, with
+retries), and everyone gets a daily digest of new and overdue cases; all through a real SMTP
+server on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from test_cases import answer, staff
+
+from loyalty import notifications
+from loyalty.db import db
+from loyalty.dispatch import send_due
+from loyalty.models import Case, User
+
+CPH = ZoneInfo("Europe/Copenhagen")
+SCRIPT = "<script>alert('x')</script> You are useless, we will cancel."
+
+
+def cph(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=CPH).astimezone(dt.UTC)
+
+
+@pytest.fixture
+def severe(app, invite, smtp_server):
+    """An invitation whose detractor answer makes a high-severity case for lead@example.com."""
+    app.config["MAIL_URL"] = smtp_server.url
+    app.config["DIGEST_ROLES"] = []  # the dispatcher passes below send no digests
+    owner = staff("lead@example.com")
+    invitation, token = invite(segment="b2b", account="Big <Corp> A/S")
+    invitation.contact.is_decision_maker = True
+    invitation.contact.account.annual_value = Decimal(150_000)
+    invitation.contact.account.owner = owner
+    db.session.commit()
+    return token
+
+
+def only_case() -> Case:
+    db.session.expire_all()
+    (case,) = db.session.scalars(sa.select(Case)).all()
+    return case
+
+
+def test_a_severe_case_emails_the_assignee_at_once(client, severe, smtp_server):
+    answer(client, severe, nps="1", reason=SCRIPT)
+    case = only_case()
+    assert case.severity == 4  # churn cue + annual value + decision maker
+    (message,) = smtp_server.messages
+    assert message["To"] == "lead@example.com"
+    assert message["Subject"].startswith(f"[critical] Case #{case.id}: Big <Corp> A/S")
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert f"http://survey.test/triage/{case.id}" in text and SCRIPT in text
+    assert "<script>" not in html and "<Corp>" not in html
+    assert "&lt;script&gt;" in html and "Big &lt;Corp&gt; A/S" in html
+    assert case.notified_at is not None and case.history[-1].kind == "notified"
+    # Changing the answer (still severe) sends nothing more.
+    answer(client, severe, nps="0", reason=SCRIPT + " Really.")
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_mild_case_emails_nobody(client, invite, smtp_server, app):
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, token = invite()
+    invitation.contact.account.owner = staff()
+    db.session.commit()
+    answer(client, token, nps="5")
+    assert only_case().severity == 1 and smtp_server.messages == []
+
+
+def test_a_case_that_becomes_severe_emails_then(client, invite, smtp_server, app):
+    app.config["MAIL_URL"] = smtp_server.url
+    app.config["NOTIFY_MIN_SEVERITY"] = 2
+    invitation, token = invite()
+    invitation.contact.account.owner = staff()
+    db.session.commit()
+    answer(client, token, nps="5")
+    assert smtp_server.messages == []
+    answer(client, token, nps="5", reason="We will not renew.")
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_refused_email_is_retried_by_the_dispatcher(client, severe, smtp_server):
+    smtp_server.refuse = "451 Try again later"
+    answer(client, severe, nps="1", reason=SCRIPT)  # the customer's answer is still saved
+    assert only_case().notified_at is None and smtp_server.messages == []
+    send_due()
+    assert only_case().notified_at is None
+    smtp_server.refuse = None
+    send_due()  # the dispatcher's pass retries it
+    send_due()  # and only once
+    assert len(smtp_server.messages) == 1 and only_case().notified_at is not None
+
+
+def test_nothing_is_sent_for_a_rolled_back_case(client, severe, smtp_server, invite):
+    from loyalty.cases import flag_response
+    from loyalty.models import Response
+
+    answer(client, severe, nps="9")  # no case
+    response = db.session.scalar(sa.select(Response))
+    response.nps = 0
+    flag_response(response)
+    db.session.flush()
+    db.session.rollback()
+    db.session.commit()
+    assert smtp_server.messages == [] and db.session.scalar(sa.select(Case)) is None
+
+
+def test_the_email_is_claimed_so_it_goes_once(client, severe, smtp_server):
+    smtp_server.refuse = "451 later"
+    answer(client, severe, nps="1", reason=SCRIPT)
+    smtp_server.refuse = None
+    case_id = only_case().id
+    assert notifications.notify_assignee(case_id) is True
+    assert notifications.notify_assignee(case_id) is False
+    assert len(smtp_server.messages) == 1
+
+
+# --- the digest ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def queue(app, client, invite, smtp_server):
+    """Staff in every role, one new case and one overdue case, at Tuesday 10:00 in Copenhagen."""
+    app.config["MAIL_URL"] = smtp_server.url
+    for email, role in [
+        ("admin@example.com", "admin"),
+        ("lead@example.com", "support"),
+        ("cfo@example.com", "executive"),
+    ]:
+        staff(email, role)
+    _, old = invite(account="Slow <b>Ltd</b>")
+    _, new = invite(account="Fresh ApS")
+    answer(client, old, nps="3", reason="<img src=x onerror=alert(1)> awful")
+    answer(client, new, nps="4")
+    overdue, fresh = db.session.scalars(sa.select(Case).order_by(Case.id)).all()
+    overdue.opened_at = cph("2030-03-01 09:00")
+    overdue.first_contact_due_at = cph("2030-03-01 17:00")
+    fresh.opened_at = cph("2030-03-05 09:30")
+    fresh.first_contact_due_at = cph("2030-03-05 17:30")
+    db.session.commit()
+    return overdue, fresh
+
+
+def test_everyone_gets_one_digest_a_working_day(queue, smtp_server):
+    overdue, fresh = queue
+    tuesday = cph("2030-03-05 10:00")
+    assert notifications.send_digests(now=tuesday) == 3
+    assert notifications.send_digests(now=tuesday + dt.timedelta(hours=3)) == 0
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        "admin@example.com",
+        "cfo@example.com",
+        "lead@example.com",
+    ]
+    message = smtp_server.messages[0]
+    assert message["Subject"] == "Loyalty digest: 1 new, 1 overdue cases"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert f"http://survey.test/triage/{overdue.id}" in text
+    assert f"#{fresh.id} [low] Fresh ApS" in text
+    assert "<b>" not in html and "<img" not in html
+    assert "Slow &lt;b&gt;Ltd&lt;/b&gt;" in html and "&lt;img src=x" in html
+    # Wednesday morning: nothing new, and yesterday's new case is overdue too.
+    smtp_server.messages.clear()
+    assert notifications.send_digests(now=cph("2030-03-06 08:05")) == 3
+    assert smtp_server.messages[0]["Subject"] == "Loyalty digest: 0 new, 2 overdue cases"
+
+
+@pytest.mark.parametrize(
+    ("now", "sent"),
+    [
+        ("2030-03-05 07:59", 0),  # before DIGEST_HOUR: Monday's boundary, nobody had one yet
+        ("2030-03-09 12:00", 3),  # Saturday: Friday's boundary
+    ],
+)
+def test_digest_boundary(queue, now, sent):
+    for user in db.session.scalars(sa.select(User)):
+        user.digest_sent_at = cph("2030-03-04 09:00")  # Monday's went out
+    db.session.commit()
+    assert notifications.send_digests(now=cph(now)) == sent
+
+
+def test_digest_skips_when_nothing_to_say_and_respects_roles(app, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    app.config["DIGEST_ROLES"] = ["support"]
+    lead, boss = staff(), staff("cfo@example.com", "executive")
+    assert notifications.send_digests(now=cph("2030-03-05 10:00")) == 0
+    assert smtp_server.messages == []
+    assert lead.digest_sent_at is not None and boss.digest_sent_at is None
+
+
+def test_a_refused_digest_is_tried_again(queue, smtp_server):
+    smtp_server.refuse = "451 later"
+    tuesday = cph("2030-03-05 10:00")
+    assert notifications.send_digests(now=tuesday) == 0
+    assert all(u.digest_sent_at is None for u in db.session.scalars(sa.select(User)))
+    smtp_server.refuse = None
+    assert notifications.send_digests(now=tuesday) == 3
+
+
+def test_the_dispatcher_sends_the_digest(queue, smtp_server):
+    send_due(now=cph("2030-03-05 10:00"))
+    assert len(smtp_server.messages) == 3
+
+
+def test_digest_command_for_cron(queue, runner, smtp_server):
+    result = runner.invoke(args=["digest", "--force"])
+    assert result.exit_code == 0, result.output
+    assert "digests sent 3" in result.output
+    assert len(smtp_server.messages) == 3

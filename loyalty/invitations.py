@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy.orm import joinedload
 
 from . import scheduling
 from .db import db
@@ -56,8 +57,14 @@ def find_open(token: str, now: dt.datetime | None = None) -> Invitation | None:
     """The invitation a link token opens, or None when unknown, malformed or expired."""
     if not TOKEN_PATTERN.fullmatch(token):
         return None
+    # Everything the survey page and its submit read comes in this one round trip.
     invitation = db.session.scalar(
-        sa.select(Invitation).where(Invitation.token_hash == hash_token(token))
+        sa.select(Invitation)
+        .where(Invitation.token_hash == hash_token(token))
+        .options(
+            joinedload(Invitation.contact).joinedload(Contact.account),
+            joinedload(Invitation.response).selectinload(Response.answers),
+        )
     )
     if invitation is None or not invitation.is_open(now):
         return None

@@ -40,25 +40,32 @@ def get_invitation_or_404(token: str) -> Invitation:
     return invitation
 
 
-def _render(invitation: Invitation, form: FlaskForm, *, status: int = 200, notice: str = ""):
+def _render(
+    invitation: Invitation,
+    values: t.Mapping[str, t.Any],
+    errors: t.Mapping[str, list[str]] | None = None,
+    *,
+    status: int = 200,
+    notice: str = "",
+):
+    """The survey page from plain values and errors: a GET builds no WTForms form at all."""
     survey, language = _survey_for(invitation)
     answered = invitation.response is not None and invitation.response.complete
-    partial_score = (
-        survey.email_question is not None
-        and not answered
-        and invitation.response is None
-        and bool(form[survey.email_question.id].data)
+    question = survey.email_question
+    save_partial = (
+        question is not None and invitation.response is None and bool(values.get(question.id))
     )
     return (
         render_template(
             "survey/respond.html",
             survey=survey,
-            form=form,
+            values=values,
+            errors=errors or {},
             language=language,
             company=current_app.config["COMPANY_NAME"],
             answered=answered,
             notice=notice,
-            save_partial=partial_score,
+            save_partial=save_partial,
             partial_seconds=current_app.config["PARTIAL_SAVE_SECONDS"],
             max_length=current_app.config["COMMENT_MAX_LENGTH"],
             expires=format_date(invitation.expires_at, language),
@@ -67,10 +74,9 @@ def _render(invitation: Invitation, form: FlaskForm, *, status: int = 200, notic
     )
 
 
-def _form(invitation: Invitation, **kwargs: t.Any) -> FlaskForm:
+def _form(invitation: Invitation) -> FlaskForm:
     survey, language = _survey_for(invitation)
-    cls = form_class(survey, language, current_app.config["COMMENT_MAX_LENGTH"])
-    return cls(**kwargs)
+    return form_class(survey, language, current_app.config["COMMENT_MAX_LENGTH"])()
 
 
 def _stored_values(invitation: Invitation, survey: Survey) -> dict[str, t.Any]:
@@ -102,8 +108,7 @@ def respond(token: str):
     tapped = request.args.get(question.id, "") if question else ""
     if question and tapped.isdigit() and int(tapped) in question.choices:
         values[question.id] = tapped
-    form = _form(invitation, formdata=None, data=values)
-    return _render(invitation, form)
+    return _render(invitation, values)
 
 
 @bp.post("/s/<token>")
@@ -129,12 +134,11 @@ def submit(token: str):
         if name in form:
             form[name].errors = [*form[name].errors, ui_text("error_unreadable", language)]
             valid = False
-    if not valid:
-        notice = ""
-        if "csrf_token" in form.errors:
-            notice = ui_text("error_expired_form", language)
-        return _render(invitation, form, status=400 if notice else 422, notice=notice)
     values = {q.id: form[q.id].data for q in survey.questions}
+    if not valid:
+        errors = {q.id: form[q.id].errors for q in survey.questions if form[q.id].errors}
+        notice = ui_text("error_expired_form", language) if form.csrf_token.errors else ""
+        return _render(invitation, values, errors, status=400 if notice else 422, notice=notice)
     save_response(invitation, survey, values, complete=True)
     db.session.commit()
     return redirect(url_for("survey.thanks", token=token), code=303)

@@ -37,8 +37,7 @@ test: install browser lint  ## the whole suite; set LOYALTY_TEST_DATABASE_URL fo
 	$(PYTHON) -m pytest
 
 bench: install  ## benchmark scripts; each prints its figures, last line JSON
-	$(PYTHON) tests/benchmarks/bench_survey.py
-	$(PYTHON) tests/benchmarks/bench_sentiment.py
+	for script in tests/benchmarks/bench_*.py; do $(PYTHON) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

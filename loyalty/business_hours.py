@@ -28,6 +28,17 @@ _MONTH_DAY = re.compile(r"^(\d{2})-(\d{2})$")
 _MAX_DAYS = 3_660
 
 
+class _FirstDays(dict[int, int]):
+    """Year -> the ordinal of its 1 January."""
+
+    def __missing__(self, year: int) -> int:
+        self[year] = dt.date(year, 1, 1).toordinal()
+        return self[year]
+
+
+_JAN1 = _FirstDays()
+
+
 class CalendarError(ValueError):
     """A business-hours setting that cannot be used; the message names the setting."""
 
@@ -41,7 +52,11 @@ class Calendar:
     start: dt.time
     end: dt.time
     holiday_dates: t.Callable[[dt.date], bool] = field(default=lambda day: False)
+    # Caches, filled as days and years are asked about (the same answer whoever fills them).
     _years: dict[int, list[float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    _windows: dict[dt.date, tuple[dt.datetime, dt.datetime]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -56,9 +71,12 @@ class Calendar:
 
     def window(self, day: dt.date) -> tuple[dt.datetime, dt.datetime]:
         """The day's working window in UTC (whether or not the day is a working day)."""
-        start = dt.datetime.combine(day, self.start, self.tz).astimezone(dt.UTC)
-        end = dt.datetime.combine(day, self.end, self.tz).astimezone(dt.UTC)
-        return start, end
+        window = self._windows.get(day)
+        if window is None:
+            start = dt.datetime.combine(day, self.start, self.tz).astimezone(dt.UTC)
+            end = dt.datetime.combine(day, self.end, self.tz).astimezone(dt.UTC)
+            window = self._windows[day] = (start, end)
+        return window
 
     def add(self, moment: dt.datetime, hours: float) -> dt.datetime:
         """The moment ``hours`` working hours after ``moment`` (in UTC).
@@ -102,7 +120,7 @@ class Calendar:
     def _position(self, moment: dt.datetime) -> tuple[int, float]:
         """(local year, working seconds from that year's start to ``moment``)."""
         day = moment.astimezone(self.tz).date()
-        before = self._running_totals(day.year)[day.timetuple().tm_yday - 1]
+        before = self._running_totals(day.year)[day.toordinal() - _JAN1[day.year]]
         if not self.is_working_day(day):
             return day.year, before
         start, end = self.window(day)
@@ -122,7 +140,7 @@ class Calendar:
                     seconds = (end - start).total_seconds()
                 totals.append(totals[-1] + seconds)
                 day += dt.timedelta(days=1)
-            self._years[year] = totals  # two threads may both build it: same result
+            self._years[year] = totals
         return totals
 
 

@@ -136,6 +136,8 @@ def parse_rules(mapping: t.Mapping[str, t.Any]) -> tuple[Rule, ...]:
             if isinstance(cues, str) or not cues or not all(isinstance(c, str) for c in cues):
                 raise RuleError(f"{where}: cues must be a list of cue names")
             rules.append(Rule(name, cues=frozenset(cues)))
+    if len(",".join(rule.name for rule in rules)) > 200:  # they are stored in flags.rules
+        raise RuleError("FLAG_RULES: all the rule names, joined by commas, must fit in 200")
     return tuple(rules)
 
 

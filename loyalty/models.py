@@ -375,8 +375,8 @@ class CaseEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(sa.ForeignKey("cases.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    #: opened, flag_joined, assigned, status, note, contact (phone/email/meeting),
-    #: email_sent, resolved, reopened
+    #: opened, flag_joined, flag_changed, assigned, status, note, contact (phone/email/
+    #: meeting/other), email_sent, notified, resolved, reopened
     kind: Mapped[str] = mapped_column(sa.String(32))
     body: Mapped[str | None] = mapped_column(sa.Text)
     #: small structured detail as JSON text (old/new status, channel, ...)

@@ -40,8 +40,15 @@ DIGEST_LIMIT = 50
 
 
 def init_app(app: Flask) -> None:
+    """Check the digest settings, and send what is due on each dispatcher pass."""
     from .dispatch import dispatch_tick
+    from .models import ROLES
 
+    hour, roles = app.config["DIGEST_HOUR"], app.config["DIGEST_ROLES"]
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+        raise ValueError(f"DIGEST_HOUR: {hour!r} is not an hour from 0 to 23")
+    if isinstance(roles, str) or not all(role in ROLES for role in roles):
+        raise ValueError(f"DIGEST_ROLES: {roles!r} must be a list of {', '.join(ROLES)}")
     dispatch_tick.connect(_on_dispatch_tick)
     app.cli.add_command(digest_command)
 
@@ -184,7 +191,7 @@ def notify_pending(*, now: dt.datetime | None = None, mail: Transport | None = N
 def latest_digest_time(now: dt.datetime) -> dt.datetime | None:
     """The most recent working day's ``DIGEST_HOUR`` at or before ``now`` (UTC)."""
     calendar = cases.settings().calendar
-    hour = int(current_app.config["DIGEST_HOUR"])
+    hour = current_app.config["DIGEST_HOUR"]
     day = now.astimezone(calendar.tz).date()
     for _ in range(60):
         if calendar.is_working_day(day):

@@ -55,7 +55,7 @@ def percentile(values: t.Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CaseFacts:
     """One case as the responsiveness figures see it."""
 
@@ -206,45 +206,46 @@ def case_facts(
         ]
     )
     facts = []
+    between, active = calendar.between, cases.ACTIVE_STATES
     for row in found:
-        to_contact = (
-            calendar.between(row.opened_at, row.first_contact_at) if row.first_contact_at else None
-        )
-        to_resolve = calendar.between(row.opened_at, row.resolved_at) if row.resolved_at else None
-        if row.first_contact_at is not None:
-            contact_ok: bool | None = row.first_contact_at <= row.first_contact_due_at
-        elif row.status in cases.ACTIVE_STATES and row.first_contact_due_at <= now:
+        (case_id, status, outcome, severity, opened, due, contacted, resolved) = row[:8]
+        to_contact = between(opened, contacted) if contacted else None
+        to_resolve = between(opened, resolved) if resolved else None
+        if contacted is not None:
+            contact_ok: bool | None = contacted <= due
+        elif status in active and due <= now:
             contact_ok = False
         else:
             contact_ok = None  # not due yet, or resolved with no contact needed
         if to_resolve is not None:
             resolve_ok: bool | None = to_resolve <= conf.resolution_hours
-        elif calendar.between(row.opened_at, now) > conf.resolution_hours:
+        elif between(opened, now) > conf.resolution_hours:
             resolve_ok = False
         else:
             resolve_ok = None
-        answered, recovered = recovery.get(row.id, (0, 0))
+        answered, recovered = recovery.get(case_id, (0, 0))
+        account, segment, assignee = row[8:]
         facts.append(
             CaseFacts(
-                id=row.id,
-                account=row.name,
-                segment=row.segment,
-                assignee=row.email or "unassigned",
-                status=row.status,
-                outcome=row.outcome,
-                severity=row.severity,
-                rules=",".join(sorted(rules.get(row.id, ()))),
-                opened_at=row.opened_at,
-                first_contact_due_at=row.first_contact_due_at,
-                first_contact_at=row.first_contact_at,
-                resolved_at=row.resolved_at,
-                hours_to_first_contact=to_contact,
-                hours_to_resolution=to_resolve,
-                first_contact_in_sla=contact_ok,
-                resolution_in_sla=resolve_ok,
-                detractors_answered_again=answered,
-                detractors_recovered=recovered,
-            )
+                case_id,
+                account,
+                segment,
+                assignee or "unassigned",
+                status,
+                outcome,
+                severity,
+                ",".join(sorted(rules.get(case_id, ()))),
+                opened,
+                due,
+                contacted,
+                resolved,
+                to_contact,
+                to_resolve,
+                contact_ok,
+                resolve_ok,
+                answered,
+                recovered,
+            )  # fmt: skip
         )
     return facts
 
@@ -256,14 +257,12 @@ def _recovery(pending: list[tuple[int, int, dt.datetime]]) -> dict[int, tuple[in
         return {}
     later: dict[int, list[tuple[dt.datetime, int]]] = {}
     contact_ids = sorted({c for _, c, _ in pending})
-    earliest = min(r for _, _, r in pending)
     for chunk in range(0, len(contact_ids), 500):
-        rows = db.session.execute(
+        rows = db.session.execute(  # by contact: each has a handful of answers
             sa.select(Response.contact_id, Response.submitted_at, Response.nps)
             .where(
                 Response.contact_id.in_(contact_ids[chunk : chunk + 500]),
                 Response.nps.is_not(None),
-                Response.submitted_at > earliest,
             )
             .order_by(Response.submitted_at, Response.id)
         )
@@ -292,6 +291,8 @@ def parse_period(
         first = dt.date.fromisoformat(start) if start else last - dt.timedelta(days=DEFAULT_DAYS)
     except ValueError:
         raise ValueError("Dates are written like 2026-03-31.") from None
+    if first.year < 2000 or last.year > 2999:
+        raise ValueError("Dates are between the years 2000 and 2999.")
     if first > last:
         raise ValueError("The period must start before it ends.")
     if (last - first).days > 3660:
@@ -393,7 +394,7 @@ def export_cases(start: str | None, end: str | None, summary: bool) -> None:
 
     try:
         if start is None:  # everything up to the end day
-            last = dt.date.fromisoformat(end) if end else parse_period(None, None)[1]
+            last = parse_period(end, end)[1] if end else parse_period(None, None)[1]
             bounds: tuple[dt.datetime | None, dt.datetime] = (None, period_bounds(last, last)[1])
         else:
             bounds = period_bounds(*parse_period(start, end))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import typing as t
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -56,6 +56,8 @@ STATUS_FILTERS = {
     "resolved": "Resolved",
     "all": "All",
 }
+#: Larger ids cannot be stored (SQLite and PostgreSQL integers), so they are simply unknown.
+MAX_ID = 2**31 - 1
 _CURSOR = re.compile(r"^([01])\.([0-9]{1,2})\.([0-9]{1,19})\.([0-9]{1,19})$")
 
 
@@ -166,6 +168,8 @@ class Cursor:
         if not match:
             raise cases.CaseError("That page link is not valid; start again from the first page.")
         overdue, severity, micros, case_id = (int(g) for g in match.groups())
+        if case_id > MAX_ID:
+            raise cases.CaseError("That page link is not valid; start again.")
         try:
             opened = dt.datetime.fromtimestamp(micros / 1_000_000, dt.UTC)
         except (OverflowError, OSError, ValueError):
@@ -220,8 +224,8 @@ def parse_filters(args: t.Mapping[str, str]) -> Filters:
     if not raw_severity.isdigit() or int(raw_severity) not in SEVERITY_NAMES:
         raise cases.CaseError("Severity must be one of the listed levels.")
     account = args.get("account", "").strip()
-    if len(account) > 200:
-        raise cases.CaseError("The account search is at most 200 characters.")
+    if len(account) > 200 or any(ord(c) < 32 for c in account):
+        raise cases.CaseError("The account search is at most 200 characters, on one line.")
     return Filters(status, assignee, account, segment, language, int(raw_severity))
 
 
@@ -401,6 +405,9 @@ def queue():
 
 
 def get_case_or_404(case_id: int) -> Case:
+    """The case with its flags, answers and history, or 404 (ids beyond any stored: 404)."""
+    if case_id > MAX_ID:
+        abort(404)
     case = db.session.scalar(
         sa.select(Case)
         .where(Case.id == case_id)
@@ -654,7 +661,3 @@ def reply(case_id: int):
         return f"Reply sent to {contact.email}."
 
     return _act(case_id, "reply", run)
-
-
-def filters_with(filters: Filters, **changes: t.Any) -> dict[str, str]:
-    return replace(filters, **changes).args()

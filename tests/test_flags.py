@@ -118,6 +118,7 @@ def test_rules_can_be_changed_and_switched_off():
         ({"bad name!": {"metric": "nps", "at_most": 6}}, "rule name"),
         ({"x": 6}, "must be a mapping"),
         (["detractor"], "must map rule names"),
+        ({f"rule_{i:02d}_{'x' * 30}": {"metric": "nps", "at_most": 6} for i in range(6)}, "200"),
     ],
 )
 def test_bad_rules_say_where(rules, message):

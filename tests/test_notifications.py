@@ -212,3 +212,19 @@ def test_digest_command_for_cron(queue, runner, smtp_server):
     assert result.exit_code == 0, result.output
     assert "digests sent 3" in result.output
     assert len(smtp_server.messages) == 3
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("DIGEST_HOUR", 24, "not an hour"),
+        ("DIGEST_HOUR", "8", "not an hour"),
+        ("DIGEST_ROLES", ["boss"], "must be a list of"),
+        ("DIGEST_ROLES", "admin", "must be a list of"),
+    ],
+)
+def test_bad_digest_settings_stop_start_up(tmp_path, setting, value, message):
+    from loyalty import create_app
+
+    with pytest.raises(ValueError, match=message):
+        create_app({"INSTANCE_PATH": tmp_path, "SECRET_KEY": "x", setting: value})

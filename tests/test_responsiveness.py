@@ -162,7 +162,9 @@ def test_period_limits_the_cases(history):
         ("2030-13-01", None, "like 2026-03-31"),
         ("yesterday", None, "like 2026-03-31"),
         ("2025-03-09", "2025-02-28", "start before it ends"),
-        ("2000-01-01", "2025-02-28", "ten years"),
+        ("2001-01-01", "2025-02-28", "ten years"),
+        ("0001-01-01", "0001-01-02", "between the years"),
+        ("9999-12-30", "9999-12-31", "between the years"),
     ],
 )
 def test_bad_periods(app, start, end, message):
@@ -223,7 +225,12 @@ def test_export_summary_csv(runner, history):
 
 @pytest.mark.parametrize(
     "args",
-    [["--from", "someday"], ["--to", "2030-02-30"], ["--from", "2025-03-01", "--to", "2025-02-28"]],
+    [
+        ["--from", "someday"],
+        ["--to", "2030-02-30"],
+        ["--to", "9999-12-31"],
+        ["--from", "2025-03-01", "--to", "2025-02-28"],
+    ],
 )
 def test_export_refuses_bad_dates(runner, args):
     result = runner.invoke(args=["export", "cases", *args])

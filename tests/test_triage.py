@@ -126,7 +126,9 @@ def test_queue_filters(client, auth):
         ("?severity=-1", "Severity must be"),
         ("?after=garbage", "page link is not valid"),
         ("?after=1.2.9999999999999999999.3", "page link is not valid"),
+        ("?after=1.2.1700000000000000.9999999999999999999", "page link is not valid"),
         ("?account=" + "x" * 201, "at most 200"),
+        ("?account=a%00b", "on one line"),
     ],
 )
 def test_bad_filters_get_a_clear_400(client, auth, query, message):
@@ -245,6 +247,8 @@ def test_executives_read_but_see_no_actions(client, auth, flagged):
 def test_unknown_case_is_404(client, auth):
     auth.login("support")
     assert client.get("/triage/999").status_code == 404
+    assert client.get("/triage/99999999999999999999999").status_code == 404
+    assert client.get("/triage/-1").status_code == 404
     assert post(client, "/triage/999/note", body="x").status_code == 404
 
 

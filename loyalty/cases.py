@@ -151,9 +151,16 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(responsiveness.bp)
 
 
-def _on_response_saved(sender: t.Any, *, response: Response, created: bool, **_: t.Any) -> None:
+def _on_response_saved(
+    sender: t.Any,
+    *,
+    response: Response,
+    created: bool,
+    now: dt.datetime | None = None,
+    **_: t.Any,
+) -> None:
     if "loyalty.triage" in current_app.extensions:
-        flag_response(response)
+        flag_response(response, now=now)
 
 
 # --- flags -------------------------------------------------------------------------------
@@ -377,14 +384,17 @@ def _record(
     now: dt.datetime | None = None,
     **detail: t.Any,
 ) -> CaseEvent:
+    # Setting the case (not appending to case.history) leaves an unloaded history unloaded:
+    # a busy case's whole history is not read just to add a line to it.
     event = CaseEvent(
+        case=case,
         kind=kind,
         user=actor,
         body=body,
         detail=json.dumps(detail, ensure_ascii=False, default=str) if detail else None,
         created_at=now or utcnow(),
     )
-    case.history.append(event)
+    db.session.add(event)
     return event
 
 

@@ -171,6 +171,7 @@ def seed_demo(
         db.session.add(account)
         # Each account has a mood that drifts over the year: some improve, some slide.
         start, drift = rng.uniform(-0.6, 0.9), rng.uniform(-0.9, 0.6)
+        contacts = []
         for j, person in enumerate(people):
             language = "en" if (rng.random() < 0.3 or name and "Ltd" in name) else "da"
             contact = Contact(
@@ -181,11 +182,26 @@ def seed_demo(
                 is_decision_maker=b2b and j == 0,
             )
             db.session.add(contact)
-            for _ in range(rng.randint(2, 6)):
-                sent = now - dt.timedelta(days=rng.uniform(1, 365), hours=rng.uniform(0, 12))
-                _demo_invitation(
-                    rng, survey, contact, sent, start + drift * (1 - (now - sent).days / 365), now
-                )
+            contacts.append(contact)
+        # Answers arrive in time order, and support works the cases as time goes by, so the
+        # triage queue holds only recent cases and the responsiveness page has a history.
+        # A fifth of the surveys went out in the last three weeks: the queue has work in it.
+        asked = sorted(
+            (
+                now
+                - dt.timedelta(
+                    days=rng.uniform(1, 365) if rng.random() > 0.2 else rng.uniform(0.1, 21)
+                ),
+                contact,
+            )
+            for contact in contacts
+            for _ in range(rng.randint(2, 6))
+        )
+        for sent, contact in asked:
+            _work_cases(account, sent, rng, owners)
+            mood = start + drift * (1 - (now - sent).days / 365)
+            _demo_invitation(rng, survey, contact, sent, mood, now)
+        _work_cases(account, now, rng, owners, days=12)  # the last fortnight stays open
         db.session.commit()
         progress(1)
 
@@ -215,10 +231,42 @@ def _demo_invitation(rng, survey, contact, sent, mood: float, now) -> None:
         "reason": reason if rng.random() < 0.8 else None,
         "improve": improve or None,
     }
+    answered = min(sent + dt.timedelta(hours=rng.uniform(0.2, 72)), now)
     db.session.flush()
-    response = save_response(invitation, survey, values, complete=True)
-    answered = sent + dt.timedelta(hours=rng.uniform(0.2, 72))
-    response.submitted_at = response.updated_at = invitation.answered_at = min(answered, now)
+    save_response(invitation, survey, values, complete=True, now=answered)
+
+
+def _work_cases(
+    account: Account,
+    until: dt.datetime,
+    rng: random.Random,
+    staff: list[User],
+    *,
+    days: int = 3,
+) -> None:
+    """Contact and resolve the account's cases opened more than ``days`` before ``until``.
+
+    Old cases are marked notified so seeding sends no emails about them.
+    """
+    from . import cases
+    from .models import Case
+
+    open_cases = db.session.scalars(
+        sa.select(Case).where(
+            Case.account_id == account.id,
+            Case.status != "resolved",
+            Case.opened_at < until - dt.timedelta(days=days),
+        )
+    ).all()
+    for case in open_cases:
+        actor = case.assignee if case.assignee in staff else staff[1]
+        case.notified_at = case.notified_at or case.opened_at
+        contacted = case.opened_at + dt.timedelta(hours=rng.choice([1, 3, 6, 20, 30, 50]))
+        channel = rng.choice(["phone", "email", "meeting"])
+        cases.log_contact(case, actor, channel, "Talked the feedback through.", now=contacted)
+        resolved = contacted + dt.timedelta(hours=rng.uniform(2, 100))
+        outcome = rng.choices(["recovered", "not_recovered", "no_action_needed"], [5, 2, 2])[0]
+        cases.resolve(case, actor, outcome, now=resolved)
 
 
 def _demo_staff() -> list[User]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import typing as t
 
 import sqlalchemy as sa
@@ -26,7 +27,12 @@ response_saved = Namespace().signal("response-saved")
 
 
 def save_response(
-    invitation: Invitation, survey: Survey, values: t.Mapping[str, t.Any], *, complete: bool
+    invitation: Invitation,
+    survey: Survey,
+    values: t.Mapping[str, t.Any],
+    *,
+    complete: bool,
+    now: dt.datetime | None = None,
 ) -> Response:
     """Create or update the invitation's response from validated ``values``.
 
@@ -34,7 +40,7 @@ def save_response(
     Each free-text answer is scored here, so every stored comment has a sentiment.
     """
     response = invitation.response
-    now = utcnow()
+    now = now or utcnow()
     created = response is None
     if response is None:
         response = Response(
@@ -75,7 +81,9 @@ def save_response(
             answer.number = value
     invitation.answered_at = now if complete else invitation.answered_at
     db.session.flush()
-    response_saved.send(current_app._get_current_object(), response=response, created=created)
+    response_saved.send(
+        current_app._get_current_object(), response=response, created=created, now=now
+    )
     return response
 
 

@@ -114,14 +114,21 @@ def response_payload(response: Response) -> dict[str, t.Any]:
 def enqueue(event: str, data: dict[str, t.Any], *, now: dt.datetime | None = None) -> int:
     """Add a delivery for every active webhook that wants ``event``; the caller commits."""
     now = now or utcnow()
-    webhooks = db.session.scalars(sa.select(Webhook).where(Webhook.active.is_(True))).all()
+    # Runs inside a survey submit: read only two columns, and don't flush the pending
+    # response just to learn that (usually) no webhook is registered.
+    with db.session.no_autoflush:
+        webhooks = db.session.execute(
+            sa.select(Webhook.id, Webhook.events).where(Webhook.active.is_(True))
+        ).all()
     count = 0
-    for webhook in webhooks:
-        if event not in webhook.events.split(","):
+    for webhook_id, events in webhooks:
+        if event not in events.split(","):
             continue
         payload = json.dumps({"event": event, "created_at": _iso(now), "data": data})
         db.session.add(
-            WebhookDelivery(webhook=webhook, event=event, payload=payload, next_attempt_at=now)
+            WebhookDelivery(
+                webhook_id=webhook_id, event=event, payload=payload, next_attempt_at=now
+            )
         )
         count += 1
     return count

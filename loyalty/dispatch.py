@@ -53,16 +53,6 @@ REMINDER_MAX_ATTEMPTS = 3
 #: an invitation still ``sending`` this long after its claim was cut off mid-send
 SENDING_TIMEOUT = dt.timedelta(minutes=15)
 
-REMINDER_TEXTS = {
-    "subject": {"da": "Påmindelse: ", "en": "Reminder: "},
-    "intro": {
-        "da": "Hej {name},\n\nfor nogle dage siden bad vi om din mening om {company}. Har du "
-        "et minut, vil vi meget gerne høre den.",
-        "en": "Hi {name},\n\na few days ago we asked for your opinion of {company}. If you "
-        "have a minute, we would love to hear it.",
-    },
-}
-
 
 @dataclass
 class DispatchResult:
@@ -109,19 +99,23 @@ def invitation_message(invitation: Invitation, *, reminder: bool = False):
         survey_link=survey_url(invitation),
         unsubscribe_link=unsubscribe_url(contact),
         expires=format_date(invitation.expires_at, language),
-        reminder_intro=REMINDER_TEXTS["intro"][language].format(name=contact.name, company=company),
+        intro=ui_text(
+            "reminder_intro" if reminder else "email_intro",
+            language,
+            name=contact.name,
+            company=company,
+        ),
         _=lambda key, **values: ui_text(key, language, **values),
     )
     unsubscribe = context["unsubscribe_link"]
     subject = survey.email_subject[language].format(company=company)
-    template = "email/reminder" if reminder else "email/invitation"
     return build_message(
         sender=current_app.config["MAIL_FROM"],
         to_name=contact.name,
         to_email=contact.email,
-        subject=REMINDER_TEXTS["subject"][language] + subject if reminder else subject,
-        text=render_template(f"{template}.txt", **context),
-        html=render_template(f"{template}.html", **context),
+        subject=ui_text("reminder_subject", language, subject=subject) if reminder else subject,
+        text=render_template("email/invitation.txt", **context),
+        html=render_template("email/invitation.html", **context),
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -84,6 +84,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Hi {name},\n\nthank you for your purchase from {company}. Would you help us with a "
         "quick answer?",
     },
+    "reminder_subject": {"da": "Påmindelse: {subject}", "en": "Reminder: {subject}"},
+    "reminder_intro": {
+        "da": "Hej {name},\n\nfor nogle dage siden bad vi om din mening om {company}. Har du "
+        "et minut, vil vi meget gerne høre den.",
+        "en": "Hi {name},\n\na few days ago we asked for your opinion of {company}. If you "
+        "have a minute, we would love to hear it.",
+    },
     "email_tap": {
         "da": "Tryk på et tal for at svare:",
         "en": "Tap a number to answer:",

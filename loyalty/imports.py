@@ -16,6 +16,7 @@ contact throttle, and they do not notify webhooks or raise flags.
 
 from __future__ import annotations
 
+import abc
 import csv
 import datetime as dt
 import hashlib
@@ -165,21 +166,22 @@ def _choice(row: dict[str, str], column: str, choices: t.Sequence[str]) -> str:
 # --- The four kinds ----------------------------------------------------------------------
 
 
-class _Kind:
+class _Kind(abc.ABC):
     """How one kind of file is checked (no writes) and then applied (writes)."""
 
     required: t.Sequence[str] = ()
     optional: t.Sequence[str] = ()
 
+    @abc.abstractmethod
     def check(self, row: dict[str, str]) -> t.Any:
-        raise NotImplementedError
+        """The row's checked values, or :class:`RowError` naming the bad column."""
 
     def order(self, items: list[tuple[int, t.Any]]) -> list[tuple[int, t.Any]]:
         return items
 
+    @abc.abstractmethod
     def apply(self, item: t.Any) -> str:
         """Write one checked row; the outcome ("created", "unchanged", ...)."""
-        raise NotImplementedError
 
 
 def _outcome(obj: t.Any) -> str:

@@ -160,7 +160,7 @@ def _on_response_saved(
     **_: t.Any,
 ) -> None:
     if "loyalty.triage" in current_app.extensions:
-        flag_response(response, now=now)
+        flag_response(response, now=now, created=created)
 
 
 # --- flags -------------------------------------------------------------------------------
@@ -190,16 +190,22 @@ def verdict_for(response: Response) -> flags.Verdict:
     return flags.evaluate(facts_for(response), conf.rules, conf.severity)
 
 
-def flag_response(response: Response, *, now: dt.datetime | None = None) -> Flag | None:
+def flag_response(
+    response: Response, *, now: dt.datetime | None = None, created: bool = False
+) -> Flag | None:
     """Raise, update or clear the response's flag, opening or joining a case as needed.
 
     Imported history is never flagged: it is old news, and nobody can act on it now.
+    ``created`` says the response is new, so it cannot have a flag yet (one query less
+    on every survey submit).
     """
     if response.source != "survey":
         return None
     now = now or utcnow()
     verdict = verdict_for(response)
-    flag = db.session.scalar(sa.select(Flag).where(Flag.response_id == response.id))
+    flag = None
+    if not created:
+        flag = db.session.scalar(sa.select(Flag).where(Flag.response_id == response.id))
     rules = ",".join(verdict.rules)
     if flag is None:
         if not verdict.flagged:
@@ -259,16 +265,18 @@ def _attach(flag: Flag, now: dt.datetime) -> Case:
     """Join the account's recent open case, or open a new one."""
     conf = settings()
     account_id = flag.response.account_id
-    case = db.session.scalar(
-        sa.select(Case)
-        .where(
-            Case.account_id == account_id,
-            Case.status.in_(ACTIVE_STATES),
-            Case.opened_at >= now - conf.join_window,
+    # The pending flag has no bearing on which case is open: don't flush it to ask.
+    with db.session.no_autoflush:
+        case = db.session.scalar(
+            sa.select(Case)
+            .where(
+                Case.account_id == account_id,
+                Case.status.in_(ACTIVE_STATES),
+                Case.opened_at >= now - conf.join_window,
+            )
+            .order_by(Case.opened_at.desc(), Case.id.desc())
+            .limit(1)
         )
-        .order_by(Case.opened_at.desc(), Case.id.desc())
-        .limit(1)
-    )
     if case is None:
         return open_case(flag, now=now)
     flag.case = case

@@ -201,9 +201,5 @@ def export_rows() -> t.Iterator[list[t.Any]]:
         yield [spreadsheet_safe(v) for v in row]
 
 
-def write_csv(out: t.TextIO) -> int:
-    writer = csv.writer(out)
-    count = -1
-    for count, row in enumerate(export_rows()):  # noqa: B007
-        writer.writerow(row)
-    return max(count, 0)
+def write_csv(out: t.TextIO) -> None:
+    csv.writer(out).writerows(export_rows())

@@ -1,17 +1,20 @@
 """Telling staff about cases: at once for severe new ones, and a daily digest for everyone.
 
 A severe case's assignee is emailed right after the transaction that opened (or worsened)
-the case commits, never before, so nobody is told about a case that was rolled back. Each
-email is claimed first (``notified_at``, ``digest_sent_at`` set in a committed update), so
-two dispatchers never send the same one; a refused email releases its claim and the next
-dispatcher pass (the ``dispatch_tick`` signal) tries again.
+the case commits, never before, so nobody is told about a case that was rolled back. The
+email goes from a background thread, so a slow mail server never delays the customer's
+thank-you page. Each email is claimed first (``notified_at``, ``digest_sent_at`` set in a
+committed update), so two dispatchers never send the same one; a refused email releases its
+claim and the next dispatcher pass (the ``dispatch_tick`` signal) tries again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import typing as t
+from concurrent import futures
 
 import click
 import sqlalchemy as sa
@@ -74,11 +77,37 @@ def _after_commit(session: Session) -> None:
         app = current_app._get_current_object()
     except RuntimeError:  # committed outside an app (a script): the dispatcher will send
         return
-    for case_id in ids:
-        try:
-            notify_assignee(case_id, app=app)
-        except Exception:  # never let an email break the customer's request
-            log.exception("notifying the assignee of case %s failed; will retry", case_id)
+    global _sender
+    with _sender_lock:
+        if _sender is None:  # made on first use, so each forked server worker has its own
+            _sender = futures.ThreadPoolExecutor(1, thread_name_prefix="loyalty-notify")
+        sending = _sender.submit(_notify_in_background, app, ids)
+        _in_flight.add(sending)
+    sending.add_done_callback(_in_flight.discard)
+
+
+_sender: futures.ThreadPoolExecutor | None = None
+_sender_lock = threading.Lock()
+_in_flight: set[futures.Future[None]] = set()
+
+
+def _notify_in_background(app: Flask, ids: list[int]) -> None:
+    with app.app_context():
+        for case_id in ids:
+            try:
+                notify_assignee(case_id, app=app)
+            except Exception:  # a refused or failed email is retried by the dispatcher
+                log.exception("notifying the assignee of case %s failed; will retry", case_id)
+
+
+def wait_for_background_emails(timeout: float = 30.0) -> bool:
+    """Wait until the emails handed to the background thread are sent; False on timeout.
+
+    For tests and for shutting down cleanly; the thread pool also finishes its queue when
+    the interpreter exits.
+    """
+    done, pending = futures.wait(list(_in_flight), timeout=timeout)
+    return not pending
 
 
 @event.listens_for(Session, "after_soft_rollback")

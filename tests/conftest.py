@@ -4,6 +4,7 @@ helper, invitations, and a real SMTP server on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -83,9 +84,12 @@ def database_url(migrated_template: str, tmp_path: Path) -> t.Iterator[str]:
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path):
+    from loyalty.notifications import wait_for_background_emails
+
     app = create_app(_config(tmp_path, database_url))
     with app.app_context():
         yield app
+        wait_for_background_emails()  # none may write to the next test's database
         db.session.remove()
         db.engine.dispose()
 
@@ -163,8 +167,11 @@ class _Collector:
         self.messages: list[EmailMessage] = []
         self.received = threading.Event()
         self.refuse: str | None = None
+        self.hold: threading.Event | None = None  # a slow server: answers once this is set
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        if self.hold is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.hold.wait, 30)
         if self.refuse:
             return self.refuse
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
@@ -181,7 +188,8 @@ def free_port() -> int:
 @pytest.fixture
 def smtp_server():
     """A real SMTP server on loopback; ``.messages`` holds what it received, ``.url`` its
-    address for ``MAIL_URL``; set ``.refuse = "550 ..."`` to make it refuse mail."""
+    address for ``MAIL_URL``; set ``.refuse = "550 ..."`` to make it refuse mail, and
+    ``.hold = threading.Event()`` to make it wait for that event before answering."""
     collector = _Collector()
     controller = Controller(collector, hostname="127.0.0.1", port=free_port())
     controller.start()

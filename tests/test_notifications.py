@@ -1,16 +1,18 @@
-"""Notifications: a severe new case emails its assignee at once (after the commit, once, with
-retries), and everyone gets a daily digest of new and overdue cases; all through a real SMTP
-server on loopback."""
+"""Notifications: a severe new case emails its assignee at once (after the commit, from a
+background thread, once, with retries), and everyone gets a daily digest of new and overdue
+cases; all through a real SMTP server on loopback."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
-from test_cases import answer, staff
+from test_cases import answer as answer_now
+from test_cases import staff
 
 from loyalty import notifications
 from loyalty.db import db
@@ -39,6 +41,13 @@ def severe(app, invite, smtp_server):
     return token
 
 
+def answer(client, token: str, **fields: str):
+    """Answer, then wait for the background thread's at-once email."""
+    response = answer_now(client, token, **fields)
+    assert notifications.wait_for_background_emails()
+    return response
+
+
 def only_case() -> Case:
     db.session.expire_all()
     (case,) = db.session.scalars(sa.select(Case)).all()
@@ -61,6 +70,15 @@ def test_a_severe_case_emails_the_assignee_at_once(client, severe, smtp_server):
     # Changing the answer (still severe) sends nothing more.
     answer(client, severe, nps="0", reason=SCRIPT + " Really.")
     assert len(smtp_server.messages) == 1
+
+
+def test_a_slow_mail_server_does_not_hold_up_the_customer(client, severe, smtp_server):
+    smtp_server.hold = threading.Event()
+    answer_now(client, severe, nps="1", reason=SCRIPT)  # thanked (303) while the server waits
+    assert smtp_server.messages == [] and not notifications.wait_for_background_emails(0.2)
+    smtp_server.hold.set()
+    assert notifications.wait_for_background_emails()
+    assert len(smtp_server.messages) == 1 and only_case().notified_at is not None
 
 
 def test_a_mild_case_emails_nobody(client, invite, smtp_server, app):

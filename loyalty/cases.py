@@ -247,8 +247,43 @@ def flag_response(
     worse = bool(set(verdict.rules) - before) or verdict.severity > old_severity
     if case.status == "resolved" and verdict.flagged and worse:
         reopen(case, None, "The customer changed their answer for the worse.", now=now)
+    elif not verdict.flagged and _nothing_left_to_do(case):
+        _resolve_by_itself(case, now)
     _queue_notification(case)
     return flag
+
+
+def _nothing_left_to_do(case: Case) -> bool:
+    """True when no answer in the case is flagged any more and nobody has worked on it.
+
+    A score tapped in the invitation email is saved at once and can open a case; when the
+    customer then gives a better answer, the case should not wait for a person to close it.
+    Once staff have done anything (status, note, contact), closing it stays their call.
+    """
+    if case.status != "open" or case.first_contact_at is not None:
+        return False
+    if any(f.rules for f in case.flags):
+        return False
+    return not db.session.scalar(
+        sa.select(sa.func.count(CaseEvent.id)).where(
+            CaseEvent.case_id == case.id, CaseEvent.user_id.is_not(None)
+        )
+    )
+
+
+def _resolve_by_itself(case: Case, now: dt.datetime) -> None:
+    case.status, case.outcome, case.resolved_at = "resolved", "no_action_needed", now
+    _touch(case, now)
+    _record(
+        case,
+        "resolved",
+        None,
+        "Resolved by itself: no answer in the case is flagged any more, and nobody had"
+        " worked on it yet.",
+        now=now,
+        outcome="no_action_needed",
+        old="open",
+    )
 
 
 def _flag_change_text(before: set[str], verdict: flags.Verdict) -> str:

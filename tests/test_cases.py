@@ -86,6 +86,31 @@ def test_a_tapped_score_is_flagged_and_the_full_answer_updates_it(client, invite
     assert kinds(case) == ["opened", "flag_changed"]
 
 
+def test_a_tapped_score_raised_before_anyone_looked_closes_its_case(client, invite):
+    _, token = invite()
+    html = client.get(f"/s/{token}?nps=2").get_data(as_text=True)
+    client.post(f"/s/{token}/partial", data={"nps": "2", "csrf_token": csrf_from(html)})
+    answer(client, token, nps="9")
+    (case,) = all_cases()
+    assert (case.status, case.outcome) == ("resolved", "no_action_needed")
+    assert kinds(case) == ["opened", "flag_changed", "resolved"]
+    assert case.history[-1].user is None and "by itself" in case.history[-1].body
+    # Lowering the score again reopens it.
+    answer(client, token, nps="1")
+    (case,) = all_cases()
+    assert case.status == "open" and kinds(case)[-1] == "reopened"
+
+
+def test_a_case_keeps_other_flagged_answers_open(client, invite):
+    _, first = invite(account="Acme A/S")
+    _, second = invite(account="Acme A/S")
+    answer(client, first, nps="2")
+    answer(client, second, nps="3")
+    answer(client, first, nps="10")
+    (case,) = all_cases()
+    assert case.status == "open" and kinds(case) == ["opened", "flag_joined", "flag_changed"]
+
+
 def test_another_contact_of_the_account_joins_the_open_case(client, invite):
     _, first = invite(account="Acme A/S")
     _, second = invite(account="Acme A/S")
@@ -126,10 +151,13 @@ def test_changing_the_answer_recomputes_the_flag_and_can_reopen(client, invite):
     _, token = invite()
     answer(client, token, nps="4")
     (case,) = all_cases()
+    cases.add_note(case, lead, "Calling them tomorrow.")
+    db.session.commit()
     answer(client, token, nps="9")
     (case,) = all_cases()
     assert case.flags[0].rules == "" and case.flags[0].severity == 0 and case.severity == 0
     assert "no rule fires any more" in case.history[-1].body
+    assert case.status == "open"  # worked on: closing it is the lead's call
     cases.resolve(case, lead, "no_action_needed")
     db.session.commit()
     answer(client, token, nps="9", reason="Fine, but we are going to cancel the contract.")

@@ -302,6 +302,11 @@ def _attach(flag: Flag, now: dt.datetime) -> Case:
     account_id = flag.response.account_id
     # The pending flag has no bearing on which case is open: don't flush it to ask.
     with db.session.no_autoflush:
+        # Two answers from one account saved at the same moment must not open two cases.
+        # PostgreSQL: lock the account's row until this transaction ends, so the second
+        # waits and then finds the first one's case. SQLite has one writer at a time, and
+        # the response is already written (flushed) by now, so it is serialised already.
+        db.session.execute(sa.select(Account.id).where(Account.id == account_id).with_for_update())
         case = db.session.scalar(
             sa.select(Case)
             .where(

@@ -4,6 +4,7 @@ history, and the reply that closes the loop, through a real SMTP server."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
@@ -109,6 +110,35 @@ def test_a_case_keeps_other_flagged_answers_open(client, invite):
     answer(client, first, nps="10")
     (case,) = all_cases()
     assert case.status == "open" and kinds(case) == ["opened", "flag_joined", "flag_changed"]
+
+
+def test_two_answers_from_one_account_at_once_open_one_case(app, invite):
+    """The second transaction waits for the first (its account row is locked on PostgreSQL)
+    and then joins the first one's case instead of opening its own."""
+    from loyalty.models import Invitation
+    from loyalty.responses import save_response
+
+    survey = app.extensions["loyalty.surveys"]["post-sale"]
+    first, _ = invite(account="Acme A/S")
+    second, _ = invite(account="Acme A/S")
+    second_id = second.id
+    save_response(first, survey, {"nps": 2}, complete=True)  # its case is not committed yet
+
+    def answer_in_another_request() -> None:
+        with app.app_context():
+            invitation = db.session.get(Invitation, second_id)
+            save_response(invitation, survey, {"nps": 3}, complete=True)
+            db.session.commit()
+
+    other = threading.Thread(target=answer_in_another_request)
+    other.start()
+    other.join(timeout=1.0)
+    assert other.is_alive()  # waiting for the first transaction
+    db.session.commit()
+    other.join(timeout=30)
+    assert not other.is_alive()
+    (case,) = all_cases()
+    assert len(case.flags) == 2 and kinds(case) == ["opened", "flag_joined"]
 
 
 def test_another_contact_of_the_account_joins_the_open_case(client, invite):

@@ -4,8 +4,9 @@ English is scored by TextBlob (what the product has always promised), VADER and 
 word-list scorer, combined with weights fitted on public English data (tweets and movie
 snippets); together they agree with human ratings far better than any one of them. Danish is
 scored by the same word-list scorer over AFINN's Danish list plus our own word lists
-(negation in both word orders, intensifiers, contrast, inflected forms, "super-" compounds),
-because TextBlob calls almost all Danish neutral. The survey's language is trusted unless
+(negation in both word orders, intensifiers, contrast, inflected forms) and word formation
+("super-", "u-", "-løs", "-fri", and compounds read by their last part), because TextBlob
+calls almost all Danish neutral. The survey's language is trusted unless
 the words clearly belong to the other language; text in neither language is neutral.
 Churn and escalation cues ("opsiger", "won't renew", "advokat") are found separately and
 pull the polarity negative, since polite churn is still bad news.
@@ -26,7 +27,7 @@ import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
-SCORER_VERSION = 2
+SCORER_VERSION = 3
 
 #: Texts are cut to this many characters so one pasted novel cannot stall a request.
 MAX_CHARS = 5_000
@@ -60,6 +61,8 @@ _EN_WEIGHTS = {
 # Danish has only the word-list parts; they keep the English weights of a fit on those parts
 # alone (no Danish data was used for fitting: the Danish sets are test only).
 _DA_WEIGHTS = {"words": (0.623, 0.642), "free_negations": (0.0, 0.107), "markers": (0.0, 0.112)}
+# A compound's last part needs this many letters to stand for the whole ("leverings|problemer").
+_MIN_HEAD = 6
 # Danish texts of up to this many words are answer-length: weak complaint signals count alone.
 _DA_SHORT = 12
 # A churn/escalation cue moves polarity this far towards negative (less for each further cue).
@@ -127,6 +130,9 @@ class _Lang:
     markers: frozenset[str]
     negate_before: bool
     compound_prefixes: tuple[str, ...]
+    negating_prefix: str  # "u": "uhjælpsom" is the opposite of "hjælpsom" (Danish only)
+    privative_suffixes: tuple[str, ...]  # "-løs", "-fri": "without" (Danish only)
+    compound_heads: bool  # read an unknown compound by its last part (Danish only)
     known_words: frozenset[str]  # correctly spelled words never "corrected" (English only)
     deletes: dict[str, str]  # typo index: word minus one letter -> word (English only)
     squeezed: dict[str, str]  # typo index: word with repeated letters collapsed -> word
@@ -275,6 +281,9 @@ def _build_resources() -> _Resources:
             markers=frozenset(spec.get("markers", ())),
             negate_before=bool(spec.get("negate_before", False)),
             compound_prefixes=tuple(spec.get("intensifying_prefixes", ())),
+            negating_prefix=spec.get("negating_prefix", ""),
+            privative_suffixes=tuple(spec.get("privative_suffixes", ())),
+            compound_heads=bool(spec.get("compound_heads", False)),
             known_words=known_en if code == "en" else frozenset(),
             deletes=_deletes(lexicon) if code == "en" else {},
             squeezed=_squeezed(lexicon),
@@ -428,6 +437,25 @@ def _lookup(word: str, lang: _Lang) -> tuple[float, float, str] | None:
     for prefix in lang.compound_prefixes:  # "supergod", "kæmpeskuffelse"
         if word.startswith(prefix) and (head := word[len(prefix) :]) in lang.lexicon:
             return lang.lexicon[head], 1.3, word
+    prefix = lang.negating_prefix
+    if prefix and word.startswith(prefix) and len(word) - len(prefix) >= 5:
+        value = lang.lexicon.get(word[len(prefix) :])
+        if value is not None and value > 0:  # "uhjælpsom"; "u-" + a negative word is rare
+            return -value, 1.0, word
+    for suffix in lang.privative_suffixes:  # "hjælpe|løs", "fejl|fri", "bekymrings|løst"
+        if word.endswith(suffix):
+            stem = word[: -len(suffix)]
+            for base in (stem, stem[:-1] if stem[-1:] in ("s", "e") else ""):
+                if len(base) >= 3 and (value := lang.lexicon.get(base)) is not None:
+                    return -value, 1.0, word
+    if lang.compound_heads:
+        # Longest known last part first. Short parts are too often a different word at the
+        # end of an unrelated compound ("Frankrige" is not "rige", rich), so they must have
+        # _MIN_HEAD letters, after a first part of at least three.
+        for i in range(3, len(word) - _MIN_HEAD + 1):
+            value = lang.lexicon.get(word[i:])
+            if value is not None:
+                return value, 1.0, word
     return None
 
 

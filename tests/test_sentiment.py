@@ -57,6 +57,15 @@ LABELS = [
     ("Supergod oplevelse 😀", "da", "positive"),
     ("Sikke en kæmpeskuffelse", "da", "negative"),
     ("ELENDIGT!!!", "da", "negative"),
+    ("Der var leveringsproblemer hele ugen", "da", "negative"),
+    ("Systemfejlen er stadig ikke rettet", "da", "negative"),
+    ("Høj kundetilfredshed hos os", "da", "positive"),
+    # Danish: "u-" makes a positive word negative
+    ("Medarbejderen i telefonen var uhjælpsom", "da", "negative"),
+    ("Uvenlige chauffører", "da", "negative"),
+    # Danish: "-løs" and "-fri" mean "without"
+    ("Installationen var fejlfri", "da", "positive"),
+    ("Supporten var hjælpeløs", "da", "negative"),
     # Danish: one-word answers
     ("fint", "da", "positive"),
     ("super", "da", "positive"),

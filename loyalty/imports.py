@@ -35,7 +35,14 @@ from flask.cli import AppGroup
 from . import sentiment
 from .api import Invalid, event_from_json
 from .db import db
-from .invitations import Invitee, InviteError, record_event, upsert_account, validate
+from .invitations import (
+    Invitee,
+    InviteError,
+    normalise_email,
+    record_event,
+    upsert_account,
+    validate,
+)
 from .models import LANGUAGES, SEGMENTS, Account, Answer, Contact, Response, utcnow
 from .responses import apply_sentiment
 
@@ -337,12 +344,10 @@ class _Responses(_Kind):
         self.max_length = int(current_app.config["COMMENT_MAX_LENGTH"])
 
     def check(self, row):
-        from email_validator import EmailNotValidError, validate_email
-
         try:
-            email = validate_email(row["contact_email"], check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise RowError("contact_email", str(exc)) from None
+            email = normalise_email(row["contact_email"])
+        except InviteError as exc:
+            raise RowError("contact_email", str(exc).removeprefix("email: ")) from None
         scores = {}
         for metric, (low, high) in {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}.items():
             value = _number(row, metric, int)

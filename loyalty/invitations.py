@@ -109,14 +109,23 @@ class Invitee:
     account_ref: str | None = None
 
 
-def validate(invitee: Invitee) -> Invitee:
-    """Normalise and check an invitee; raise :class:`InviteError` naming the bad field."""
+def normalise_email(address: str) -> str:
+    """The address as contacts are stored and looked up: checked, and in lower case.
+
+    Mail systems deliver ``Mette@`` and ``mette@`` to one mailbox, so the throttle, the
+    unsubscribe and the bounce records must see one contact, not two.
+    """
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        email = validate_email(invitee.email, check_deliverability=False).normalized
+        return validate_email(address, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise InviteError(f"email: {exc}") from None
+
+
+def validate(invitee: Invitee) -> Invitee:
+    """Normalise and check an invitee; raise :class:`InviteError` naming the bad field."""
+    email = normalise_email(invitee.email)
     for field in ("name", "account"):
         value = getattr(invitee, field)
         if not value or not value.strip():
@@ -381,20 +390,7 @@ def touches(contact: Contact, start: dt.datetime, end: dt.datetime) -> list[sche
 def mark_bounced(email: str, *, at: dt.datetime | None = None) -> Contact | None:
     """Record that mail to ``email`` bounces; the earliest bounce is kept. None when no
     contact has this address."""
-    from email_validator import EmailNotValidError, validate_email
-
-    try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise InviteError(f"email: {exc}") from None
-    contact = db.session.scalar(sa.select(Contact).where(Contact.email == email))
-    if contact is None:  # bounce reports do not always keep the address's case
-        contact = db.session.scalar(
-            sa.select(Contact)
-            .where(sa.func.lower(Contact.email) == email.lower())
-            .order_by(Contact.id)
-            .limit(1)
-        )
+    contact = db.session.scalar(sa.select(Contact).where(Contact.email == normalise_email(email)))
     if contact is not None and contact.bounced_at is None:
         contact.bounced_at = at or utcnow()
     return contact

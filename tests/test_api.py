@@ -78,7 +78,7 @@ def test_an_event_schedules_its_survey(api):
     assert stored.expires_at - stored.due_at == dt.timedelta(days=30)
     contact = db.session.scalar(sa.select(Contact))
     assert (contact.email, contact.name, contact.language) == (
-        "Mette@acme.example.com",
+        "mette@acme.example.com",  # addresses are stored in lower case
         "Mette Hansen",
         "da",
     )

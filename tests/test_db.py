@@ -26,3 +26,20 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+
+
+def test_contact_emails_are_lower_cased_without_merging_anyone(app):
+    from flask_migrate import downgrade, upgrade
+
+    from loyalty.models import Account, Contact
+
+    downgrade(revision="c0ffee000005")
+    account = Account(name="Acme A/S", segment="b2b")
+    emails = ["Mette@Acme.dk", "ann@acme.dk", "Ann@acme.dk", "BO@acme.dk", "Bo@acme.dk"]
+    db.session.add_all(Contact(account=account, email=e, name=e, language="da") for e in emails)
+    db.session.commit()
+    upgrade()
+    db.session.expire_all()
+    stored = db.session.scalars(sa.select(Contact.email).order_by(Contact.id)).all()
+    # "Ann@" would clash with "ann@", and only the older of the two "Bo"s is lower-cased.
+    assert stored == ["mette@acme.dk", "ann@acme.dk", "Ann@acme.dk", "bo@acme.dk", "Bo@acme.dk"]

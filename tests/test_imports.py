@@ -121,6 +121,17 @@ def test_contacts_need_their_account(runner, csv_file):
     assert "line 4, email:" in bad.output
 
 
+def test_an_address_in_other_case_is_the_same_contact(runner, csv_file):
+    run(runner, "accounts", csv_file(ACCOUNTS))
+    contacts = "email,name,language,account_ref,account\nMette@Acme.example.com,Mette,da,C-1,\n"
+    assert run(runner, "contacts", csv_file(contacts)).exit_code == 0
+    history = RESPONSES.splitlines()[0] + "\nAcme A/S,METTE@acme.example.com,2025-03-01,3,,,,da,\n"
+    assert run(runner, "responses", csv_file(history)).exit_code == 0
+    (contact,) = db.session.scalars(sa.select(Contact)).all()
+    assert contact.email == "mette@acme.example.com"
+    assert db.session.scalar(sa.select(Response.contact_id)) == contact.id
+
+
 def _events(rows: list[str]) -> str:
     header = "external_id,kind,occurred_at,account_ref,account_name,segment,contact_email,"
     header += "contact_name,language,amount,product\n"

@@ -108,6 +108,14 @@ def test_an_event_is_recorded_once_per_external_id(app):
     assert [i.id for i in again.invitations] == [i.id for i in first.invitations]
 
 
+def test_an_address_in_other_case_is_the_same_contact(app):
+    first = _record(_event(1, email="Mette@Acme.example.com"))
+    again = _record(_event(2, email="METTE@acme.example.com"))
+    assert again.event.contact is first.event.contact
+    assert first.event.contact.email == "mette@acme.example.com"
+    assert _outcome(again) == [("skipped", "throttled_contact")]
+
+
 def test_a_contact_is_surveyed_once_in_30_days(app):
     assert _outcome(_record(_event(1, email="a@acme.example.com"))) == [("scheduled", None)]
     soon = _record(_event(2, email="a@acme.example.com", when=utcnow() + dt.timedelta(days=20)))

@@ -155,7 +155,16 @@ def send_due(
     """One pass: send every invitation and reminder due now, post due webhooks, then tell
     ``dispatch_tick`` listeners. ``stop`` is asked between messages."""
     now = now or utcnow()
-    mail = mail or transport()
+    with mail or transport() as mail:  # one SMTP connection for the whole pass
+        result = _send_all_due(now, mail, stop)
+    hooks = webhooks.deliver_due(now=now, stop=stop)
+    result.webhooks_delivered, result.webhooks_retrying = hooks.delivered, hooks.retrying
+    result.webhooks_failed = hooks.failed
+    dispatch_tick.send(current_app._get_current_object(), now=now)
+    return result
+
+
+def _send_all_due(now: dt.datetime, mail: Transport, stop: t.Callable[[], bool]) -> DispatchResult:
     result = DispatchResult()
     result.interrupted = _fail_interrupted(now)
     due = sa.and_(Invitation.status == "scheduled", Invitation.due_at <= now)
@@ -186,10 +195,6 @@ def send_due(
         if invitation_id is None:
             break
         _remind(db.session.get(Invitation, invitation_id, options=_WITH_CONTACT), now, mail, result)
-    hooks = webhooks.deliver_due(now=now, stop=stop)
-    result.webhooks_delivered, result.webhooks_retrying = hooks.delivered, hooks.retrying
-    result.webhooks_failed = hooks.failed
-    dispatch_tick.send(current_app._get_current_object(), now=now)
     return result
 
 

@@ -58,7 +58,12 @@ def build_message(
 
 
 class Transport(t.Protocol):
+    """Sends one message at a time; ``with transport:`` around a batch lets it reuse what it
+    opened (an SMTP connection) until the block ends."""
+
     def send(self, message: EmailMessage) -> None: ...
+    def __enter__(self) -> t.Self: ...
+    def __exit__(self, *exc_info: object) -> None: ...
 
 
 class OutboxTransport:
@@ -67,6 +72,12 @@ class OutboxTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    def __enter__(self) -> t.Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
     def send(self, message: EmailMessage) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"{uuid.uuid4().hex}.eml"
@@ -74,7 +85,13 @@ class OutboxTransport:
 
 
 class SMTPTransport:
-    """Sends through an SMTP server, with STARTTLS and login when the URL asks for them."""
+    """Sends through an SMTP server, with STARTTLS and login when the URL asks for them.
+
+    Outside a ``with`` block each message gets its own connection. Inside one, the
+    connection stays open for the next message (checked with NOOP first, as servers drop
+    idle ones), up to ``max_per_connection`` messages: connecting, STARTTLS and login cost
+    more than sending. Any error closes it, so the next message starts clean.
+    """
 
     def __init__(
         self,
@@ -85,20 +102,61 @@ class SMTPTransport:
         password: str | None = None,
         starttls: bool = False,
         timeout: float = 30,
+        max_per_connection: int = 100,
     ) -> None:
         self.host, self.port, self.timeout = host, port, timeout
         self.username, self.password, self.starttls = username, password, starttls
+        self.max_per_connection = max_per_connection
+        self._smtp: smtplib.SMTP | None = None
+        self._sent_on_connection = 0
+        self._keep_open = False
+
+    def __enter__(self) -> t.Self:
+        self._keep_open = True
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._keep_open = False
+        self._close()
 
     def send(self, message: EmailMessage) -> None:
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
-                if self.username:
-                    smtp.login(self.username, self.password or "")
-                smtp.send_message(message)
+            self._connection().send_message(message)
         except (smtplib.SMTPException, OSError) as exc:
+            self._close()
             raise MailError(f"{type(exc).__name__}: {exc}") from exc
+        self._sent_on_connection += 1
+        if not self._keep_open or self._sent_on_connection >= self.max_per_connection:
+            self._close()
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._smtp is not None:
+            try:
+                if self._smtp.noop()[0] == 250:
+                    return self._smtp
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._close()
+        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        try:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
+        self._smtp, self._sent_on_connection = smtp, 0
+        return smtp
+
+    def _close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            smtp.close()
 
 
 def transport_from_url(url: str, instance_path: str | Path) -> Transport:

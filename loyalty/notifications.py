@@ -304,6 +304,13 @@ def send_digests(
     boundary = None if force else latest_digest_time(now)
     if boundary is None and not force:
         return 0
+    with mail or _transport() as mail:  # one SMTP connection for all of them
+        return _send_digests(boundary, now, force, mail)
+
+
+def _send_digests(
+    boundary: dt.datetime | None, now: dt.datetime, force: bool, mail: Transport
+) -> int:
     sent = 0
     for user in digest_recipients(boundary):
         previous = user.digest_sent_at
@@ -321,7 +328,7 @@ def send_digests(
         if message is None:
             continue
         try:
-            (mail or _transport()).send(message)
+            mail.send(message)
         except MailError as exc:
             log.warning("digest to %s refused: %s", user.email, exc)
             db.session.execute(

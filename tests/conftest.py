@@ -162,9 +162,10 @@ def invite(app):
     return make
 
 
-class _Collector:
+class Collector:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.peers: list[tuple[str, int]] = []  # the connection each message came on
         self.received = threading.Event()
         self.refuse: str | None = None
         self.hold: threading.Event | None = None  # a slow server: answers once this is set
@@ -175,6 +176,7 @@ class _Collector:
         if self.refuse:
             return self.refuse
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        self.peers.append(session.peer)  # one (host, port) per connection
         self.received.set()
         return "250 Message accepted for delivery"
 
@@ -190,7 +192,7 @@ def smtp_server():
     """A real SMTP server on loopback; ``.messages`` holds what it received, ``.url`` its
     address for ``MAIL_URL``; set ``.refuse = "550 ..."`` to make it refuse mail, and
     ``.hold = threading.Event()`` to make it wait for that event before answering."""
-    collector = _Collector()
+    collector = Collector()
     controller = Controller(collector, hostname="127.0.0.1", port=free_port())
     controller.start()
     collector.url = f"smtp://127.0.0.1:{controller.port}"

@@ -71,6 +71,7 @@ def test_each_invitation_is_sent_once(app, invite, smtp_server):
     assert send_due().sent == 2
     assert send_due().sent == 0
     assert len(smtp_server.messages) == 2
+    assert len(set(smtp_server.peers)) == 1  # one connection for the whole pass
 
 
 def test_future_invitations_wait(app, invite, smtp_server):

@@ -56,6 +56,53 @@ def test_smtp_refusal_is_a_mail_error_with_the_servers_answer(smtp_server):
         transport_from_url(smtp_server.url, "/tmp").send(message())
 
 
+def test_a_batch_shares_one_connection(smtp_server):
+    with transport_from_url(smtp_server.url, "/tmp") as transport:
+        for n in range(3):
+            transport.send(message(subject=f"batch {n}"))
+    transport.send(message(subject="alone 1"))  # outside a batch: a connection each
+    transport.send(message(subject="alone 2"))
+    assert [m["Subject"] for m in smtp_server.messages] == [
+        "batch 0", "batch 1", "batch 2", "alone 1", "alone 2"
+    ]  # fmt: skip
+    assert len(set(smtp_server.peers[:3])) == 1 and len(set(smtp_server.peers)) == 3
+
+
+def test_a_batch_opens_a_new_connection_after_the_limit_or_an_error(smtp_server):
+    host, port = smtp_server.url.removeprefix("smtp://").split(":")
+    with SMTPTransport(host, int(port), max_per_connection=2) as transport:
+        for n in range(3):
+            transport.send(message(subject=f"{n}"))
+        smtp_server.refuse = "550 No such user"
+        with pytest.raises(MailError, match="No such user"):
+            transport.send(message(subject="refused"))
+        smtp_server.refuse = None
+        transport.send(message(subject="after"))
+    assert [m["Subject"] for m in smtp_server.messages] == ["0", "1", "2", "after"]
+    peers = smtp_server.peers
+    assert peers[0] == peers[1] != peers[2] != peers[3]
+
+
+def test_a_connection_the_server_dropped_is_opened_again():
+    import time
+
+    from aiosmtpd.controller import Controller
+    from conftest import Collector, free_port
+
+    collector = Collector()
+    controller = Controller(collector, hostname="127.0.0.1", port=free_port(), timeout=0.3)
+    controller.start()
+    try:
+        with SMTPTransport("127.0.0.1", controller.port) as transport:
+            transport.send(message(subject="first"))
+            time.sleep(0.6)  # the server closes the idle connection
+            transport.send(message(subject="second"))
+    finally:
+        controller.stop()
+    assert [m["Subject"] for m in collector.messages] == ["first", "second"]
+    assert len(set(collector.peers)) == 2
+
+
 def test_unreachable_server_is_a_mail_error():
     from conftest import free_port
 

@@ -14,10 +14,11 @@ API (gunicorn, ``--workers 2`` sync, SQLite in WAL mode in a temporary folder):
 Dispatcher (one process, ``send_due()``, against the invitations the API load made):
 
 * ``dispatch`` invitations claimed, rendered (text + HTML, 11 score links), sent to an
-               aiosmtpd server on loopback, recorded; one SMTP connection per message;
+               aiosmtpd server on loopback, recorded; one SMTP connection per pass (up
+               to 100 messages each);
 * ``smtp``     baseline: the same number of small pre-built messages sent with
-               ``smtplib`` to the same server, one connection per message (the least a
-               sender that connects per message can do).
+               ``smtplib`` to the same server, one connection per message;
+* ``smtp_one`` baseline: the same, all over one connection (the least any sender can do).
 
 The load generator (Python threads, keep-alive ``http.client``), the servers and the SMTP
 server share the machine's cores, so only ratios measured in the same run mean much.
@@ -268,14 +269,19 @@ SMTP_BASELINE = """
 import json, smtplib, sys, time
 from email.message import EmailMessage
 host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+one_connection = sys.argv[4] == "one"
 started = time.perf_counter()
+smtp = smtplib.SMTP(host, port)
 for n in range(count):
     message = EmailMessage()
     message["From"], message["To"] = "bench@example.com", f"kunde.{n}@example.com"
     message["Subject"] = "Hvordan var dit køb?"
     message.set_content("Hej, vil du svare? http://127.0.0.1/s/" + "x" * 43)
-    with smtplib.SMTP(host, port) as smtp:
-        smtp.send_message(message)
+    if not one_connection and n:
+        smtp.quit()
+        smtp = smtplib.SMTP(host, port)
+    smtp.send_message(message)
+smtp.quit()
 print(json.dumps({"seconds": time.perf_counter() - started, "sent": count}))
 """
 
@@ -342,14 +348,14 @@ def main(argv: list[str] | None = None) -> int:
             env["LOYALTY_MAIL_URL"] = sink.url
             dispatched = python(DISPATCH, env)
             host, port = sink.url.removeprefix("smtp://").split(":")
-            smtp = python(SMTP_BASELINE, env, host, port, str(dispatched["sent"]))
+            count = str(dispatched["sent"])
+            smtp = python(SMTP_BASELINE, env, host, port, count, "each")
+            smtp_one = python(SMTP_BASELINE, env, host, port, count, "one")
             received = sink.count
-        rates = {
-            "dispatch": round(dispatched["sent"] / dispatched["seconds"], 1),
-            "smtp": round(smtp["sent"] / smtp["seconds"], 1),
-        }
+        rows = {"dispatch": dispatched, "smtp": smtp, "smtp_one": smtp_one}
+        rates = {name: round(row["sent"] / row["seconds"], 1) for name, row in rows.items()}
         print("target     messages/s  messages  seconds")
-        for name, row in (("dispatch", dispatched), ("smtp", smtp)):
+        for name, row in rows.items():
             print(f"{name:<9} {rates[name]:>11} {row['sent']:>9} {row['seconds']:>8.2f}")
         ratios = {
             "events_over_bare": round(api["events"]["per_second"] / api["bare"]["per_second"], 3),
@@ -357,10 +363,11 @@ def main(argv: list[str] | None = None) -> int:
                 api["events"]["per_second"] / api["insert"]["per_second"], 3
             ),
             "dispatch_over_smtp": round(rates["dispatch"] / rates["smtp"], 3),
+            "dispatch_over_smtp_one": round(rates["dispatch"] / rates["smtp_one"], 3),
         }
         for name, value in ratios.items():
             print(f"ratio {name:<20} {value}")
-        if received != dispatched["sent"] + smtp["sent"]:
+        if received != dispatched["sent"] + smtp["sent"] + smtp_one["sent"]:
             print(f"WARNING: the SMTP server got {received} messages")
         summary = {
             "settings": {
@@ -375,6 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             "api": api,
             "dispatch": {**dispatched, "per_second": rates["dispatch"]},
             "smtp_baseline": {**smtp, "per_second": rates["smtp"]},
+            "smtp_one_connection_baseline": {**smtp_one, "per_second": rates["smtp_one"]},
             "ratios": ratios,
         }
         print(json.dumps(summary))

@@ -43,10 +43,19 @@ def init_app(app: Flask) -> None:
 
 
 def _tune_sqlite(dbapi_connection: t.Any, _record: t.Any) -> None:
-    """WAL lets readers run beside a writer; foreign keys are off by default in SQLite."""
+    """WAL lets readers run beside a writer; foreign keys are off by default in SQLite.
+
+    SQLite's own lower() only knows ASCII, so a search for "ærø" would miss "ÆRØ ApS";
+    Python's str.lower takes its place, as PostgreSQL's lower() already knows Danish.
+    """
+    dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=15000")
     cursor.close()
+
+
+def _lower(value: t.Any) -> t.Any:
+    return value.lower() if isinstance(value, str) else value

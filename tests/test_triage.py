@@ -98,7 +98,7 @@ def test_queue_is_worst_first_overdue_then_severity_then_age(client, auth):
 def test_queue_filters(client, auth):
     auth.login("support", email="me@example.com")
     me = staff("me@example.com")
-    da = seed_case(language="da", account="Hansen & Søn", segment="b2b", assignee=me)
+    da = seed_case(language="da", account="Hansen & SØN", segment="b2b", assignee=me)
     en = seed_case(language="en", account="100% Organic", severity=3)
     done = seed_case(status="resolved", account="Done Ltd")
     assert queue_ids(client, "?language=da") == [da.id]
@@ -107,6 +107,7 @@ def test_queue_filters(client, auth):
     assert queue_ids(client, f"?assignee={me.id}") == [da.id]
     assert queue_ids(client, "?assignee=none") == [en.id]
     assert queue_ids(client, "?account=hansen") == [da.id]
+    assert queue_ids(client, "?account=s%C3%B8n") == [da.id]  # "søn": Danish letters too
     assert queue_ids(client, "?account=100%25") == [en.id]  # % is a character, not a wildcard
     assert queue_ids(client, "?account=%25") == [en.id]
     assert queue_ids(client, "?severity=3") == [en.id]

@@ -291,8 +291,9 @@ def _fail_interrupted(now: dt.datetime) -> int:
 
 def _on_response_saved(sender: Flask, response: Response, **_: t.Any) -> None:
     """An answer (even a tapped score) means no reminder."""
-    if response.invitation is not None:
-        response.invitation.reminder_due_at = None
+    invitation = response.invitation
+    if invitation is not None and invitation.reminder_due_at is not None:
+        invitation.reminder_due_at = None  # only when set: even a no-op change is flushed
 
 
 # --- Running it --------------------------------------------------------------------------

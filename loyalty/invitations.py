@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.cli import AppGroup
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager
 
 from . import scheduling
 from .db import db
@@ -57,18 +58,31 @@ def find_open(token: str, now: dt.datetime | None = None) -> Invitation | None:
     """The invitation a link token opens, or None when unknown, malformed or expired."""
     if not TOKEN_PATTERN.fullmatch(token):
         return None
-    # Everything the survey page and its submit read comes in this one round trip.
-    invitation = db.session.scalar(
-        sa.select(Invitation)
-        .where(Invitation.token_hash == hash_token(token))
-        .options(
-            joinedload(Invitation.contact).joinedload(Contact.account),
-            joinedload(Invitation.response).selectinload(Response.answers),
-        )
-    )
+    invitation = db.session.scalar(_open_query(), {"token_hash": hash_token(token)})
     if invitation is None or not invitation.is_open(now):
         return None
     return invitation
+
+
+@functools.cache
+def _open_query() -> sa.Select[tuple[Invitation]]:
+    """Everything the survey's submit reads, in one round trip: the invitation with its
+    contact, account and response (whose answers load when an update needs them).
+
+    Built once, since building the loader options cost more than running the query, and
+    with plain joins (``contains_eager``), which load faster than ``joinedload``'s aliases.
+    """
+    return (
+        sa.select(Invitation)
+        .join(Invitation.contact)
+        .join(Contact.account)
+        .outerjoin(Invitation.response)
+        .where(Invitation.token_hash == sa.bindparam("token_hash"))
+        .options(
+            contains_eager(Invitation.contact).contains_eager(Contact.account),
+            contains_eager(Invitation.response),
+        )
+    )
 
 
 def survey_url(invitation: Invitation, **params: int) -> str:

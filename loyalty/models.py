@@ -181,7 +181,16 @@ class Invitation(db.Model):
     response: Mapped[Response | None] = relationship(back_populates="invitation")
 
     def is_open(self, now: dt.datetime | None = None) -> bool:
-        return self.status != "skipped" and (now or utcnow()) < self.expires_at
+        return link_is_open(self.status, self.expires_at, now)
+
+
+def link_is_open(status: str, expires_at: dt.datetime, now: dt.datetime | None = None) -> bool:
+    """Whether an invitation's link opens the survey: not skipped and not expired.
+
+    A function of plain values, so pages that read an invitation's columns without loading
+    the object (the survey page) apply the same rule.
+    """
+    return status != "skipped" and (now or utcnow()) < expires_at
 
 
 class Response(db.Model):

@@ -7,19 +7,23 @@ the answer reveals nothing about which tokens exist.
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
+from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .db import db
 from .i18n import best_language, format_date
 from .i18n import text as ui_text
-from .invitations import contact_for_unsubscribe, find_open
-from .models import Invitation, utcnow
+from .invitations import TOKEN_PATTERN, contact_for_unsubscribe, find_open, hash_token
+from .models import Answer, Contact, Invitation, Response, link_is_open, utcnow
 from .responses import save_response
-from .surveys import Survey, form_class
+from .surveys import METRICS, Question, Survey, form_class
 
 if t.TYPE_CHECKING:
     from flask_wtf import FlaskForm
@@ -28,9 +32,12 @@ bp = Blueprint("survey", __name__)
 
 
 def _survey_for(invitation: Invitation) -> tuple[Survey, str]:
-    survey = current_app.extensions["loyalty.surveys"][invitation.survey]
-    language = invitation.contact.language
-    return survey, language if language in survey.languages else survey.languages[0]
+    return _survey_and_language(invitation.survey, invitation.contact.language)
+
+
+def _survey_and_language(survey_id: str, contact_language: str) -> tuple[Survey, str]:
+    survey = current_app.extensions["loyalty.surveys"][survey_id]
+    return survey, contact_language if contact_language in survey.languages else survey.languages[0]
 
 
 def get_invitation_or_404(token: str) -> Invitation:
@@ -40,8 +47,81 @@ def get_invitation_or_404(token: str) -> Invitation:
     return invitation
 
 
+# --- reading a link without the ORM --------------------------------------------------------
+
+_invitations, _contacts = Invitation.__table__, Contact.__table__
+_responses, _answers = Response.__table__, Answer.__table__
+
+#: All the survey page needs of an invitation, in one round trip of plain columns: pages are
+#: opened far more often than answered, and loading ORM objects costs more than the query.
+_LINK_QUERY = (
+    sa.select(
+        _invitations.c.survey,
+        _invitations.c.status,
+        _invitations.c.expires_at,
+        _contacts.c.language,
+        _responses.c.id.label("response_id"),
+        _responses.c.complete,
+        *(_responses.c[metric] for metric in METRICS),
+    )
+    .join(_contacts, _contacts.c.id == _invitations.c.contact_id)
+    .outerjoin(_responses, _responses.c.invitation_id == _invitations.c.id)
+    .where(_invitations.c.token_hash == sa.bindparam("token_hash"))
+)
+_ANSWERS_QUERY = sa.select(_answers.c.question, _answers.c.text, _answers.c.number).where(
+    _answers.c.response_id == sa.bindparam("response_id")
+)
+
+
+def _open_link(token: str) -> sa.Row | None:
+    """What :func:`find_open` finds, as a row of columns (for pages that store nothing)."""
+    if not TOKEN_PATTERN.fullmatch(token):
+        return None
+    row = db.session.execute(_LINK_QUERY, {"token_hash": hash_token(token)}).first()
+    if row is None or not link_is_open(row.status, row.expires_at):
+        return None
+    return row
+
+
+def _open_link_or_404(token: str) -> sa.Row:
+    row = _open_link(token)
+    if row is None:
+        abort(404)
+    return row
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Page:
+    """The invitation as the survey page shows it, whether read as a row or as ORM objects."""
+
+    survey: Survey
+    language: str
+    expires_at: dt.datetime
+    #: something is stored: a complete answer, or only a score tapped in the email
+    has_response: bool
+    #: a complete answer is stored
+    answered: bool
+
+    @classmethod
+    def from_row(cls, row: sa.Row) -> _Page:
+        survey, language = _survey_and_language(row.survey, row.language)
+        has_response = row.response_id is not None
+        answered = has_response and bool(row.complete)
+        return cls(survey, language, row.expires_at, has_response, answered)
+
+    @classmethod
+    def from_invitation(cls, invitation: Invitation) -> _Page:
+        survey, language = _survey_for(invitation)
+        response = invitation.response
+        answered = response is not None and response.complete
+        return cls(survey, language, invitation.expires_at, response is not None, answered)
+
+
 def _render(
-    invitation: Invitation,
+    page: _Page,
     values: t.Mapping[str, t.Any],
     errors: t.Mapping[str, list[str]] | None = None,
     *,
@@ -49,29 +129,74 @@ def _render(
     notice: str = "",
 ):
     """The survey page from plain values and errors: a GET builds no WTForms form at all."""
-    survey, language = _survey_for(invitation)
-    answered = invitation.response is not None and invitation.response.complete
+    errors = errors or {}
+    survey, language = page.survey, page.language
     question = survey.email_question
-    save_partial = (
-        question is not None and invitation.response is None and bool(values.get(question.id))
-    )
+    save_partial = question is not None and not page.has_response and bool(values.get(question.id))
     return (
         render_template(
             "survey/respond.html",
             survey=survey,
-            values=values,
-            errors=errors or {},
+            questions=_questions_html(page, values, errors),
+            errors=errors,
             language=language,
             company=current_app.config["COMPANY_NAME"],
-            answered=answered,
+            answered=page.answered,
             notice=notice,
             save_partial=save_partial,
             partial_seconds=current_app.config["PARTIAL_SAVE_SECONDS"],
-            max_length=current_app.config["COMMENT_MAX_LENGTH"],
-            expires=format_date(invitation.expires_at, language),
+            expires=format_date(page.expires_at, language),
         ),
         status,
     )
+
+
+def _questions_html(
+    page: _Page, values: t.Mapping[str, t.Any], errors: t.Mapping[str, list[str]]
+) -> list[Markup]:
+    """Each question of the form, from ``survey/_question.html``.
+
+    Rendering the questions is most of the page's rendering time, yet without errors and
+    without text the customer typed a question looks the same for everyone who gets this
+    survey in this language and picked the same score. Such HTML is rendered once per worker
+    and reused; only those values are keys, so the cache stays small (a few dozen entries
+    per survey) and never holds a customer's words. The CSRF token is not in it.
+    """
+    app = current_app._get_current_object()
+    company, max_length = app.config["COMPANY_NAME"], app.config["COMMENT_MAX_LENGTH"]
+    # In development templates reload when edited; so must their HTML.
+    cache = None if app.jinja_env.auto_reload else app.extensions.setdefault(_HTML_CACHE, {})
+    blocks = []
+    for q in page.survey.questions:
+        value, field_errors = values.get(q.id), errors.get(q.id, [])
+        shown = None if value is None or value == "" else str(value)
+        key = (page.survey, page.language, q.id, shown, company, max_length)
+        reusable = cache is not None and not field_errors and _same_for_everyone(q, shown)
+        html = cache.get(key) if reusable else None
+        if html is None:
+            html = Markup(
+                render_template(
+                    "survey/_question.html",
+                    q=q,
+                    value=value,
+                    field_errors=field_errors,
+                    language=page.language,
+                    company=company,
+                    max_length=max_length,
+                )
+            )
+            if reusable:
+                cache[key] = html
+        blocks.append(html)
+    return blocks
+
+
+_HTML_CACHE = "loyalty.survey_question_html"
+
+
+def _same_for_everyone(q: Question, shown: str | None) -> bool:
+    """True for no answer and for a score on the question's scale; never for typed text."""
+    return shown is None or (q.kind == "scale" and shown in {str(n) for n in q.choices})
 
 
 def _form(invitation: Invitation) -> FlaskForm:
@@ -79,16 +204,17 @@ def _form(invitation: Invitation) -> FlaskForm:
     return form_class(survey, language, current_app.config["COMMENT_MAX_LENGTH"])()
 
 
-def _stored_values(invitation: Invitation, survey: Survey) -> dict[str, t.Any]:
+def _stored_values(row: sa.Row, survey: Survey) -> dict[str, t.Any]:
     """What the customer answered before, to fill the form when they come back."""
-    response = invitation.response
-    if response is None:
+    if row.response_id is None:
         return {}
-    answers = {a.question: a for a in response.answers}
+    answers = {
+        a.question: a for a in db.session.execute(_ANSWERS_QUERY, {"response_id": row.response_id})
+    }
     values: dict[str, t.Any] = {}
     for q in survey.questions:
         if q.metric:
-            value = getattr(response, q.metric)
+            value = getattr(row, q.metric)
         elif q.id in answers:
             value = answers[q.id].text if q.kind == "text" else answers[q.id].number
         else:
@@ -101,14 +227,15 @@ def _stored_values(invitation: Invitation, survey: Survey) -> dict[str, t.Any]:
 @bp.get("/s/<token>")
 def respond(token: str):
     """Show the survey, filled with earlier answers or the score tapped in the email."""
-    invitation = get_invitation_or_404(token)
-    survey, _ = _survey_for(invitation)
-    values = _stored_values(invitation, survey)
+    row = _open_link_or_404(token)
+    page = _Page.from_row(row)
+    survey = page.survey
+    values = _stored_values(row, survey)
     question = survey.email_question
     tapped = request.args.get(question.id, "") if question else ""
     if question and tapped.isdigit() and int(tapped) in question.choices:
         values[question.id] = tapped
-    return _render(invitation, values)
+    return _render(page, values)
 
 
 @bp.post("/s/<token>")
@@ -138,7 +265,8 @@ def submit(token: str):
     if not valid:
         errors = {q.id: form[q.id].errors for q in survey.questions if form[q.id].errors}
         notice = ui_text("error_expired_form", language) if form.csrf_token.errors else ""
-        return _render(invitation, values, errors, status=400 if notice else 422, notice=notice)
+        page = _Page.from_invitation(invitation)
+        return _render(page, values, errors, status=400 if notice else 422, notice=notice)
     save_response(invitation, survey, values, complete=True)
     db.session.commit()
     return redirect(url_for("survey.thanks", token=token), code=303)
@@ -182,14 +310,13 @@ def save_partial(token: str):
 @bp.get("/s/<token>/thanks")
 def thanks(token: str):
     """Thank the customer and tell them how long they can change their answers."""
-    invitation = get_invitation_or_404(token)
-    survey, language = _survey_for(invitation)
+    page = _Page.from_row(_open_link_or_404(token))
     return render_template(
         "survey/thanks.html",
-        language=language,
-        survey=survey,
+        language=page.language,
+        survey=page.survey,
         token=token,
-        expires=format_date(invitation.expires_at, language),
+        expires=format_date(page.expires_at, page.language),
     )
 
 

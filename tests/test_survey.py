@@ -204,6 +204,22 @@ def test_customer_text_is_escaped_when_shown_back(client, invite):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_reused_question_html_never_carries_one_customers_answer_to_another(client, invite):
+    """Question blocks without typed text or errors are rendered once and reused."""
+    _, first = invite(language="en")
+    _, second = invite(language="en")
+    _, danish = invite(language="da")
+    assert client.get(f"/s/{first}?nps=3").get_data(as_text=True).count("checked") == 1
+    assert "checked" not in client.get(f"/s/{second}").get_data(as_text=True)
+    answer(client, first, nps="4", reason="<b>Slow</b> delivery")
+    html = client.get(f"/s/{first}").get_data(as_text=True)
+    assert "&lt;b&gt;Slow&lt;/b&gt; delivery" in html and html.count("checked") == 3  # 3 scales
+    for token in (second, danish):
+        html = client.get(f"/s/{token}?nps=3").get_data(as_text=True)
+        assert "Slow" not in html and html.count("checked") == 1
+    assert 'lang="da"' in html and "Hvor sandsynligt" in html
+
+
 def test_unsubscribe_asks_first_then_works(client, invite):
     from loyalty.invitations import unsubscribe_url
 

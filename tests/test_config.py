@@ -40,3 +40,15 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     for name in SETTINGS:
         assert f"LOYALTY_{name}" in readme, f"LOYALTY_{name} is not in the README"
+
+
+def test_gunicorn_workers_build_the_sentiment_word_lists_before_serving(monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    from loyalty import sentiment
+
+    monkeypatch.setattr(sentiment, "_resources_cache", None)
+    conf = runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))
+    conf["post_worker_init"](worker=None)
+    assert sentiment._resources_cache is not None

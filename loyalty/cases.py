@@ -248,7 +248,10 @@ def flag_response(
     if case.status == "resolved" and verdict.flagged and worse:
         reopen(case, None, "The customer changed their answer for the worse.", now=now)
     elif not verdict.flagged and _nothing_left_to_do(case):
-        _resolve_by_itself(case, now)
+        note = (
+            "No answer in it is flagged any more and nobody had worked on it: resolved by itself."
+        )
+        resolve(case, None, "no_action_needed", note, now=now)
     _queue_notification(case)
     return flag
 
@@ -268,21 +271,6 @@ def _nothing_left_to_do(case: Case) -> bool:
         sa.select(sa.func.count(CaseEvent.id)).where(
             CaseEvent.case_id == case.id, CaseEvent.user_id.is_not(None)
         )
-    )
-
-
-def _resolve_by_itself(case: Case, now: dt.datetime) -> None:
-    case.status, case.outcome, case.resolved_at = "resolved", "no_action_needed", now
-    _touch(case, now)
-    _record(
-        case,
-        "resolved",
-        None,
-        "Resolved by itself: no answer in the case is flagged any more, and nobody had"
-        " worked on it yet.",
-        now=now,
-        outcome="no_action_needed",
-        old="open",
     )
 
 
@@ -555,9 +543,16 @@ def set_status(case: Case, actor: User, status: str, *, now: dt.datetime | None 
 
 
 def resolve(
-    case: Case, actor: User, outcome: str, note: str = "", *, now: dt.datetime | None = None
+    case: Case,
+    actor: User | None,
+    outcome: str,
+    note: str = "",
+    *,
+    now: dt.datetime | None = None,
 ) -> None:
-    _require_actor(actor)
+    """Close the loop; ``actor`` None is the system (nothing left to do, see flag_response)."""
+    if actor is not None:
+        _require_actor(actor)
     if outcome not in CASE_OUTCOMES:
         raise CaseError("Choose an outcome: recovered, not recovered or no action needed.")
     if case.status == "resolved":

@@ -106,7 +106,7 @@ def wait_for_background_emails(timeout: float = 30.0) -> bool:
     For tests and for shutting down cleanly; the thread pool also finishes its queue when
     the interpreter exits.
     """
-    done, pending = futures.wait(list(_in_flight), timeout=timeout)
+    _, pending = futures.wait(list(_in_flight), timeout=timeout)
     return not pending
 
 

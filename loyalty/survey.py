@@ -170,7 +170,7 @@ def _questions_html(
     for q in page.survey.questions:
         value, field_errors = values.get(q.id), errors.get(q.id, [])
         shown = None if value is None or value == "" else str(value)
-        key = (page.survey, page.language, q.id, shown, company, max_length)
+        key = (page.survey.id, page.survey.version, page.language, q.id, shown, company, max_length)
         reusable = cache is not None and not field_errors and _same_for_everyone(q, shown)
         html = cache.get(key) if reusable else None
         if html is None:

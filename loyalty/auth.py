@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
+from .accounts.services import InviteError, normalise_email
 from .db import db
 from .models import ROLES, User
 
@@ -52,20 +53,33 @@ def role_required(*roles: str) -> t.Callable:
     return decorator
 
 
-def create_user(email: str, role: str, password: str) -> User:
-    """Create a staff user; raises ValueError with a readable reason."""
-    from email_validator import EmailNotValidError, validate_email
-
+def _signs_in_as(typed: str) -> str:
+    """The stored address a typed one stands for: the one normaliser, so any letter case
+    signs in (a typo that is no address at all simply matches nobody)."""
     try:
-        email = validate_email(email, check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(f"email: {exc}") from None
+        return normalise_email(typed)
+    except InviteError:
+        return typed.strip().lower()
+
+
+def create_user(email: str, role: str, password: str) -> User:
+    """Create a staff user; raises ValueError with a readable reason.
+
+    The email is stored as every address is (``accounts.services.normalise_email``: checked,
+    in lower case), so one that differs from an existing user's only in letter case is
+    refused, and the unique constraint on ``users.email`` is blind to case (migration
+    c65468444872 lower-cased the existing ones).
+    """
+    email = normalise_email(email.strip())  # InviteError is a ValueError: "email: reason"
     if role not in ROLES:
         raise ValueError(f"role: must be one of {', '.join(ROLES)}")
     if len(password) < 8:
         raise ValueError("password: at least 8 characters")
-    if db.session.scalar(sa.select(User).where(User.email == email)):
-        raise ValueError(f"email: a user {email} already exists")
+    existing = db.session.scalar(sa.select(User.email).where(User.email == email))
+    if existing is not None:
+        raise ValueError(
+            f"email: a user {existing} already exists (letter case does not tell users apart)"
+        )
     user = User(email=email, role=role)
     user.set_password(password)
     db.session.add(user)
@@ -90,8 +104,8 @@ def login():
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
-        email = (form.email.data or "").strip().lower()
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        email = _signs_in_as(form.email.data or "")
+        user = db.session.scalar(sa.select(User).where(User.email == email))
         if user and user.active and user.check_password(form.password.data):
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))

@@ -12,12 +12,25 @@ import secrets
 import typing as t
 from pathlib import Path
 
-from .flags import DEFAULT_RULES, DEFAULT_SEVERITY
+from .triage.flags import DEFAULT_RULES, DEFAULT_SEVERITY
 
 if t.TYPE_CHECKING:
     from flask import Flask
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_ROOT.parent  # the repository, when running from a checkout
+_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()  # editable installs too, never a wheel
+
+
+def bundled_folder(name: str) -> Path:
+    """``templates``, ``forms`` or ``reports``: a checkout keeps them beside ``loyalty/``, a
+    wheel carries them inside it (see ``pyproject.toml``). The checkout's wins when it exists."""
+    checkout = PROJECT_ROOT / name
+    return checkout if _CHECKOUT and checkout.is_dir() else PACKAGE_ROOT / name
+
+
+# An installed app keeps its instance in the working directory, never in site-packages.
+_DEFAULT_INSTANCE = PROJECT_ROOT / "instance" if _CHECKOUT else Path.cwd() / "instance"
 
 #: name -> (default, help). ``None`` defaults are computed at start-up.
 SETTINGS: dict[str, tuple[t.Any, str]] = {
@@ -30,8 +43,12 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "COMMENT_MAX_LENGTH": (5000, "Longest free-text answer accepted, in characters."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
     "PARTIAL_SAVE_SECONDS": (4, "Seconds a survey must be in view before a tapped score is saved."),
-    "FORMS_FOLDER": (str(PROJECT_ROOT / "forms"), "Folder of survey definitions (TOML)."),
-    "INSTANCE_PATH": (str(PROJECT_ROOT / "instance"), "Folder for the database, key and outbox."),
+    "FORMS_FOLDER": (str(bundled_folder("forms")), "Folder of survey definitions (TOML)."),
+    "REPORTS_FOLDER": (str(bundled_folder("reports")), "Folder of report definitions (TOML)."),
+    "INSTANCE_PATH": (
+        str(_DEFAULT_INSTANCE),
+        "Folder for the database, key and outbox; installed: ./instance of the working directory.",
+    ),
     "SECRET_KEY": (None, "Signs sessions and links; generated into instance/secret_key."),
     # Scheduling and sending (issue 4): see README, "Scheduling rules" and "The dispatcher".
     "CONTACT_THROTTLE_DAYS": (30, "A contact is surveyed at most once within these days."),

@@ -15,10 +15,11 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask import current_app
 
+from . import metrics
 from .db import db
-from .invitations import create_invitation, survey_url
 from .models import Account, Contact, Event, Invitation, Response, User, utcnow
-from .responses import save_response
+from .outreach.invitations import create_invitation, survey_url
+from .survey.responses import save_response
 
 DEMO_ADMIN = "admin@example.com"
 
@@ -222,7 +223,7 @@ def _demo_invitation(rng, survey, contact, sent, mood: float, now) -> None:
         return
     mood = max(-1.0, min(1.0, mood + rng.gauss(0, 0.35)))
     nps = max(0, min(10, round(7 + mood * 4 + rng.gauss(0, 1))))
-    kind = "good" if nps >= 9 else "mixed" if nps >= 7 else "bad"
+    kind = {"promoter": "good", "passive": "mixed", "detractor": "bad"}[metrics.nps_band(nps)]
     reason, improve = rng.choice(_COMMENTS[contact.language][kind])
     values = {
         "nps": nps,
@@ -248,8 +249,8 @@ def _work_cases(
 
     Old cases are marked notified so seeding sends no emails about them.
     """
-    from . import cases
     from .models import Case
+    from .triage import cases
 
     open_cases = db.session.scalars(
         sa.select(Case).where(

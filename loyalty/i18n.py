@@ -55,6 +55,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Teksten indeholder tegn, vi ikke kan læse. Skriv den venligst igen.",
         "en": "The text contains characters we cannot read. Please type it again.",
     },
+    "error_page_not_found": {
+        "da": "Siden findes ikke. Tjek adressen, eller gå tilbage og prøv igen.",
+        "en": "There is no such page. Check the address, or go back and try again.",
+    },
     "error_expired_form": {
         "da": "Siden var for gammel til at gemme dine svar. Tjek dem og send igen.",
         "en": "The page was too old to save your answers. Please check them and send again.",

@@ -13,11 +13,16 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import db
+from .outreach.scheduling import EVENT_KINDS
 
 SEGMENTS = ("b2b", "b2c")
 LANGUAGES = ("da", "en")
 ROLES = ("admin", "support", "executive")
-EVENT_KINDS = ("sale", "delivery", "support_ticket_closed", "renewal")
+#: The role sets, one definition each: who reads the staff pages, who acts on cases (assign,
+#: note, contact, resolve), who administers. ``auth.role_required(*READ_ROLES)`` guards a view.
+READ_ROLES = ROLES
+ACT_ROLES = ("admin", "support")
+ADMIN_ROLES = ("admin",)
 INVITATION_STATES = ("scheduled", "sending", "sent", "failed", "skipped")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 
@@ -53,6 +58,7 @@ class User(UserMixin, db.Model):
     __table_args__ = (_choice("role", ROLES),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: always in lower case (auth.create_user), so the unique constraint ignores case
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     role: Mapped[str] = mapped_column(sa.String(16))

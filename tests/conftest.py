@@ -84,7 +84,7 @@ def database_url(migrated_template: str, tmp_path: Path) -> t.Iterator[str]:
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path):
-    from loyalty.notifications import wait_for_background_emails
+    from loyalty.triage.notifications import wait_for_background_emails
 
     app = create_app(_config(tmp_path, database_url))
     with app.app_context():
@@ -142,7 +142,8 @@ def auth(client) -> StaffAuth:
 @pytest.fixture
 def invite(app):
     """Make an invitation (and its account and contact); returns it with its link token."""
-    from loyalty.invitations import Invitee, create_invitation, token_for, upsert_contact
+    from loyalty.accounts.services import Invitee, upsert_contact
+    from loyalty.outreach.invitations import create_invitation, token_for
 
     counter = iter(range(1, 10_000))
 

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from loyalty.db import db
-from loyalty.invitations import record_event
 from loyalty.models import Account, ApiKey, Contact, Event, Invitation, utcnow
+from loyalty.outreach.events import record_event
 
 EVENT = {
     "external_id": "order-1001",
@@ -33,7 +33,7 @@ EVENT = {
 
 @pytest.fixture
 def api_key(app) -> str:
-    from loyalty.api import create_key
+    from loyalty.api.keys import create_key
 
     _, key = create_key("tests")
     db.session.commit()
@@ -109,7 +109,7 @@ def test_two_identical_posts_at_once_make_one_event(app, api, api_key):
     """The second post passes the "already there?" check while the first is not yet
     committed; its insert then fails on the unique external id, and it answers with the
     first one's ids."""
-    from loyalty.api import event_from_json
+    from loyalty.outreach.events import event_from_json
 
     assert api("/bounces", {"email": "nobody@example.com"}).status_code == 404  # key used
     recorded = record_event(event_from_json(EVENT))
@@ -255,7 +255,7 @@ def test_api_keys_from_the_command_line_are_shown_once_and_revocable(runner, cli
 
 
 def test_bounces_are_recorded_and_stop_sending(api, app):
-    from loyalty.dispatch import send_due
+    from loyalty.outreach.dispatch import send_due
 
     api("/events", event(occurred_at=utcnow().isoformat(), kind="sale"))
     reply = api("/bounces", {"email": "mette@ACME.example.com"})

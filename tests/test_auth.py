@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from conftest import csrf_from
+import sqlalchemy as sa
+from conftest import PG_URL, _config, csrf_from
+
+from loyalty.db import db
 
 STAFF_ROUTES = ["/responses"]
+PASSWORD = "correct horse battery"
+BEFORE_LOWER_CASE = "c0ffee000006"  # the revision before staff emails went lower-case
 
 
 def test_login_page_then_sign_in_and_out(client, auth):
@@ -78,3 +85,160 @@ def test_forbidden_page_is_friendly(app, client, auth):
     auth.login("executive")
     reply = client.get("/only-admins", headers={"Accept-Language": "en-GB"})
     assert reply.status_code == 403 and "do not have access" in reply.text
+
+
+def _sign_in(client, email: str, password: str = PASSWORD):
+    token = csrf_from(client.get("/login").text)
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def _signed_in_email(client) -> str | None:
+    from loyalty.models import User
+
+    with client.session_transaction() as session:
+        user_id = session.get("_user_id")
+    return db.session.get(User, int(user_id)).email if user_id else None
+
+
+def _user_emails() -> list[str]:
+    from loyalty.models import User
+
+    db.session.expire_all()
+    return db.session.scalars(sa.select(User.email).order_by(User.id)).all()
+
+
+def test_a_second_user_differing_only_in_case_is_refused(app):
+    from loyalty.auth import create_user
+
+    create_user(" Ann@Example.com ", "admin", PASSWORD)
+    db.session.commit()
+    for email in ("ann@example.com", "ANN@example.COM"):
+        with pytest.raises(ValueError, match="email: a user ann@example.com already exists"):
+            create_user(email, "support", PASSWORD)
+    db.session.rollback()
+    assert _user_emails() == ["ann@example.com"]
+
+
+def test_cli_refuses_a_second_user_differing_only_in_case(runner):
+    create = ["user", "create", "--role", "admin", "--password", PASSWORD, "--email"]
+    assert runner.invoke(args=[*create, "Ann@example.com"]).exit_code == 0
+    result = runner.invoke(args=[*create, "ann@example.com"])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit)
+    assert "Error: email: a user ann@example.com already exists" in result.output
+    assert "Traceback" not in result.output
+    assert _user_emails() == ["ann@example.com"]
+
+
+@pytest.mark.parametrize("created_as", ["ann@example.com", "Ann@Example.com"])
+@pytest.mark.parametrize(
+    "signed_in_as", ["ANN@Example.com", " ann@EXAMPLE.com ", "ann@example.com"]
+)
+def test_sign_in_does_not_care_about_case(app, client, created_as, signed_in_as):
+    from loyalty.auth import create_user
+
+    create_user(created_as, "support", PASSWORD)
+    db.session.commit()
+    reply = _sign_in(client, signed_in_as)
+    assert reply.status_code == 302 and reply.headers["Location"] == "/responses"
+    assert _signed_in_email(client) == "ann@example.com"
+
+
+@pytest.fixture
+def app_before_lower_case(tmp_path):
+    """An app whose database was migrated from empty to the revision before this change."""
+    from flask_migrate import upgrade
+
+    from loyalty import create_app
+
+    app = create_app(_config(tmp_path, PG_URL or f"sqlite:///{tmp_path / 'before.db'}"))
+    with app.app_context():
+        if PG_URL:
+            _empty_postgresql_schema()
+        upgrade(revision=BEFORE_LOWER_CASE)
+        yield app
+        db.session.remove()
+        if PG_URL:  # the other tests share this database and expect it at head
+            _empty_postgresql_schema()
+            upgrade()
+        db.engine.dispose()
+
+
+def _empty_postgresql_schema() -> None:
+    db.engine.dispose()  # no open connection may hold a lock on the tables
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+
+
+def _insert_users(*emails: str) -> None:
+    from werkzeug.security import generate_password_hash
+
+    password_hash = generate_password_hash(PASSWORD)
+    with db.engine.begin() as conn:
+        for email in emails:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (email, password_hash, role, active, created_at) "
+                    "VALUES (:email, :password_hash, 'support', :active, :created_at)"
+                ),
+                {
+                    "email": email,
+                    "password_hash": password_hash,
+                    "active": True,
+                    "created_at": dt.datetime(2026, 1, 1),
+                },
+            )
+
+
+def _rows() -> list[tuple[int, str]]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, email FROM users ORDER BY id"))
+        return [(id_, email) for id_, email in rows]
+
+
+def _revision() -> str:
+    with db.engine.connect() as conn:
+        return conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+
+
+def test_upgrade_refuses_users_whose_emails_differ_only_in_case(app_before_lower_case):
+    from alembic import command
+    from flask import current_app
+    from flask_migrate import upgrade
+
+    _insert_users("Ann@example.com", "ann@example.com", "Bo@example.com")
+    before = _rows()
+    with pytest.raises(SystemExit) as exit_:  # `flask db upgrade`: "Error: ...", no traceback
+        upgrade()
+    assert exit_.value.code == 1
+    config = current_app.extensions["migrate"].migrate.get_config()
+    with pytest.raises(RuntimeError) as error:
+        command.upgrade(config, "head")
+    message = str(error.value)
+    assert "Ann@example.com (id 1), ann@example.com (id 2)" in message
+    assert "Bo@example.com" not in message
+    assert "Nothing was changed" in message and "Rename one user" in message
+    assert "db upgrade` again" in message
+    assert _rows() == before and _revision() == BEFORE_LOWER_CASE
+
+    # The admin renames one of them, as told, and runs the upgrade again.
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE users SET email = 'Ann.Old@example.com' WHERE id = 1"))
+    upgrade()
+    assert _rows() == [(1, "ann.old@example.com"), (2, "ann@example.com"), (3, "bo@example.com")]
+    assert _revision() != BEFORE_LOWER_CASE
+
+
+def test_upgrade_lower_cases_staff_emails_and_they_sign_in_in_any_case(app_before_lower_case):
+    from flask_migrate import upgrade
+
+    from loyalty.auth import create_user
+
+    _insert_users("Ann@Example.com", "bo@example.com", "ÆRØ@Example.dk")
+    upgrade()
+    assert _rows() == [(1, "ann@example.com"), (2, "bo@example.com"), (3, "ærø@example.dk")]
+    with pytest.raises(ValueError, match="already exists"):
+        create_user("ANN@example.com", "admin", PASSWORD)
+    db.session.rollback()
+    client = app_before_lower_case.test_client()
+    assert _sign_in(client, "Ann@Example.com").status_code == 302
+    assert _signed_in_email(client) == "ann@example.com"

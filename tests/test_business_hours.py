@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from loyalty.business_hours import (
+from loyalty.triage.business_hours import (
     Calendar,
     CalendarError,
     calendar_from_settings,

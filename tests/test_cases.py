@@ -11,11 +11,11 @@ import pytest
 import sqlalchemy as sa
 from conftest import csrf_from
 
-from loyalty import cases
 from loyalty.auth import create_user
 from loyalty.db import db
 from loyalty.mailer import MailError
 from loyalty.models import Account, Case, CaseEvent, Flag, Response, User, utcnow
+from loyalty.triage import cases
 
 ANGRY = "Terrible support, nobody answers the phone. I want to cancel."
 HAPPY = {"nps": "10", "csat": "5", "ces": "7", "reason": "Lovely", "improve": ""}
@@ -116,7 +116,7 @@ def test_two_answers_from_one_account_at_once_open_one_case(app, invite):
     """The second transaction waits for the first (its account row is locked on PostgreSQL)
     and then joins the first one's case instead of opening its own."""
     from loyalty.models import Invitation
-    from loyalty.responses import save_response
+    from loyalty.survey.responses import save_response
 
     survey = app.extensions["loyalty.surveys"]["post-sale"]
     first, _ = invite(account="Acme A/S")

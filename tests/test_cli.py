@@ -24,7 +24,8 @@ def test_user_create_with_password_option(runner):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     user = db.session.scalar(sa.select(User))
-    assert (user.email, user.role) == ("Lead@example.com", "support")
+    # Staff addresses are stored in lower case, so letter case cannot make two users.
+    assert (user.email, user.role) == ("lead@example.com", "support")
     assert user.check_password("s3cret-pass") and "s3cret-pass" not in user.password_hash
 
 
@@ -142,7 +143,7 @@ def test_sentiment_score_reads_lines_and_writes_json(runner):
 def test_sentiment_rescore_updates_only_outdated_answers_and_resumes(app, runner, invite):
     from loyalty import sentiment
     from loyalty.models import Answer
-    from loyalty.responses import rescore_outdated, save_response
+    from loyalty.survey.responses import rescore_outdated, save_response
 
     survey = app.extensions["loyalty.surveys"]["post-sale"]
     for n in range(5):

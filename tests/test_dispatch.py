@@ -23,8 +23,8 @@ from aiosmtpd.controller import Controller
 from conftest import free_port
 
 from loyalty.db import db
-from loyalty.dispatch import MAX_ATTEMPTS, send_due
 from loyalty.models import Invitation, utcnow
+from loyalty.outreach.dispatch import MAX_ATTEMPTS, send_due
 
 
 def test_invitation_email_in_the_contacts_language(app, invite, smtp_server):
@@ -145,7 +145,7 @@ def test_one_click_unsubscribe_works_with_the_rfc_8058_post_alone(app, invite, s
 
 
 def test_the_dispatch_tick_fires_after_every_pass(app):
-    from loyalty.dispatch import dispatch_tick
+    from loyalty.signals import dispatch_tick
 
     seen = []
 
@@ -180,7 +180,7 @@ def test_one_reminder_after_four_days_with_the_same_link(app, invite, smtp_serve
     (reminder,) = smtp_server.messages
     assert reminder["Subject"] == "Reminder: How was your purchase from Loyalty Demo A/S?"
     text = reminder.get_body(("plain",)).get_content()
-    from loyalty.invitations import survey_url
+    from loyalty.outreach.invitations import survey_url
 
     assert survey_url(invitation) in text and "a few days ago" in text
     assert reminder["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -199,7 +199,7 @@ def test_a_danish_reminder(app, invite, smtp_server):
 
 
 def test_no_reminder_after_an_answer(app, client, invite, smtp_server):
-    from loyalty.responses import save_response
+    from loyalty.survey.responses import save_response
 
     app.config["MAIL_URL"] = smtp_server.url
     invitation, sent = _sent(invite, smtp_server)
@@ -255,7 +255,7 @@ def test_no_reminder_to_a_contact_who_unsubscribed(app, invite, smtp_server):
 
 
 def test_a_refused_reminder_is_retried_a_few_times_then_dropped(app, invite, smtp_server):
-    from loyalty.dispatch import REMINDER_MAX_ATTEMPTS
+    from loyalty.outreach.dispatch import REMINDER_MAX_ATTEMPTS
 
     app.config["MAIL_URL"] = smtp_server.url
     invitation, sent = _sent(invite, smtp_server)

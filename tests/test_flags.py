@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.flags import (
+from loyalty.triage.flags import (
     DEFAULT_RULES,
     DEFAULT_SEVERITY,
     Comment,

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from loyalty.dashboard.funnel import PeriodError, funnel, period
 from loyalty.db import db
-from loyalty.funnel import PeriodError, funnel, period
 from loyalty.models import Response, utcnow
 
 DAY = dt.timedelta(days=1)

@@ -281,8 +281,7 @@ def test_history_options_name_the_survey_and_question(runner, csv_file):
 
 
 def test_imported_history_throttles_new_events(runner, csv_file, app):
-    from loyalty.api import event_from_json
-    from loyalty.invitations import record_event
+    from loyalty.outreach.events import event_from_json, record_event
 
     recent = (utcnow() - dt.timedelta(days=5)).isoformat()
     row = f"Acme A/S,mette@acme.example.com,{recent},9,,,,da,b2b"

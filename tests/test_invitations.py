@@ -7,15 +7,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from loyalty.invitations import (
-    Invitee,
-    InviteError,
-    find_open,
-    hash_token,
-    token_for,
-    validate,
-)
+from loyalty.accounts.services import Invitee, InviteError, validate
 from loyalty.models import utcnow
+from loyalty.outreach.invitations import find_open, hash_token, token_for
 
 
 def test_tokens_are_long_random_and_only_hashes_are_stored(invite):
@@ -69,7 +63,7 @@ def test_invitee_validation_names_the_field(changes, field):
 
 def _event(n: int, *, kind="delivery", when=None, email=None, account="Acme A/S", ref="C-1",
            segment="b2b", **contact):  # fmt: skip
-    from loyalty.api import event_from_json
+    from loyalty.outreach.events import event_from_json
 
     return event_from_json(
         {
@@ -89,7 +83,7 @@ def _event(n: int, *, kind="delivery", when=None, email=None, account="Acme A/S"
 def _record(data):
     """Record as if posted when it happened (for events "in the future", time has passed)."""
     from loyalty.db import db
-    from loyalty.invitations import record_event
+    from loyalty.outreach.events import record_event
 
     recorded = record_event(data, now=max(utcnow(), data.occurred_at))
     db.session.commit()
@@ -214,8 +208,8 @@ def test_the_account_is_found_by_its_reference_and_renamed(app):
 
 
 def test_bounces_match_any_case_and_keep_the_first_date(app, runner):
+    from loyalty.accounts.services import mark_bounced
     from loyalty.db import db
-    from loyalty.invitations import mark_bounced
 
     contact = _record(_event(1, email="Mette@acme.example.com")).event.contact
     first = utcnow() - dt.timedelta(days=3)

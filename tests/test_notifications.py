@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from test_cases import answer as answer_now
 from test_cases import staff
 
-from loyalty import notifications
 from loyalty.db import db
-from loyalty.dispatch import send_due
 from loyalty.models import Case, User
+from loyalty.outreach.dispatch import send_due
+from loyalty.triage import notifications
 
 CPH = ZoneInfo("Europe/Copenhagen")
 SCRIPT = "<script>alert('x')</script> You are useless, we will cancel."
@@ -115,8 +115,8 @@ def test_a_refused_email_is_retried_by_the_dispatcher(client, severe, smtp_serve
 
 
 def test_nothing_is_sent_for_a_rolled_back_case(client, severe, smtp_server, invite):
-    from loyalty.cases import flag_response
     from loyalty.models import Response
+    from loyalty.triage.cases import flag_response
 
     answer(client, severe, nps="9")  # no case
     response = db.session.scalar(sa.select(Response))

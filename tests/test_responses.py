@@ -6,9 +6,10 @@ import sqlalchemy as sa
 from conftest import csrf_from
 
 from loyalty import sentiment
+from loyalty.checks import spreadsheet_safe
 from loyalty.db import db
 from loyalty.models import Answer
-from loyalty.responses import save_response, spreadsheet_safe
+from loyalty.survey.responses import save_response
 
 
 def submit(client, token, **fields):

@@ -13,8 +13,9 @@ import pytest
 from test_cases import staff
 
 from loyalty.db import db
+from loyalty.metrics import percentile
 from loyalty.models import Account, Case, Contact, Flag, Response
-from loyalty.responsiveness import case_facts, parse_period, percentile, summarize
+from loyalty.triage.responsiveness import case_facts, parse_period, summarize
 
 CPH = ZoneInfo("Europe/Copenhagen")
 
@@ -66,7 +67,7 @@ def make_case(
         contact=contact, account=contact.account, survey="post-sale", survey_version=1,
         language="da", nps=nps, submitted_at=opened_at, updated_at=opened_at,
     )  # fmt: skip
-    from loyalty import cases
+    from loyalty.triage import cases
 
     case = Case(
         account=contact.account, assignee=assignee, severity=1, opened_at=opened_at,

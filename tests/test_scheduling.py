@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loyalty.config import PROJECT_ROOT
-from loyalty.scheduling import (
+from loyalty.outreach.scheduling import (
     Limits,
     Schedule,
     Touch,
@@ -19,7 +19,7 @@ from loyalty.scheduling import (
     reminder_due,
     skip_reason,
 )
-from loyalty.surveys import SurveyDefinitionError, load_file
+from loyalty.specs import SurveyDefinitionError, load_file
 
 NOW = dt.datetime(2026, 11, 22, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)

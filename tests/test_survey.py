@@ -221,7 +221,7 @@ def test_reused_question_html_never_carries_one_customers_answer_to_another(clie
 
 
 def test_unsubscribe_asks_first_then_works(client, invite):
-    from loyalty.invitations import unsubscribe_url
+    from loyalty.outreach.invitations import unsubscribe_url
 
     invitation, _ = invite(language="da")
     path = unsubscribe_url(invitation.contact).removeprefix("http://survey.test")

@@ -8,7 +8,7 @@ import pytest
 
 from loyalty import create_app
 from loyalty.config import PROJECT_ROOT
-from loyalty.surveys import SurveyDefinitionError, load_file, load_folder
+from loyalty.specs import SurveyDefinitionError, load_file, load_folder
 
 GOOD = (PROJECT_ROOT / "forms" / "post-sale.toml").read_text()
 

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 from conftest import csrf_from
 from test_cases import answer, staff
 
-from loyalty import cases, triage
+from loyalty import templating
 from loyalty.db import db
 from loyalty.models import Account, Answer, Case, CaseEvent, Contact, Flag, Response, utcnow
 from loyalty.sentiment import Highlight
+from loyalty.triage import cases
+from loyalty.triage import views as triage
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -433,11 +435,11 @@ def mark(word: str, weight: float) -> str:
     ],
 )
 def test_highlight_escapes_first_then_marks(text, highlights, html):
-    marked = triage.highlight(text, [Highlight(t, w) for t, w in highlights])
+    marked = templating.highlight(text, [Highlight(t, w) for t, w in highlights])
     assert str(marked) == html
 
 
 def test_highlight_uses_the_sentiment_modules_words():
     text = "The delivery was late and the staff were rude <script>"
-    marked = str(triage.highlight(text, triage.comment_highlights(text, "en")))
+    marked = str(templating.highlight(text, templating.comment_highlights(text, "en")))
     assert '">rude</mark>' in marked and "&lt;script&gt;" in marked and "<script>" not in marked

@@ -14,8 +14,15 @@ import sqlalchemy as sa
 
 from loyalty.db import db
 from loyalty.models import WebhookDelivery, utcnow
-from loyalty.responses import save_response
-from loyalty.webhooks import MAX_ATTEMPTS, RETRY_DELAYS, add_webhook, deliver_due, sign, verify
+from loyalty.outreach.webhooks import (
+    MAX_ATTEMPTS,
+    RETRY_DELAYS,
+    add_webhook,
+    deliver_due,
+    sign,
+    verify,
+)
+from loyalty.survey.responses import save_response
 
 
 class Receiver:
@@ -155,7 +162,7 @@ def test_an_unreachable_receiver_is_recorded_and_retried(app, invite, receiver):
 
 
 def test_deliveries_go_out_with_the_dispatcher_pass(app, invite, webhook, receiver):
-    from loyalty.dispatch import send_due
+    from loyalty.outreach.dispatch import send_due
 
     answer(app, invite)
     result = send_due()

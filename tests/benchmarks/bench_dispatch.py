@@ -256,7 +256,7 @@ def drive(port: int, path: str, key: str | None, *, concurrency: int, warmup: fl
 DISPATCH = """
 import json, sys, time
 from loyalty import create_app
-from loyalty.dispatch import send_due
+from loyalty.outreach.dispatch import send_due
 app = create_app()
 with app.app_context():
     started = time.perf_counter()

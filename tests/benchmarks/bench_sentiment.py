@@ -11,7 +11,7 @@ Rules (from the data README): a score > 0.05 is positive, < -0.05 negative; Engl
 the mean rating / 4 in the same band; Danish gold is the sign of the label. Tuning is allowed
 on tweets and movies only; amazon, nyt and the Danish sets are test only.
 
---fit re-derives the weights in loyalty/sentiment.py (_EN_WEIGHTS, _DA_WEIGHTS) by least
+--fit re-derives the weights in loyalty/sentiment/scorer.py (_EN_WEIGHTS, _DA_WEIGHTS) by least
 squares on tweets + movies, each set weighing the same in total (movies has 2.5 times the rows,
 and a pooled fit would mostly fit movies), and prints them; it does not edit the module.
 """
@@ -55,9 +55,11 @@ TUNING = ("tweets", "movies")
 
 
 def load_sentiment():
-    """Import loyalty/sentiment.py by path, so the benchmark needs neither Flask nor an install."""
-    path = REPO / "loyalty" / "sentiment.py"
-    spec = importlib.util.spec_from_file_location("loyalty_sentiment_bench", path)
+    """Import loyalty/sentiment/ by path, so the benchmark needs neither Flask nor an install."""
+    path = REPO / "loyalty" / "sentiment" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        "loyalty_sentiment_bench", path, submodule_search_locations=[str(path.parent)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being created
     spec.loader.exec_module(module)
@@ -166,17 +168,18 @@ def solve(rows: list[list[float]], ys: list[float]) -> list[float]:
 
 def fit(sentiment, sets: dict[str, list[tuple[str, float]]]) -> None:
     """Print the least-squares weights for the English and the word-list-only (Danish) model."""
-    res = sentiment._resources()
+    scorer, tokens = sentiment.scorer, sentiment.tokens
+    res = sentiment.lexicon._resources()
     samples = []  # (parts, gold, weight): each tuning set weighs the same in total
     for name in TUNING:
         weight = math.sqrt(1.0 / len(sets[name]))  # rows and gold are scaled by sqrt(weight)
         for text, gold in sets[name]:
-            tokens = sentiment._tokenize(text[: sentiment.MAX_CHARS])
-            parts, _ = sentiment._english_parts(text, tokens, res)
+            words = tokens._tokenize(text[: sentiment.MAX_CHARS])
+            parts, _ = scorer._english_parts(text, words, res)
             samples.append((parts, gold / 4, weight))
     for label, names in (
-        ("_EN_WEIGHTS", list(sentiment._EN_WEIGHTS)),
-        ("_DA_WEIGHTS", list(sentiment._DA_WEIGHTS)),
+        ("_EN_WEIGHTS", list(scorer._EN_WEIGHTS)),
+        ("_DA_WEIGHTS", list(scorer._DA_WEIGHTS)),
     ):
         columns = []  # (part, side): the positive and negative side get their own weight
         for part in names:

@@ -344,8 +344,9 @@ def create_invitations(tmp: Path, env: dict[str, str], count: int) -> list[Link]
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from loyalty import create_app
+    from loyalty.accounts.services import Invitee, upsert_contact
     from loyalty.db import db
-    from loyalty.invitations import Invitee, create_invitation, token_for, upsert_contact
+    from loyalty.outreach.invitations import create_invitation, token_for
 
     app = create_app({"INSTANCE_PATH": str(tmp / "instance")})
     links: list[Link] = []

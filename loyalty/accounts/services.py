@@ -1,0 +1,183 @@
+"""Accounts and contacts: the one place that finds, creates and updates them.
+
+The CLI, the events API, every CSV import and the demo go through these functions, so an
+account is matched the same way everywhere (by its external reference, else by its name), a
+contact is found by one normalised e-mail address, and an erased contact is never written
+back. Callers commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from ..checks import CheckError, one_line
+from ..db import db
+from ..models import LANGUAGES, SEGMENTS, Account, Contact, utcnow
+
+
+class InviteError(ValueError):
+    """Input that cannot become an account, a contact or an invitation.
+
+    The message is ``"field: reason"``, so each entry point can name the field its own way
+    (a JSON path for the API, a column for an import, an option for the CLI).
+    """
+
+
+@dataclass(frozen=True)
+class Invitee:
+    """Who to ask, as given by the CLI, the API or an import."""
+
+    email: str
+    name: str
+    account: str
+    segment: str
+    language: str
+    annual_value: Decimal | None = None
+    account_ref: str | None = None
+
+
+def normalise_email(address: str) -> str:
+    """The address as people (contacts and staff) are stored and looked up: checked, in
+    lower case.
+
+    Mail systems deliver ``Mette@`` and ``mette@`` to one mailbox, so the throttle, the
+    unsubscribe and the bounce records must see one contact, not two; and a staff member
+    signs in whatever the case they type.
+    """
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise InviteError(f"email: {exc}") from None
+
+
+def validate(invitee: Invitee) -> Invitee:
+    """Normalise and check an invitee; raise :class:`InviteError` naming the bad field."""
+    email = normalise_email(invitee.email)
+    texts = {}
+    for field in ("name", "account"):
+        try:
+            texts[field] = one_line(getattr(invitee, field), max_length=200)
+        except CheckError as exc:
+            raise InviteError(f"{field}: {exc}") from None
+    if invitee.segment not in SEGMENTS:
+        raise InviteError(f"segment: must be one of {', '.join(SEGMENTS)}")
+    if invitee.language not in LANGUAGES:
+        raise InviteError(f"language: must be one of {', '.join(LANGUAGES)}")
+    return Invitee(
+        email=email,
+        name=texts["name"],
+        account=texts["account"],
+        segment=invitee.segment,
+        language=invitee.language,
+        annual_value=invitee.annual_value,
+        account_ref=invitee.account_ref,
+    )
+
+
+def find_account(*, external_ref: str | None = None, name: str | None = None) -> Account | None:
+    """The account with this external reference, else the one with this name."""
+    account = None
+    if external_ref:
+        account = db.session.scalar(sa.select(Account).where(Account.external_ref == external_ref))
+    if account is None and name:
+        account = db.session.scalar(sa.select(Account).where(Account.name == name))
+    return account
+
+
+def upsert_account(
+    *, name: str, segment: str, external_ref: str | None, annual_value: Decimal | None
+) -> Account:
+    """Find an account by external reference (else by name) and update it, or create it.
+
+    A name belongs to one account: renaming an account to another's name is refused.
+    """
+    account = None
+    if external_ref is not None:
+        account = db.session.scalar(sa.select(Account).where(Account.external_ref == external_ref))
+    if account is None or account.name != name:
+        by_name = db.session.scalar(sa.select(Account).where(Account.name == name))
+        if account is None and by_name is not None and external_ref is None:
+            account = by_name
+        elif account is None and by_name is not None and by_name.external_ref is None:
+            account = by_name  # known by name until now; from here on also by its reference
+        elif by_name is not None and by_name is not account:
+            raise InviteError(
+                f"account: {name!r} is the name of another account"
+                + (f" (external ref {by_name.external_ref!r})" if by_name.external_ref else "")
+            )
+    if account is None:
+        account = Account(name=name, segment=segment, external_ref=external_ref)
+        db.session.add(account)
+    account.name = name
+    account.segment = segment
+    if external_ref is not None:
+        account.external_ref = external_ref
+    if annual_value is not None:
+        account.annual_value = annual_value
+    return account
+
+
+def find_contact(email: str) -> Contact | None:
+    """The contact with this (already normalised) address."""
+    return db.session.scalar(sa.select(Contact).where(Contact.email == email))
+
+
+def put_contact(
+    account: Account, *, email: str, name: str, language: str, update: bool = True
+) -> Contact:
+    """The contact with ``email``, created in ``account``, or moved there and updated.
+
+    ``update=False`` keeps an existing contact as it is (history brought in from another
+    tool must not overwrite who they are today). An erased contact is always left alone:
+    nothing personal is written back.
+    """
+    contact = find_contact(email)
+    if contact is None:
+        contact = Contact(email=email, account=account, name=name, language=language)
+        db.session.add(contact)
+        return contact
+    if contact.erased_at is not None or not update:
+        return contact
+    contact.account, contact.name, contact.language = account, name, language
+    return contact
+
+
+def upsert_contact(invitee: Invitee) -> Contact:
+    """Create or update the account and contact an invitee describes."""
+    return upsert_invitee(invitee)[1]
+
+
+def upsert_invitee(invitee: Invitee) -> tuple[Account, Contact]:
+    """:func:`upsert_contact`, also handing back the account (for the event it belongs to)."""
+    invitee = validate(invitee)
+    account = upsert_account(
+        name=invitee.account,
+        segment=invitee.segment,
+        external_ref=invitee.account_ref,
+        annual_value=invitee.annual_value,
+    )
+    contact = put_contact(
+        account, email=invitee.email, name=invitee.name, language=invitee.language
+    )
+    return account, contact
+
+
+def mark_bounced(email: str, *, at: dt.datetime | None = None) -> Contact | None:
+    """Record that mail to ``email`` bounces; the earliest bounce is kept. None when no
+    contact has this address."""
+    contact = find_contact(normalise_email(email))
+    if contact is not None and contact.bounced_at is None:
+        contact.bounced_at = at or utcnow()
+    return contact
+
+
+def unsubscribe(contact: Contact, *, at: dt.datetime | None = None) -> None:
+    """No survey goes to ``contact`` again; the first time they asked is kept."""
+    if contact.unsubscribed_at is None:
+        contact.unsubscribed_at = at or utcnow()

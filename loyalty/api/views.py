@@ -1,0 +1,166 @@
+"""``/api/v1`` for other systems: post events, record bounces, read the OpenAPI document.
+
+Every answer is JSON, errors included: ``{"error": "...", "field": "contact.email"}`` (the
+shape is :func:`loyalty.errors.json_error`). Requests are checked against the schemas of the
+served document (:mod:`.openapi`); keys are checked by :mod:`.keys`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import typing as t
+
+from flask import Blueprint, Response, g, request
+from sqlalchemy.exc import IntegrityError
+
+from ..accounts.services import InviteError, mark_bounced
+from ..db import db
+from ..errors import json_error
+from ..models import Invitation
+from ..outreach.events import EVENT_FIELDS, event_from_json, invite_error, record_event
+from . import PREFIX
+from .keys import authenticate
+from .openapi import OPENAPI, Invalid, check, parse_datetime
+
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
+
+
+def _json_body() -> t.Any:
+    """The request body as JSON; the errors say what is wrong with it."""
+    if request.mimetype != "application/json":
+        raise _Refused(415, "send the body as application/json")
+    raw = request.get_data(cache=False)
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except UnicodeDecodeError:
+        raise _Refused(400, "the body is not UTF-8") from None
+    except (ValueError, RecursionError) as exc:
+        raise _Refused(400, f"the body is not valid JSON: {exc}") from None
+    _refuse_lone_surrogates(data, [])
+    return data
+
+
+def _refuse_lone_surrogates(value: t.Any, path: list[str]) -> None:
+    """JSON may escape half a UTF-16 pair (``"\\ud800"``); no database stores that."""
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise Invalid(
+                ".".join(path) or None, "contains an unpaired surrogate (\\ud800-\\udfff)"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_lone_surrogates(key, path)
+            _refuse_lone_surrogates(item, [*path, str(key)])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_lone_surrogates(item, [*path, str(index)])
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> t.NoReturn:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    """Every endpoint but the document needs a live API key."""
+    if request.endpoint == "api.openapi":
+        return None
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    challenge = {"WWW-Authenticate": 'Bearer realm="loyalty"'}
+    if scheme.lower() != "bearer" or not key.strip():
+        return json_error(401, "send an API key as 'Authorization: Bearer <key>'", **challenge)
+    api_key = authenticate(key.strip())
+    if api_key is None:
+        return json_error(401, "unknown or revoked API key", **challenge)
+    g.api_key_id = api_key.id
+    return None
+
+
+@bp.errorhandler(_Refused)
+def _refused(exc: _Refused) -> Response:
+    return json_error(exc.status, exc.message)
+
+
+@bp.errorhandler(Invalid)
+def _invalid(exc: Invalid) -> Response:
+    db.session.rollback()
+    return json_error(422, exc.message, exc.field)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document for this API."""
+    return OPENAPI
+
+
+def _invitation_json(invitation: Invitation) -> dict[str, t.Any]:
+    return {
+        "id": invitation.id,
+        "survey": invitation.survey,
+        "status": invitation.status,
+        "skip_reason": invitation.skip_reason,
+        "due_at": _iso(invitation.due_at),
+        "expires_at": _iso(invitation.expires_at),
+    }
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@bp.post("/events")
+def post_event():
+    """Record an event once and schedule the surveys it triggers: 201, or 200 if known."""
+    data = event_from_json(_json_body())
+    # Two identical posts at once: one insert wins, the other fails on the unique external
+    # id (or on a new account or contact), rolls back and finds what the winner stored.
+    for attempt in range(3):
+        try:
+            recorded = record_event(data)
+            db.session.flush()
+            body = {  # before the commit, which would expire what it reads
+                "event_id": recorded.event.id,
+                "external_id": recorded.event.external_id,
+                "created": recorded.created,
+                "invitations": [_invitation_json(i) for i in recorded.invitations],
+            }
+            db.session.commit()
+            break
+        except InviteError as exc:
+            raise invite_error(exc, EVENT_FIELDS) from None
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+    return body, 201 if recorded.created else 200
+
+
+@bp.post("/bounces")
+def post_bounce():
+    """Record that mail to a contact bounces."""
+    data = _json_body()
+    check("Bounce", data)
+    at = parse_datetime(data["bounced_at"]) if "bounced_at" in data else None
+    try:
+        contact = mark_bounced(data["email"], at=at)
+    except InviteError as exc:
+        raise invite_error(exc, {}) from None
+    if contact is None:
+        return json_error(404, "no contact has this email address", "email")
+    db.session.commit()
+    return {
+        "contact_id": contact.id,
+        "email": contact.email,
+        "bounced_at": _iso(contact.bounced_at),
+    }

@@ -1,0 +1,80 @@
+"""The staff list of the latest responses (``/responses``) and the responses CSV export."""
+
+from __future__ import annotations
+
+import csv
+import typing as t
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, render_template, request
+from sqlalchemy.orm import selectinload
+
+from ..auth import role_required
+from ..checks import spreadsheet_safe
+from ..db import db
+from ..models import READ_ROLES, Account, Contact, Response
+
+bp = Blueprint("responses", __name__)
+
+
+@bp.get("/responses")
+@role_required(*READ_ROLES)
+def index():
+    """The latest responses with their comments, newest first."""
+    page = request.args.get("page", 1, type=int)
+    query = (
+        sa.select(Response)
+        .options(
+            selectinload(Response.answers),
+            selectinload(Response.contact),
+            selectinload(Response.account),
+        )
+        .order_by(Response.submitted_at.desc(), Response.id.desc())
+    )
+    pagination = db.paginate(query, page=page, per_page=50, error_out=False)
+    # Staff read comments under the question they answer, in English.
+    questions = {
+        (survey.id, q.id): q.text["en" if "en" in q.text else survey.languages[0]].format(
+            company=current_app.config["COMPANY_NAME"]
+        )
+        for survey in current_app.extensions["loyalty.surveys"].values()
+        for q in survey.questions
+    }
+    return render_template("responses/index.html", pagination=pagination, questions=questions)
+
+
+def export_rows() -> t.Iterator[list[t.Any]]:
+    """Every response as a CSV row, header first; comments with polarity and label."""
+    text_questions = sorted(
+        {
+            q.id
+            for survey in current_app.extensions["loyalty.surveys"].values()
+            for q in survey.questions
+            if q.kind == "text"
+        }
+    )
+    header = ["account", "contact_email", "survey", "survey_version", "submitted_at"]
+    header += ["nps", "csat", "ces"]
+    for qid in text_questions:
+        header += [qid, f"{qid}_polarity", f"{qid}_sentiment"]
+    yield header
+    query = (
+        sa.select(Response, Account.name, Contact.email)
+        .join(Account, Response.account_id == Account.id)
+        .join(Contact, Response.contact_id == Contact.id)
+        .options(selectinload(Response.answers))
+        .order_by(Response.submitted_at, Response.id)
+        .execution_options(yield_per=500)
+    )
+    for response, account, email in db.session.execute(query):
+        answers = {a.question: a for a in response.answers}
+        row = [account, email, response.survey, response.survey_version]
+        row += [response.submitted_at.isoformat(), response.nps, response.csat, response.ces]
+        for qid in text_questions:
+            answer = answers.get(qid)
+            row += [answer.text, answer.polarity, answer.sentiment] if answer else ["", "", ""]
+        yield [spreadsheet_safe(v) for v in row]
+
+
+def write_csv(out: t.TextIO) -> None:
+    csv.writer(out).writerows(export_rows())

@@ -1,0 +1,151 @@
+"""Every e-mail Loyalty sends, composed in one place from ``templates/email/``.
+
+Callers decide *whether* to send and *to whom*; this module decides what the message says
+and how it is built (always through :func:`loyalty.mailer.build_message`, which cleans every
+header), and :func:`transport` is the one way to the configured mail server. The survey
+invitation and its reminder, the severe-case alert, the daily digest and the reply to a
+customer are the four messages today.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import current_app, render_template
+
+from .i18n import format_date
+from .i18n import text as ui_text
+from .mailer import Transport, build_message, transport_from_url
+from .outreach.invitations import survey_url, unsubscribe_url
+from .triage.flags import severity_name
+
+if t.TYPE_CHECKING:
+    from email.message import EmailMessage
+    from zoneinfo import ZoneInfo
+
+    from .models import Case, Contact, Invitation, User
+
+
+def transport() -> Transport:
+    """The transport ``MAIL_URL`` names: SMTP, or ``.eml`` files in the outbox folder."""
+    return transport_from_url(current_app.config["MAIL_URL"], current_app.instance_path)
+
+
+def _in(language: str) -> t.Callable[..., str]:
+    """The ``_()`` of a template rendered in ``language``, whatever the request's is."""
+    return lambda key, **values: ui_text(key, language, **values)
+
+
+def invitation(invitation: Invitation, *, reminder: bool = False) -> EmailMessage:
+    """The invitation (or its reminder) in the contact's language: text and HTML with
+    score buttons; a reminder carries the very same links."""
+    survey = current_app.extensions["loyalty.surveys"][invitation.survey]
+    contact = invitation.contact
+    language = contact.language if contact.language in survey.languages else survey.languages[0]
+    company = current_app.config["COMPANY_NAME"]
+    question = survey.email_question
+    unsubscribe = unsubscribe_url(contact)
+    context = dict(
+        language=language,
+        survey=survey,
+        contact=contact,
+        company=company,
+        question=question,
+        score_links=[(n, survey_url(invitation, **{question.id: n})) for n in question.choices]
+        if question
+        else [],
+        survey_link=survey_url(invitation),
+        unsubscribe_link=unsubscribe,
+        expires=format_date(invitation.expires_at, language),
+        intro=ui_text(
+            "reminder_intro" if reminder else "email_intro",
+            language,
+            name=contact.name,
+            company=company,
+        ),
+        _=_in(language),
+    )
+    subject = survey.email_subject[language].format(company=company)
+    return build_message(
+        sender=current_app.config["MAIL_FROM"],
+        to_name=contact.name,
+        to_email=contact.email,
+        subject=ui_text("reminder_subject", language, subject=subject) if reminder else subject,
+        text=render_template("email/invitation.txt", **context),
+        html=render_template("email/invitation.html", **context),
+        headers={
+            "List-Unsubscribe": f"<{unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Content-Language": language,
+        },
+    )
+
+
+def case_url(case: Case) -> str:
+    """A link to the case page, from ``BASE_URL`` like every link in an email."""
+    return f"{current_app.config['BASE_URL']}/triage/{case.id}"
+
+
+def case_assigned(case: Case) -> EmailMessage:
+    """The email to a severe case's assignee: what was said, why it is flagged, the link."""
+    flags = sorted(case.flags, key=lambda f: f.id)
+    context = dict(case=case, flags=flags, url=case_url(case), severity=severity_name)
+    subject = (
+        f"[{severity_name(case.severity)}] Case #{case.id}: {case.account.name}"
+        f" — {', '.join(r.replace('_', ' ') for r in flags[-1].rules.split(',') if r)}"
+    )
+    return build_message(
+        sender=current_app.config["MAIL_FROM"],
+        to_name="",
+        to_email=case.assignee.email,
+        subject=subject,
+        text=render_template("email/case_assigned.txt", **context),
+        html=render_template("email/case_assigned.html", **context),
+    )
+
+
+def digest(
+    user: User,
+    *,
+    new: list[Case],
+    overdue: list[Case],
+    new_total: int,
+    overdue_total: int,
+    tz: ZoneInfo,
+) -> EmailMessage:
+    """A staff member's daily digest: the first cases of each list, and the full counts."""
+    context = dict(
+        user=user,
+        new=new,
+        overdue=overdue,
+        new_total=new_total,
+        overdue_total=overdue_total,
+        queue_url=f"{current_app.config['BASE_URL']}/triage",
+        case_url=case_url,
+        severity=severity_name,
+        local=lambda moment: moment.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+    )
+    return build_message(
+        sender=current_app.config["MAIL_FROM"],
+        to_name="",
+        to_email=user.email,
+        subject=f"Loyalty digest: {new_total} new, {overdue_total} overdue cases",
+        text=render_template("email/digest.txt", **context),
+        html=render_template("email/digest.html", **context),
+    )
+
+
+def case_reply(actor: User, contact: Contact, body: str) -> EmailMessage:
+    """A support lead's reply in the contact's language, text and HTML, answering to them."""
+    language = contact.language
+    company = current_app.config["COMPANY_NAME"]
+    context = dict(language=language, contact=contact, company=company, body=body, _=_in(language))
+    return build_message(
+        sender=current_app.config["MAIL_FROM"],
+        to_name=contact.name,
+        to_email=contact.email,
+        subject=ui_text("case_reply_subject", language, company=company),
+        text=render_template("email/case_reply.txt", **context),
+        html=render_template("email/case_reply.html", **context),
+        headers={"Reply-To": actor.email, "Content-Language": language},
+    )

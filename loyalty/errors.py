@@ -1,0 +1,86 @@
+"""Every error answer, in one place: JSON under ``/api``, pages for people everywhere else.
+
+A customer who follows a dead survey or unsubscribe link sees the friendly "this link does
+not work" page in their language; staff who mistype an address see a staff page that says
+so; an API client always gets ``{"error": ..., "field": ...}``, even for a path that matches
+no route. A 500 rolls the session back first, so nothing half-done is committed later.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Response, current_app, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from .api import PREFIX as API_PREFIX
+from .db import db
+from .i18n import best_language
+from .i18n import text as ui_text
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+#: The customer's pages: a link to them that does not open gets the customer's 404 page.
+PUBLIC_PREFIXES = ("/s/", "/u/")
+#: The message of each page a person may see, by status code (see ``loyalty/i18n.py``).
+_PAGES = {
+    400: "error_bad_request",
+    403: "error_forbidden",
+    404: "error_page_not_found",
+    405: "error_method",
+    413: "error_too_large",
+    500: "error_server",
+}
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(CSRFError, _expired_form)
+
+
+def json_error(status: int, message: str, field: str | None = None, **headers: str) -> Response:
+    """The API's one error shape: ``{"error": message, "field": field}``."""
+    response = current_app.json.response({"error": message, "field": field})
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def is_api(path: str) -> bool:
+    return path == API_PREFIX or path.startswith(API_PREFIX + "/")
+
+
+def _http_error(exc: HTTPException) -> t.Any:
+    code = exc.code or 500
+    if code >= 500:
+        db.session.rollback()
+    headers = {}
+    if code == 405 and getattr(exc, "valid_methods", None):
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    if is_api(request.path):
+        return json_error(code, exc.description or exc.name, **headers)
+    if code == 404 and (request.blueprint == "survey" or request.path.startswith(PUBLIC_PREFIXES)):
+        return survey_not_found()
+    if code not in _PAGES:
+        return exc
+    return _page(code, _PAGES[code], headers)
+
+
+def _expired_form(exc: CSRFError) -> t.Any:
+    if is_api(request.path):  # the API is exempt from CSRF; kept for safety
+        return json_error(400, exc.description)
+    return _page(400, "error_expired_form", {})
+
+
+def _page(code: int, key: str, headers: dict[str, str]) -> t.Any:
+    language = best_language(request.accept_languages)
+    html = render_template("error.html", language=language, message=ui_text(key, language))
+    return html, code, headers
+
+
+def survey_not_found() -> t.Any:
+    """The one friendly page for every link that does not open a survey."""
+    language = best_language(request.accept_languages)
+    return render_template("survey/not_found.html", language=language), 404

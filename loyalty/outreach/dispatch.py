@@ -1,0 +1,260 @@
+"""Sending invitations and reminders that are due, each at most once.
+
+One pass (:func:`send_due`) claims due invitations one at a time: a committed update
+(``scheduled`` -> ``sending``) taken before the email goes out, so a second dispatcher or
+a restarted one never sends it again. On PostgreSQL the claim picks its row with
+``FOR UPDATE SKIP LOCKED``, so several dispatchers share the work without waiting on each
+other; SQLite runs one writer at a time and the same conditional update is enough.
+
+Claiming one row at a time (not a batch) means a dispatcher killed mid-pass leaves at most
+one invitation in ``sending``: the one whose email may or may not have left. It is never
+retried; after :data:`SENDING_TIMEOUT` it is marked failed with an explanation.
+
+A failed delivery goes back to ``scheduled`` with a growing delay until the last attempt,
+after which it is ``failed`` with the server's answer. Reminders are claimed the same way
+(``reminder_due_at`` cleared, ``reminder_sent_at`` set), so none is ever sent twice.
+Webhook deliveries are an outbox too and are posted in the same pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import typing as t
+from dataclasses import dataclass, fields
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.orm import joinedload
+
+from .. import emails
+from ..db import db
+from ..mailer import MailError, Transport
+from ..models import Invitation, utcnow
+from ..signals import dispatch_tick
+from . import scheduling, webhooks
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+    from ..models import Response
+
+MAX_ATTEMPTS = 4
+RETRY_DELAYS = (dt.timedelta(minutes=5), dt.timedelta(minutes=30), dt.timedelta(hours=2))
+REMINDER_MAX_ATTEMPTS = 3
+#: an invitation still ``sending`` this long after its claim was cut off mid-send
+SENDING_TIMEOUT = dt.timedelta(minutes=15)
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    failed: int = 0
+    reminded: int = 0
+    interrupted: int = 0
+    webhooks_delivered: int = 0
+    webhooks_retrying: int = 0
+    webhooks_failed: int = 0
+
+    def __str__(self) -> str:
+        return ", ".join(
+            f"{f.name.replace('_', ' ')} {getattr(self, f.name)}" for f in fields(self)
+        )
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+
+def _claim(due: sa.ColumnElement[bool], order: t.Sequence[t.Any], **values: t.Any) -> int | None:
+    """Take the first invitation matching ``due`` with one committed, conditional update;
+    None when there is none left (or another dispatcher holds every one)."""
+    first = (
+        sa.select(Invitation.id)
+        .where(due)
+        .order_by(*order)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = db.session.execute(
+        sa.update(Invitation)
+        .where(Invitation.id == first, due)
+        .values(**values)
+        .returning(Invitation.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    db.session.commit()
+    return claimed
+
+
+def send_due(
+    *,
+    now: dt.datetime | None = None,
+    mail: Transport | None = None,
+    stop: t.Callable[[], bool] = lambda: False,
+) -> DispatchResult:
+    """One pass: send every invitation and reminder due now, post due webhooks, then tell
+    ``dispatch_tick`` listeners. ``stop`` is asked between messages."""
+    now = now or utcnow()
+    with mail or emails.transport() as mail:  # one SMTP connection for the whole pass
+        result = _send_all_due(now, mail, stop)
+    hooks = webhooks.deliver_due(now=now, stop=stop)
+    result.webhooks_delivered, result.webhooks_retrying = hooks.delivered, hooks.retrying
+    result.webhooks_failed = hooks.failed
+    dispatch_tick.send(current_app._get_current_object(), now=now)
+    return result
+
+
+def _send_all_due(now: dt.datetime, mail: Transport, stop: t.Callable[[], bool]) -> DispatchResult:
+    result = DispatchResult()
+    result.interrupted = _fail_interrupted(now)
+    due = sa.and_(Invitation.status == "scheduled", Invitation.due_at <= now)
+    while not stop():
+        invitation_id = _claim(
+            due,
+            (Invitation.due_at, Invitation.id),
+            status="sending",
+            attempts=Invitation.attempts + 1,
+            claimed_at=now,
+        )
+        if invitation_id is None:
+            break
+        _send(db.session.get(Invitation, invitation_id, options=_WITH_CONTACT), now, mail, result)
+    reminder_due = sa.and_(
+        Invitation.status == "sent",
+        Invitation.reminder_due_at.is_not(None),
+        Invitation.reminder_due_at <= now,
+    )
+    while not stop():
+        invitation_id = _claim(
+            reminder_due,
+            (Invitation.reminder_due_at, Invitation.id),
+            reminder_due_at=None,
+            reminder_sent_at=now,
+            reminder_attempts=Invitation.reminder_attempts + 1,
+        )
+        if invitation_id is None:
+            break
+        _remind(db.session.get(Invitation, invitation_id, options=_WITH_CONTACT), now, mail, result)
+    return result
+
+
+_WITH_CONTACT = [joinedload(Invitation.contact)]
+
+
+def _send(invitation: Invitation, now: dt.datetime, mail: Transport, result: DispatchResult):
+    contact = invitation.contact
+    if not contact.reachable:  # unsubscribed, bounced or erased since it was scheduled
+        invitation.status, invitation.skip_reason = "skipped", contact.unreachable_reason
+        result.skipped += 1
+    elif now >= invitation.expires_at:
+        invitation.status, invitation.skip_reason = "skipped", "expired"
+        result.skipped += 1
+    else:
+        try:
+            message = emails.invitation(invitation)
+        except Exception as exc:  # noqa: BLE001 - recorded on the invitation, not lost
+            current_app.logger.exception("invitation %s: building the email failed", invitation.id)
+            invitation.status, invitation.last_error = "failed", f"building the email: {exc}"
+            result.failed += 1
+            db.session.commit()
+            return
+        try:
+            mail.send(message)
+        except MailError as exc:
+            invitation.last_error = str(exc)[:2000]
+            if invitation.attempts >= MAX_ATTEMPTS:
+                invitation.status = "failed"
+                result.failed += 1
+            else:
+                invitation.status = "scheduled"
+                invitation.due_at = now + RETRY_DELAYS[invitation.attempts - 1]
+                result.retrying += 1
+        else:
+            invitation.status, invitation.sent_at = "sent", now
+            invitation.reminder_due_at = scheduling.reminder_due(
+                now, invitation.expires_at, _reminder_after(invitation.survey)
+            )
+            result.sent += 1
+    db.session.commit()
+
+
+def _reminder_after(survey_id: str) -> dt.timedelta:
+    survey = current_app.extensions["loyalty.surveys"].get(survey_id)
+    if survey and survey.schedule and survey.schedule.reminder_after is not None:
+        return survey.schedule.reminder_after
+    return dt.timedelta(days=int(current_app.config["REMINDER_DAYS"]))
+
+
+def _remind(invitation: Invitation, now: dt.datetime, mail: Transport, result: DispatchResult):
+    """Send the one reminder, unless the invitation was answered, has expired or its
+    contact can no longer be reached; then no reminder is ever sent."""
+    if (
+        invitation.response is not None
+        or now >= invitation.expires_at
+        or not invitation.contact.reachable
+    ):
+        invitation.reminder_sent_at = None
+    else:
+        try:
+            mail.send(emails.invitation(invitation, reminder=True))
+        except MailError as exc:
+            invitation.reminder_sent_at = None
+            invitation.last_error = f"reminder: {exc}"[:2000]
+            if invitation.reminder_attempts < REMINDER_MAX_ATTEMPTS:
+                retry = now + RETRY_DELAYS[invitation.reminder_attempts - 1]
+                invitation.reminder_due_at = retry if retry < invitation.expires_at else None
+        else:
+            result.reminded += 1
+    db.session.commit()
+
+
+def _fail_interrupted(now: dt.datetime) -> int:
+    """Invitations left in ``sending`` by a dispatcher that died mid-send: the email may
+    have gone out, so they are not tried again but marked failed, saying why."""
+    stale = sa.and_(
+        Invitation.status == "sending",
+        sa.or_(Invitation.claimed_at.is_(None), Invitation.claimed_at < now - SENDING_TIMEOUT),
+    )
+    count = db.session.execute(
+        sa.update(Invitation)
+        .where(stale)
+        .values(
+            status="failed",
+            last_error="interrupted: the dispatcher stopped while sending this invitation; "
+            "it may have been delivered, so it is not sent again",
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return count
+
+
+def cancel_reminder(sender: Flask, *, response: Response, **_: t.Any) -> None:
+    """On ``response_saved``: an answer (even a tapped score) means no reminder."""
+    invitation = response.invitation
+    if invitation is not None and invitation.reminder_due_at is not None:
+        invitation.reminder_due_at = None  # only when set: even a no-op change is flushed
+
+
+# --- Running it --------------------------------------------------------------------------
+
+
+def run_loop(
+    interval: float, *, stop: threading.Event, echo: t.Callable[[str], t.Any] = print
+) -> None:
+    """Pass after pass until ``stop`` is set; a pass that fails is logged and retried at
+    the next turn, so a database restart does not end the dispatcher."""
+    while not stop.is_set():
+        try:
+            result = send_due(stop=stop.is_set)
+        except Exception:  # noqa: BLE001 - a long-running process logs and carries on
+            db.session.rollback()
+            current_app.logger.exception("dispatch pass failed; trying again in %ss", interval)
+        else:
+            if result:
+                echo(f"{utcnow():%Y-%m-%d %H:%M:%S} {result}")
+        db.session.remove()
+        stop.wait(interval)

@@ -1,0 +1,481 @@
+"""CSV imports: accounts, contacts, events, and survey results from another tool.
+
+A file is read and checked whole before anything is written: every bad row is reported
+with its line number, column and reason, and then nothing is imported. A clean file is
+written in one transaction, so an import that fails or is interrupted half-way leaves
+nothing behind. Every row has a key (an account's external ref, a contact's email, an
+event's external id, a response's survey + email + time), so running the same file again
+changes nothing.
+
+Events go through the same checks (the API's schema) and the same scheduling rules as
+events posted to the API; they are applied oldest first, so the throttling rules decide
+as they would have if the events had arrived one by one. Imported responses are history:
+their comments are scored for sentiment like new ones, they count as "surveyed" for the
+contact throttle, and they do not notify webhooks or raise flags.
+"""
+
+from __future__ import annotations
+
+import abc
+import csv
+import datetime as dt
+import hashlib
+import io
+import typing as t
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import checks, sentiment
+from ..accounts.services import (
+    Invitee,
+    InviteError,
+    find_account,
+    normalise_email,
+    put_contact,
+    upsert_account,
+    validate,
+)
+from ..api.openapi import Invalid
+from ..db import db
+from ..metrics import SCALES
+from ..models import LANGUAGES, SEGMENTS, Account, Answer, Response, utcnow
+from ..survey.responses import apply_sentiment
+from .events import event_from_json, record_event
+
+
+class RowError(Exception):
+    """One row's problem: its line in the file, the column at fault and why."""
+
+    def __init__(self, column: str | None, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.column, self.message, self.line = column, message, line
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
+        return f"{where}: {self.message}"
+
+
+class ImportFailed(Exception):
+    """The file was not imported; ``errors`` says why, row by row."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} problem(s)")
+        self.errors = errors
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        return f"{self.rows} rows: " + ", ".join(
+            f"{n} {what}" for what, n in sorted(self.outcomes.items())
+        )
+
+
+# --- Reading a file ----------------------------------------------------------------------
+
+
+def read_csv(data: bytes, required: t.Sequence[str], optional: t.Sequence[str]):
+    """``(line, row)`` pairs from a CSV file's bytes; raises :class:`ImportFailed` for a
+    file that is not UTF-8 or whose header lacks or adds columns. Comma or semicolon
+    separated (a spreadsheet set to Danish writes semicolons)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ImportFailed([RowError(None, "not UTF-8; save it as 'CSV UTF-8'", line)]) from None
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise ImportFailed([RowError(None, "the file is empty", 1)]) from None
+    except csv.Error as exc:
+        raise ImportFailed([RowError(None, f"not CSV: {exc}", 1)]) from None
+    problems = [RowError(c, "unknown column", 1) for c in header if c not in (*required, *optional)]
+    problems += [RowError(c, "column is missing", 1) for c in required if c not in header]
+    problems += [
+        RowError(c, "column appears twice", 1) for c, n in Counter(header).items() if n > 1
+    ]
+    if problems:
+        expected = ", ".join(required) + (f" (optional: {', '.join(optional)})" if optional else "")
+        problems[-1].message += f"; expected columns: {expected}"
+        raise ImportFailed(problems)
+    rows, errors = [], []
+    while True:
+        line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append(RowError(None, f"not CSV: {exc}", line))
+            break
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            errors.append(RowError(None, f"{len(cells)} cells; the header has {len(header)}", line))
+            continue
+        rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)}))
+    return rows, errors
+
+
+def _number(row: dict[str, str], column: str, kind: type = Decimal):
+    value = row.get(column, "")
+    if not value:
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise RowError(column, f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise RowError(column, f"{value!r} is not a number")
+    if kind is int:
+        if number != number.to_integral_value():
+            raise RowError(column, f"{value!r} is not a whole number")
+        return int(number)
+    return number
+
+
+def _datetime(row: dict[str, str], column: str) -> dt.datetime:
+    """ISO 8601; a time without a zone is taken as UTC, a bare date as midnight UTC."""
+    value = row.get(column, "")
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        message = f"{value!r} is not a date and time like 2026-11-22T14:45:00Z"
+        raise RowError(column, message) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise RowError(column, f"{value!r} is out of range") from None
+
+
+def _choice(row: dict[str, str], column: str, choices: t.Sequence[str]) -> str:
+    value = row.get(column, "").lower()
+    if value not in choices:
+        raise RowError(column, f"must be one of {', '.join(choices)}")
+    return value
+
+
+# --- The four kinds ----------------------------------------------------------------------
+
+
+class Kind(abc.ABC):
+    """How one kind of file is checked (no writes) and then applied (writes)."""
+
+    required: t.Sequence[str] = ()
+    optional: t.Sequence[str] = ()
+
+    @abc.abstractmethod
+    def check(self, row: dict[str, str]) -> t.Any:
+        """The row's checked values, or :class:`RowError` naming the bad column."""
+
+    def order(self, items: list[tuple[int, t.Any]]) -> list[tuple[int, t.Any]]:
+        return items
+
+    @abc.abstractmethod
+    def apply(self, item: t.Any) -> str:
+        """Write one checked row; the outcome ("created", "unchanged", ...)."""
+
+
+def _outcome(obj: t.Any) -> str:
+    if obj in db.session.new:
+        return "created"
+    return "updated" if db.session.is_modified(obj) else "unchanged"
+
+
+def _text(row: dict[str, str], column: str, max_length: int = 200, *, required=True) -> str:
+    value = row.get(column, "")
+    if not value and required:
+        raise RowError(column, "must not be empty")
+    if len(value) > max_length:
+        raise RowError(column, f"at most {max_length} characters")
+    if not checks.is_one_line(value):
+        raise RowError(column, "must not contain line breaks or control characters")
+    return value
+
+
+class _Accounts(Kind):
+    required = ("external_ref", "name", "segment")
+    optional = ("annual_value",)
+
+    def check(self, row):
+        value = _number(row, "annual_value")
+        if value is not None and not 0 <= value < 10**12:
+            raise RowError("annual_value", "must be from 0 to 999999999999.99")
+        return dict(
+            external_ref=_text(row, "external_ref", 100),
+            name=_text(row, "name"),
+            segment=_choice(row, "segment", SEGMENTS),
+            annual_value=checks.money(value),
+        )
+
+    def apply(self, item):
+        try:
+            account = upsert_account(**item)
+        except InviteError as exc:
+            raise RowError("name", str(exc).partition(": ")[2]) from None
+        return _outcome(account)
+
+
+class _Contacts(Kind):
+    required = ("email", "name", "language")
+    optional = ("account_ref", "account")
+
+    def check(self, row):
+        if not row.get("account_ref") and not row.get("account"):
+            raise RowError("account_ref", "give the account's external ref or its name")
+        try:
+            invitee = validate(
+                Invitee(
+                    email=row["email"],
+                    name=row["name"],
+                    account=row.get("account") or row["account_ref"],
+                    segment="b2b",  # checked when applied: the account must exist
+                    language=row["language"].lower(),
+                )
+            )
+        except InviteError as exc:
+            column, _, message = str(exc).partition(": ")
+            raise RowError(column, message) from None
+        return invitee, row.get("account_ref") or None, row.get("account") or None
+
+    def apply(self, item):
+        invitee, ref, name = item
+        account = find_account(external_ref=ref) if ref else find_account(name=name)
+        if account is None:
+            column, value = ("account_ref", ref) if ref else ("account", name)
+            raise RowError(column, f"no account {value!r}; import accounts first")
+        contact = put_contact(
+            account, email=invitee.email, name=invitee.name, language=invitee.language
+        )
+        if contact.erased_at is not None:
+            return "erased, left alone"
+        return _outcome(contact)
+
+
+#: event CSV column -> where it goes in the API's JSON
+_EVENT_COLUMNS = {
+    "external_id": ("external_id",),
+    "kind": ("kind",),
+    "occurred_at": ("occurred_at",),
+    "account_ref": ("account", "external_ref"),
+    "account_name": ("account", "name"),
+    "segment": ("account", "segment"),
+    "annual_value": ("account", "annual_value"),
+    "contact_email": ("contact", "email"),
+    "contact_name": ("contact", "name"),
+    "language": ("contact", "language"),
+    "amount": ("amount",),
+    "product": ("product",),
+}
+_EVENT_FIELDS = {".".join(path): column for column, path in _EVENT_COLUMNS.items()}
+
+
+class _Events(Kind):
+    required = tuple(c for c in _EVENT_COLUMNS if c not in ("annual_value", "amount", "product"))
+    optional = ("annual_value", "amount", "product")
+
+    def check(self, row):
+        data: dict[str, t.Any] = {"account": {}, "contact": {}}
+        for column, path in _EVENT_COLUMNS.items():
+            value: t.Any = row.get(column, "")
+            if value == "":
+                continue
+            if column in ("annual_value", "amount"):
+                value = float(_number(row, column))
+            elif column == "occurred_at":
+                value = _datetime(row, column).isoformat()
+            elif column in ("kind", "segment", "language"):
+                value = value.lower()
+            target = data
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+        try:
+            return event_from_json(data)
+        except Invalid as exc:
+            raise RowError(_EVENT_FIELDS.get(exc.field or "", exc.field), exc.message) from None
+
+    def order(self, items):
+        # Oldest first, so throttling decides as if the events had come in one by one.
+        return sorted(items, key=lambda item: (item[1].occurred_at, item[0]))
+
+    def apply(self, item):
+        try:
+            recorded = record_event(item)
+        except InviteError as exc:
+            field_name, _, message = str(exc).partition(": ")
+            columns = {"email": "contact_email", "name": "contact_name", "account": "account_name"}
+            raise RowError(columns.get(field_name, field_name), message) from None
+        if not recorded.created:
+            return "events already there"
+        db.session.flush()
+        outcomes = [
+            f"invitation {i.status}" + (f" ({i.skip_reason})" if i.skip_reason else "")
+            for i in recorded.invitations
+        ]
+        return ";".join(["events created", *outcomes])
+
+
+class _Responses(Kind):
+    required = ("account", "contact_email", "submitted_at", "language")
+    optional = ("nps", "csat", "ces", "comment", "account_ref", "segment", "contact_name")
+
+    def __init__(self, survey: str, question: str) -> None:
+        self.survey, self.question = survey, question
+        self.max_length = int(current_app.config["COMMENT_MAX_LENGTH"])
+
+    def check(self, row):
+        try:
+            email = normalise_email(row["contact_email"])
+        except InviteError as exc:
+            raise RowError("contact_email", str(exc).removeprefix("email: ")) from None
+        scores = {}
+        for metric, (low, high) in SCALES.items():
+            value = _number(row, metric, int)
+            if value is not None and not low <= value <= high:
+                raise RowError(metric, f"must be a whole number from {low} to {high}")
+            scores[metric] = value
+        comment = row.get("comment", "")
+        if len(comment) > self.max_length:
+            raise RowError("comment", f"at most {self.max_length} characters")
+        if "\x00" in comment:
+            raise RowError("comment", "contains a NUL character")
+        if comment == "" and all(v is None for v in scores.values()):
+            raise RowError(None, "no score and no comment")
+        submitted_at = _datetime(row, "submitted_at")
+        if submitted_at > utcnow() + dt.timedelta(days=1):
+            raise RowError("submitted_at", "must not be in the future")
+        segment = row.get("segment", "")
+        return dict(
+            account=_text(row, "account"),
+            account_ref=_text(row, "account_ref", 100, required=False) or None,
+            segment=_choice(row, "segment", SEGMENTS) if segment else None,
+            email=email,
+            name=_text(row, "contact_name", required=False) or email.partition("@")[0],
+            language=_choice(row, "language", LANGUAGES),
+            submitted_at=submitted_at,
+            comment=comment or None,
+            **scores,
+        )
+
+    def apply(self, item):
+        key = hashlib.sha256(
+            f"{self.survey}|{item['email']}|{item['submitted_at'].isoformat()}".encode()
+        ).hexdigest()
+        if db.session.scalar(sa.select(Response.id).where(Response.import_key == key)):
+            return "unchanged"
+        account = self._account(item)
+        contact = put_contact(
+            account,
+            email=item["email"],
+            name=item["name"],
+            language=item["language"],
+            update=False,  # history: who they are today is not the old tool's to say
+        )
+        response = Response(
+            source="import",
+            import_key=key,
+            contact=contact,
+            account=account,
+            survey=self.survey,
+            survey_version=0,  # not a version of ours: the other tool's questions
+            language=item["language"],
+            nps=item["nps"],
+            csat=item["csat"],
+            ces=item["ces"],
+            complete=True,
+            submitted_at=item["submitted_at"],
+            updated_at=item["submitted_at"],
+        )
+        if item["comment"]:
+            answer = Answer(question=self.question, text=item["comment"])
+            apply_sentiment(answer, sentiment.score(item["comment"], item["language"]))
+            response.answers.append(answer)
+        db.session.add(response)
+        db.session.flush()  # a second row with the same key now finds this one
+        return "created"
+
+    def _account(self, item) -> Account:
+        ref, name = item["account_ref"], item["account"]
+        account = find_account(external_ref=ref, name=name)
+        if account is None:
+            if item["segment"] is None:
+                raise RowError("segment", f"no account {name!r}: give its segment to create it")
+            account = upsert_account(
+                name=name, segment=item["segment"], external_ref=ref, annual_value=None
+            )
+        return account
+
+
+def check(kind: Kind, data: bytes) -> list[tuple[int, t.Any]]:
+    """Every row checked, in the order they will be applied, with their line numbers;
+    raises :class:`ImportFailed` listing every bad row. Reads, never writes."""
+    rows, errors = read_csv(data, kind.required, kind.optional)
+    items = []
+    for line, row in rows:
+        try:
+            items.append((line, kind.check(row)))
+        except RowError as exc:
+            exc.line = line
+            errors.append(exc)
+    if errors:
+        raise ImportFailed(sorted(errors, key=lambda e: e.line))
+    return kind.order(items)
+
+
+def apply(kind: Kind, items: t.Iterable[tuple[int, t.Any]]) -> ImportResult:
+    """Write checked rows in one transaction: all of them, or (raising
+    :class:`ImportFailed`) none."""
+    result = ImportResult()
+    line = 0
+    try:
+        for line, item in items:  # noqa: B007 - `line` names the row in an error below
+            result.rows += 1
+            result.outcomes.update(kind.apply(item).split(";"))
+        db.session.commit()
+    except RowError as exc:
+        db.session.rollback()
+        exc.line = line
+        raise ImportFailed([exc]) from None
+    except sa.exc.IntegrityError as exc:
+        db.session.rollback()
+        message = f"conflicts with data stored meanwhile ({exc.orig}); run the import again"
+        raise ImportFailed([RowError(None, message, line)]) from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    return result
+
+
+def run(kind: Kind, data: bytes) -> ImportResult:
+    """Check, then apply: the whole file or nothing."""
+    return apply(kind, check(kind, data))
+
+
+def make_kind(name: str, *, survey: str | None = None, question: str | None = None) -> Kind:
+    if name == "responses":
+        return _responses_kind(survey or "post-sale", question)
+    return {"accounts": _Accounts, "contacts": _Contacts, "events": _Events}[name]()
+
+
+def _responses_kind(survey_id: str, question: str | None) -> _Responses:
+    surveys = current_app.extensions["loyalty.surveys"]
+    if survey_id not in surveys:
+        raise ValueError(f"--survey: unknown survey {survey_id!r}; known: {', '.join(surveys)}")
+    texts = [q.id for q in surveys[survey_id].questions if q.kind == "text"]
+    question = question or (texts[0] if texts else "comment")
+    if texts and question not in texts:
+        raise ValueError(f"--comment-question: must be one of {', '.join(texts)}")
+    return _Responses(survey_id, question)

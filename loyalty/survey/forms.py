@@ -1,0 +1,75 @@
+"""A survey spec becomes a FlaskForm subclass at run time (WTForms' dynamic composition).
+
+The validators say, in the customer's language, what is wrong with an answer; they are the
+only place a survey answer is checked, for the page and for the scores tapped in an email.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from flask_wtf import FlaskForm
+from wtforms import Field, StringField, TextAreaField
+from wtforms.validators import ValidationError
+
+from ..i18n import text as ui_text
+from ..specs import Question, SurveySpec
+
+
+class _ScaleAnswer:
+    """Checks a tapped number is a whole number on the question's scale."""
+
+    def __init__(self, question: Question, language: str) -> None:
+        self.question, self.language = question, language
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        raw = field.raw_data[0] if field.raw_data else ""
+        if raw in ("", None):
+            field.data = None
+            if self.question.required:
+                raise ValidationError(ui_text("error_required", self.language))
+            return
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or value not in self.question.choices:
+            q = self.question
+            raise ValidationError(ui_text("error_scale", self.language, min=q.min, max=q.max))
+        field.data = value
+
+
+class _TextAnswer:
+    """Rejects what cannot be a customer's text: too long, NUL bytes, undecodable bytes."""
+
+    def __init__(self, question: Question, language: str, max_length: int) -> None:
+        self.question, self.language, self.max_length = question, language, max_length
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        value = (field.data or "").strip()
+        field.data = value or None
+        if not value:
+            if self.question.required:
+                raise ValidationError(ui_text("error_required", self.language))
+            return
+        if len(value) > self.max_length:
+            raise ValidationError(
+                ui_text("error_too_long", self.language, max=self.max_length, n=len(value))
+            )
+        if "\x00" in value or "\ufffd" in value:
+            raise ValidationError(ui_text("error_unreadable", self.language))
+
+
+@functools.cache
+def form_class(survey: SurveySpec, language: str, max_length: int) -> type[FlaskForm]:
+    """A FlaskForm subclass for one survey in one language (built once, then reused)."""
+    fields: dict[str, Field] = {}
+    for q in survey.questions:
+        if q.kind == "scale":
+            # Rendered as a radio group by the template; a plain field keeps the checking ours.
+            fields[q.id] = StringField(q.text[language], validators=[_ScaleAnswer(q, language)])
+        else:
+            fields[q.id] = TextAreaField(
+                q.text[language], validators=[_TextAnswer(q, language, max_length)]
+            )
+    return type(f"{survey.id}-{language}", (FlaskForm,), fields)

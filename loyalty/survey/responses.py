@@ -1,0 +1,126 @@
+"""Storing survey answers, each comment scored for sentiment as it arrives.
+
+:func:`save_response` is the one way an answer is stored (the survey page, a score tapped in
+the email, the demo); it sends ``response_saved`` inside the saving transaction, so the flag,
+the case and the webhook delivery are stored with it or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import sqlalchemy as sa
+from flask import current_app
+
+from .. import sentiment
+from ..db import db
+from ..models import Answer, Invitation, Response, utcnow
+from ..signals import response_saved
+
+if t.TYPE_CHECKING:
+    from ..specs import SurveySpec
+
+
+def save_response(
+    invitation: Invitation,
+    survey: SurveySpec,
+    values: t.Mapping[str, t.Any],
+    *,
+    complete: bool,
+    now: dt.datetime | None = None,
+) -> Response:
+    """Create or update the invitation's response from validated ``values``.
+
+    A partial save (a score tapped in the email) never overwrites a complete answer.
+    Each free-text answer is scored here, so every stored comment has a sentiment.
+    """
+    response = invitation.response
+    now = now or utcnow()
+    created = response is None
+    if response is None:
+        response = Response(
+            invitation=invitation,
+            contact_id=invitation.contact_id,
+            account_id=invitation.contact.account_id,
+            survey=survey.id,
+            submitted_at=now,
+        )
+        db.session.add(response)
+    elif response.complete and not complete:
+        return response
+    response.survey_version = survey.version
+    response.language = invitation.contact.language
+    response.complete = complete
+    response.updated_at = now
+    answers = {a.question: a for a in response.answers}
+    for question in survey.questions:
+        if question.id not in values:
+            continue
+        value = values[question.id]
+        if question.metric:
+            setattr(response, question.metric, value)
+            continue
+        answer = answers.get(question.id)
+        if value is None:
+            if answer is not None:
+                response.answers.remove(answer)
+            continue
+        if answer is None:
+            answer = Answer(question=question.id)
+            response.answers.append(answer)
+        if question.kind == "text":
+            if answer.text != value or answer.scorer_version != sentiment.SCORER_VERSION:
+                answer.text = value
+                apply_sentiment(answer, sentiment.score(value, response.language))
+        else:
+            answer.number = value
+    invitation.answered_at = now if complete else invitation.answered_at
+    db.session.flush()
+    response_saved.send(
+        current_app._get_current_object(), response=response, created=created, now=now
+    )
+    return response
+
+
+def apply_sentiment(answer: Answer, result: sentiment.Sentiment) -> None:
+    answer.polarity = round(result.polarity, 4)
+    answer.sentiment = result.label
+    answer.sentiment_language = result.language
+    answer.cues = ",".join(result.cues) or None
+    answer.scorer_version = result.version
+
+
+def _outdated_answers() -> sa.Select:
+    return sa.select(Answer).where(
+        Answer.text.is_not(None),
+        sa.or_(Answer.scorer_version.is_(None), Answer.scorer_version < sentiment.SCORER_VERSION),
+    )
+
+
+def count_outdated() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(_outdated_answers().subquery()))
+
+
+def rescore_outdated(*, batch_size: int = 500, progress: t.Callable[[int], t.Any] = print) -> int:
+    """Rescore answers scored by an older scorer, committing batch by batch.
+
+    Each batch is committed on its own, and only outdated answers are selected, so an
+    interrupted run simply continues where it stopped when started again.
+    """
+    done = 0
+    language = sa.select(Response.language).where(Response.id == Answer.response_id)
+    while True:
+        batch = db.session.execute(
+            _outdated_answers()
+            .add_columns(language.scalar_subquery())
+            .order_by(Answer.id)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            return done
+        for answer, response_language in batch:
+            apply_sentiment(answer, sentiment.score(answer.text, response_language))
+        db.session.commit()
+        done += len(batch)
+        progress(len(batch))

@@ -1,0 +1,340 @@
+"""The public survey: ``/s/<token>`` to answer, ``/u/<token>`` to unsubscribe.
+
+Opening a page never stores anything, because mail scanners open every link; only a
+POST does. Unknown, expired and malformed tokens all get the same page and status, so
+the answer reveals nothing about which tokens exist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from markupsafe import Markup
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..accounts.services import unsubscribe as unsubscribe_contact
+from ..db import db
+from ..i18n import format_date
+from ..i18n import text as ui_text
+from ..metrics import SCALES
+from ..models import Answer, Contact, Invitation, Response, link_is_open
+from ..outreach.invitations import TOKEN_PATTERN, contact_for_unsubscribe, find_open, hash_token
+from ..specs import Question, SurveySpec
+from .forms import form_class
+from .responses import save_response
+
+if t.TYPE_CHECKING:
+    from flask_wtf import FlaskForm
+
+bp = Blueprint("survey", __name__)
+
+
+def _survey_for(invitation: Invitation) -> tuple[SurveySpec, str]:
+    return _survey_and_language(invitation.survey, invitation.contact.language)
+
+
+def _survey_and_language(survey_id: str, contact_language: str) -> tuple[SurveySpec, str]:
+    survey = current_app.extensions["loyalty.surveys"][survey_id]
+    return survey, contact_language if contact_language in survey.languages else survey.languages[0]
+
+
+def get_invitation_or_404(token: str) -> Invitation:
+    invitation = find_open(token)
+    if invitation is None:
+        abort(404)
+    return invitation
+
+
+# --- reading a link without the ORM --------------------------------------------------------
+
+_invitations, _contacts = Invitation.__table__, Contact.__table__
+_responses, _answers = Response.__table__, Answer.__table__
+
+#: All the survey page needs of an invitation, in one round trip of plain columns: pages are
+#: opened far more often than answered, and loading ORM objects costs more than the query.
+_LINK_QUERY = (
+    sa.select(
+        _invitations.c.survey,
+        _invitations.c.status,
+        _invitations.c.expires_at,
+        _contacts.c.language,
+        _responses.c.id.label("response_id"),
+        _responses.c.complete,
+        *(_responses.c[metric] for metric in SCALES),
+    )
+    .join(_contacts, _contacts.c.id == _invitations.c.contact_id)
+    .outerjoin(_responses, _responses.c.invitation_id == _invitations.c.id)
+    .where(_invitations.c.token_hash == sa.bindparam("token_hash"))
+)
+_ANSWERS_QUERY = sa.select(_answers.c.question, _answers.c.text, _answers.c.number).where(
+    _answers.c.response_id == sa.bindparam("response_id")
+)
+
+
+def _open_link(token: str) -> sa.Row | None:
+    """What :func:`find_open` finds, as a row of columns (for pages that store nothing)."""
+    if not TOKEN_PATTERN.fullmatch(token):
+        return None
+    row = db.session.execute(_LINK_QUERY, {"token_hash": hash_token(token)}).first()
+    if row is None or not link_is_open(row.status, row.expires_at):
+        return None
+    return row
+
+
+def _open_link_or_404(token: str) -> sa.Row:
+    row = _open_link(token)
+    if row is None:
+        abort(404)
+    return row
+
+
+# --- the page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Page:
+    """The invitation as the survey page shows it, whether read as a row or as ORM objects."""
+
+    survey: SurveySpec
+    language: str
+    expires_at: dt.datetime
+    #: something is stored: a complete answer, or only a score tapped in the email
+    has_response: bool
+    #: a complete answer is stored
+    answered: bool
+
+    @classmethod
+    def from_row(cls, row: sa.Row) -> _Page:
+        survey, language = _survey_and_language(row.survey, row.language)
+        has_response = row.response_id is not None
+        answered = has_response and bool(row.complete)
+        return cls(survey, language, row.expires_at, has_response, answered)
+
+    @classmethod
+    def from_invitation(cls, invitation: Invitation) -> _Page:
+        survey, language = _survey_for(invitation)
+        response = invitation.response
+        answered = response is not None and response.complete
+        return cls(survey, language, invitation.expires_at, response is not None, answered)
+
+
+def _render(
+    page: _Page,
+    values: t.Mapping[str, t.Any],
+    errors: t.Mapping[str, list[str]] | None = None,
+    *,
+    status: int = 200,
+    notice: str = "",
+):
+    """The survey page from plain values and errors: a GET builds no WTForms form at all."""
+    errors = errors or {}
+    survey, language = page.survey, page.language
+    question = survey.email_question
+    save_partial = question is not None and not page.has_response and bool(values.get(question.id))
+    return (
+        render_template(
+            "survey/respond.html",
+            survey=survey,
+            questions=_questions_html(page, values, errors),
+            errors=errors,
+            language=language,
+            company=current_app.config["COMPANY_NAME"],
+            answered=page.answered,
+            notice=notice,
+            save_partial=save_partial,
+            partial_seconds=current_app.config["PARTIAL_SAVE_SECONDS"],
+            expires=format_date(page.expires_at, language),
+        ),
+        status,
+    )
+
+
+def _questions_html(
+    page: _Page, values: t.Mapping[str, t.Any], errors: t.Mapping[str, list[str]]
+) -> list[Markup]:
+    """Each question of the form, from ``survey/_question.html``.
+
+    Rendering the questions is most of the page's rendering time, yet without errors and
+    without text the customer typed a question looks the same for everyone who gets this
+    survey in this language and picked the same score. Such HTML is rendered once per worker
+    and reused; only those values are keys, so the cache stays small (a few dozen entries
+    per survey) and never holds a customer's words. The CSRF token is not in it.
+    """
+    app = current_app._get_current_object()
+    company, max_length = app.config["COMPANY_NAME"], app.config["COMMENT_MAX_LENGTH"]
+    # In development templates reload when edited; so must their HTML.
+    cache = None if app.jinja_env.auto_reload else app.extensions.setdefault(_HTML_CACHE, {})
+    blocks = []
+    for q in page.survey.questions:
+        value, field_errors = values.get(q.id), errors.get(q.id, [])
+        shown = None if value is None or value == "" else str(value)
+        key = (page.survey.id, page.survey.version, page.language, q.id, shown, company, max_length)
+        reusable = cache is not None and not field_errors and _same_for_everyone(q, shown)
+        html = cache.get(key) if reusable else None
+        if html is None:
+            html = Markup(
+                render_template(
+                    "survey/_question.html",
+                    q=q,
+                    value=value,
+                    field_errors=field_errors,
+                    language=page.language,
+                    company=company,
+                    max_length=max_length,
+                )
+            )
+            if reusable:
+                cache[key] = html
+        blocks.append(html)
+    return blocks
+
+
+_HTML_CACHE = "loyalty.survey_question_html"
+
+
+def _same_for_everyone(q: Question, shown: str | None) -> bool:
+    """True for no answer and for a score on the question's scale; never for typed text."""
+    return shown is None or (q.kind == "scale" and shown in {str(n) for n in q.choices})
+
+
+def _form(invitation: Invitation) -> FlaskForm:
+    survey, language = _survey_for(invitation)
+    return form_class(survey, language, current_app.config["COMMENT_MAX_LENGTH"])()
+
+
+def _stored_values(row: sa.Row, survey: SurveySpec) -> dict[str, t.Any]:
+    """What the customer answered before, to fill the form when they come back."""
+    if row.response_id is None:
+        return {}
+    answers = {
+        a.question: a for a in db.session.execute(_ANSWERS_QUERY, {"response_id": row.response_id})
+    }
+    values: dict[str, t.Any] = {}
+    for q in survey.questions:
+        if q.metric:
+            value = getattr(row, q.metric)
+        elif q.id in answers:
+            value = answers[q.id].text if q.kind == "text" else answers[q.id].number
+        else:
+            value = None
+        if value is not None:
+            values[q.id] = str(value) if q.kind == "scale" else value
+    return values
+
+
+@bp.get("/s/<token>")
+def respond(token: str):
+    """Show the survey, filled with earlier answers or the score tapped in the email."""
+    row = _open_link_or_404(token)
+    page = _Page.from_row(row)
+    survey = page.survey
+    values = _stored_values(row, survey)
+    question = survey.email_question
+    tapped = request.args.get(question.id, "") if question else ""
+    if question and tapped.isdigit() and int(tapped) in question.choices:
+        values[question.id] = tapped
+    return _render(page, values)
+
+
+@bp.post("/s/<token>")
+def submit(token: str):
+    """Store the answers, or show the form again with what is wrong, in the customer's words."""
+    invitation = get_invitation_or_404(token)
+    survey, language = _survey_for(invitation)
+    try:
+        # Read the body now, so an oversized one is handled here; keep the raw bytes for
+        # the UTF-8 check before the form parser sees them.
+        request.get_data(cache=True)
+        request.form  # noqa: B018
+    except RequestEntityTooLarge:
+        return render_template(
+            "survey/error.html",
+            language=language,
+            message=ui_text("error_too_large", language),
+            back=url_for("survey.respond", token=token),
+        ), 413
+    form = _form(invitation)
+    valid = form.validate()
+    for name in _undecodable_fields():
+        if name in form:
+            form[name].errors = [*form[name].errors, ui_text("error_unreadable", language)]
+            valid = False
+    values = {q.id: form[q.id].data for q in survey.questions}
+    if not valid:
+        errors = {q.id: form[q.id].errors for q in survey.questions if form[q.id].errors}
+        notice = ui_text("error_expired_form", language) if form.csrf_token.errors else ""
+        page = _Page.from_invitation(invitation)
+        return _render(page, values, errors, status=400 if notice else 422, notice=notice)
+    save_response(invitation, survey, values, complete=True)
+    db.session.commit()
+    return redirect(url_for("survey.thanks", token=token), code=303)
+
+
+def _undecodable_fields() -> list[str]:
+    """Fields of a URL-encoded body whose bytes are not UTF-8.
+
+    Werkzeug leaves such a value percent-encoded instead of failing, which would store
+    ``%FF`` as if the customer had typed it; multipart bodies arrive with U+FFFD instead,
+    which the text check catches.
+    """
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return []
+    bad = []
+    for pair in request.get_data(cache=True).split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(unquote_to_bytes(name).decode("utf-8", "replace"))
+    return bad
+
+
+@bp.post("/s/<token>/partial")
+def save_partial(token: str):
+    """Keep the score tapped in the email once a person has had the page in view.
+
+    Called by the page's script; CSRF is checked by the app-wide protection."""
+    invitation = get_invitation_or_404(token)
+    survey, _ = _survey_for(invitation)
+    question = survey.email_question
+    raw = request.form.get(question.id, "") if question else ""
+    if not raw.isdigit() or int(raw) not in question.choices:
+        abort(422)
+    save_response(invitation, survey, {question.id: int(raw)}, complete=False)
+    db.session.commit()
+    return "", 204
+
+
+@bp.get("/s/<token>/thanks")
+def thanks(token: str):
+    """Thank the customer and tell them how long they can change their answers."""
+    page = _Page.from_row(_open_link_or_404(token))
+    return render_template(
+        "survey/thanks.html",
+        language=page.language,
+        survey=page.survey,
+        token=token,
+        expires=format_date(page.expires_at, page.language),
+    )
+
+
+@bp.route("/u/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str):
+    """Ask before unsubscribing (scanners follow links); a POST, one-click included, does it."""
+    contact = contact_for_unsubscribe(token)
+    if contact is None:
+        abort(404)
+    if request.method == "POST":
+        unsubscribe_contact(contact)
+        db.session.commit()
+        done = True
+    else:
+        done = contact.unsubscribed_at is not None
+    return render_template(
+        "survey/unsubscribe.html", contact=contact, language=contact.language, done=done
+    )

@@ -1,0 +1,94 @@
+"""App-wide template filters and globals, registered once by the factory.
+
+``_()`` translates in the page's language; ``local`` shows a stored UTC moment in the SLA
+clock's zone as staff read times; ``hours``, ``severity`` and ``nps_band`` format figures
+with the one definition each has; ``highlight`` marks the words that moved a comment's
+sentiment, escaping the customer's text first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+
+from jinja2 import pass_context
+from markupsafe import Markup, escape
+
+from . import sentiment
+from .i18n import text as ui_text
+from .metrics import nps_band
+from .triage.flags import severity_name
+from .triage.settings import settings
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_global(_translate, "_")
+    app.add_template_filter(_local_time, "local")
+    app.add_template_filter(hours_text, "hours")
+    app.add_template_filter(severity_name, "severity")
+    app.add_template_filter(nps_band, "nps_band")
+
+
+@pass_context
+def _translate(context: t.Any, key: str, **values: t.Any) -> str:
+    return ui_text(key, context.get("language") or "en", **values)
+
+
+@pass_context
+def _local_time(context: t.Any, moment: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC moment in the SLA clock's time zone, as staff read times.
+
+    Pages that show many times pass ``tz`` in, so the settings are read once a page."""
+    if moment is None:
+        return ""
+    tz = context.get("tz") or settings().calendar.tz
+    return moment.astimezone(tz).strftime(fmt)
+
+
+def hours_text(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f} h" if value < 100 else f"{value:,.0f} h"
+
+
+def highlight(text: str | None, highlights: t.Iterable[sentiment.Highlight]) -> Markup:
+    """``text`` escaped, with each highlighted word or phrase wrapped in ``<mark>``.
+
+    Matches are found in the raw text and every piece is escaped on its own, so a highlight
+    can never match inside an escaped entity nor let customer text become HTML.
+    """
+    if not text:
+        return Markup("")
+    spans: list[tuple[int, int, float]] = []
+    for item in highlights:
+        phrase = item.text
+        if not phrase or not phrase.strip():
+            continue
+        pattern = re.escape(phrase)
+        if phrase[0].isalnum():
+            pattern = r"(?<!\w)" + pattern
+        if phrase[-1].isalnum():
+            pattern += r"(?!\w)"
+        spans += [(m.start(), m.end(), item.weight) for m in re.finditer(pattern, text)]
+    out, pos = [], 0
+    for start, end, weight in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
+        if start < pos:
+            continue
+        out.append(escape(text[pos:start]))
+        tone = "negative" if weight < 0 else "positive"
+        out.append(
+            Markup('<mark class="{}" title="{} ({:+.2f})">{}</mark>').format(
+                tone, tone, weight, text[start:end]
+            )
+        )
+        pos = end
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def comment_highlights(answer_text: str, language: str) -> tuple[sentiment.Highlight, ...]:
+    return sentiment.score(answer_text, language).highlights

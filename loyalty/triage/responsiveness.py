@@ -1,0 +1,353 @@
+"""How responsive the company really is: SLA clock figures and recovery, for a period.
+
+For the cases opened in a period: median and 90th percentile business hours to first
+contact and to resolution, the share within the SLA targets, per assignee, per segment and
+in total, and the recovery rate (detractors whose next answer after their case was resolved
+is passive or promoter). The same per-case facts feed the page (``/responsiveness``) and the
+CSV (``flask --app loyalty export cases``), so the two always agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Blueprint, render_template, request
+
+from .. import metrics, periods
+from ..auth import role_required
+from ..checks import spreadsheet_safe
+from ..db import db
+from ..models import READ_ROLES, Account, Case, Flag, Response, User, utcnow
+from . import cases
+
+if t.TYPE_CHECKING:
+    pass
+
+bp = Blueprint("responsiveness", __name__)
+
+#: the default period: the last 13 weeks (a quarter), today included
+DEFAULT_DAYS = 91
+
+
+# --- pure maths ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFacts:
+    """One case as the responsiveness figures see it."""
+
+    id: int
+    account: str
+    segment: str
+    assignee: str
+    status: str
+    outcome: str | None
+    severity: int
+    rules: str
+    opened_at: dt.datetime
+    first_contact_due_at: dt.datetime
+    first_contact_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    hours_to_first_contact: float | None
+    hours_to_resolution: float | None
+    #: None while it cannot be known yet (not due, or no contact needed)
+    first_contact_in_sla: bool | None
+    resolution_in_sla: bool | None
+    #: detractors in the case whose next answer came after it was resolved, and how many of
+    #: those answered passive or promoter
+    detractors_answered_again: int = 0
+    detractors_recovered: int = 0
+
+
+@dataclass
+class Clock:
+    """One clock's figures (hours) over a group of cases."""
+
+    hours: list[float] = field(default_factory=list)
+    in_sla: int = 0
+    judged: int = 0
+
+    @property
+    def median(self) -> float | None:
+        return metrics.percentile(self.hours, 50)
+
+    @property
+    def p90(self) -> float | None:
+        return metrics.percentile(self.hours, 90)
+
+    @property
+    def share_in_sla(self) -> float | None:
+        return self.in_sla / self.judged if self.judged else None
+
+
+@dataclass
+class Group:
+    """The figures for one assignee, one segment, or everything."""
+
+    label: str
+    cases: int = 0
+    first_contact: Clock = field(default_factory=Clock)
+    resolution: Clock = field(default_factory=Clock)
+    answered_again: int = 0
+    recovered: int = 0
+
+    @property
+    def recovery_rate(self) -> float | None:
+        return self.recovered / self.answered_again if self.answered_again else None
+
+    def add(self, fact: CaseFacts) -> None:
+        self.cases += 1
+        for clock, hours, in_sla in (
+            (self.first_contact, fact.hours_to_first_contact, fact.first_contact_in_sla),
+            (self.resolution, fact.hours_to_resolution, fact.resolution_in_sla),
+        ):
+            if hours is not None:
+                clock.hours.append(hours)
+            if in_sla is not None:
+                clock.judged += 1
+                clock.in_sla += in_sla
+        self.answered_again += fact.detractors_answered_again
+        self.recovered += fact.detractors_recovered
+
+
+def summarize(facts: t.Iterable[CaseFacts]) -> dict[str, list[Group]]:
+    """Groups for the total, each assignee and each segment, each list sorted by label."""
+    total = Group("All cases")
+    by: dict[str, dict[str, Group]] = {"assignee": {}, "segment": {}}
+    for fact in facts:
+        total.add(fact)
+        for kind, label in (("assignee", fact.assignee), ("segment", fact.segment.upper())):
+            by[kind].setdefault(label, Group(label)).add(fact)
+    return {
+        "total": [total],
+        "assignee": sorted(by["assignee"].values(), key=lambda g: g.label),
+        "segment": sorted(by["segment"].values(), key=lambda g: g.label),
+    }
+
+
+# --- reading the cases -----------------------------------------------------------------------
+
+
+def case_facts(
+    start: dt.datetime | None, end: dt.datetime | None, *, now: dt.datetime | None = None
+) -> list[CaseFacts]:
+    """Every case opened in ``[start, end)`` (open-ended when None), oldest first.
+
+    Read as plain rows (no ORM objects), since a year can hold tens of thousands of cases.
+    """
+    now = now or utcnow()
+    conf = cases.settings()
+    calendar = conf.calendar
+    period = []
+    if start is not None:
+        period.append(Case.opened_at >= start)
+    if end is not None:
+        period.append(Case.opened_at < end)
+    found = db.session.execute(
+        sa.select(
+            Case.id,
+            Case.status,
+            Case.outcome,
+            Case.severity,
+            Case.opened_at,
+            Case.first_contact_due_at,
+            Case.first_contact_at,
+            Case.resolved_at,
+            Account.name,
+            Account.segment,
+            User.email,
+        )
+        .join(Account, Case.account_id == Account.id)
+        .outerjoin(User, Case.assignee_id == User.id)
+        .where(*period)
+        .order_by(Case.opened_at, Case.id)
+    ).all()
+    flagged = db.session.execute(
+        sa.select(Flag.case_id, Flag.rules, Response.contact_id, Response.nps)
+        .join(Response, Flag.response_id == Response.id)
+        .join(Case, Flag.case_id == Case.id)
+        .where(*period)
+    ).all()
+    rules: dict[int, set[str]] = {}
+    detractors: dict[int, set[int]] = {}
+    for case_id, flag_rules, contact_id, nps in flagged:
+        rules.setdefault(case_id, set()).update(r for r in flag_rules.split(",") if r)
+        if metrics.is_detractor(nps):
+            detractors.setdefault(case_id, set()).add(contact_id)
+    recovery = _recovery(
+        [
+            (row.id, contact_id, row.resolved_at)
+            for row in found
+            if row.resolved_at is not None
+            for contact_id in detractors.get(row.id, ())
+        ]
+    )
+    facts = []
+    between, active = calendar.between, cases.ACTIVE_STATES
+    for row in found:
+        (case_id, status, outcome, severity, opened, due, contacted, resolved) = row[:8]
+        to_contact = between(opened, contacted) if contacted else None
+        to_resolve = between(opened, resolved) if resolved else None
+        if contacted is not None:
+            contact_ok: bool | None = contacted <= due
+        elif status in active and due <= now:
+            contact_ok = False
+        else:
+            contact_ok = None  # not due yet, or resolved with no contact needed
+        if to_resolve is not None:
+            resolve_ok: bool | None = to_resolve <= conf.resolution_hours
+        elif between(opened, now) > conf.resolution_hours:
+            resolve_ok = False
+        else:
+            resolve_ok = None
+        answered, recovered = recovery.get(case_id, (0, 0))
+        account, segment, assignee = row[8:]
+        facts.append(
+            CaseFacts(
+                case_id,
+                account,
+                segment,
+                assignee or "unassigned",
+                status,
+                outcome,
+                severity,
+                ",".join(sorted(rules.get(case_id, ()))),
+                opened,
+                due,
+                contacted,
+                resolved,
+                to_contact,
+                to_resolve,
+                contact_ok,
+                resolve_ok,
+                answered,
+                recovered,
+            )  # fmt: skip
+        )
+    return facts
+
+
+def _recovery(pending: list[tuple[int, int, dt.datetime]]) -> dict[int, tuple[int, int]]:
+    """For (case, detractor contact, resolved at): per case, the detractors who answered
+    again after it was resolved, and how many of them answered passive or promoter."""
+    if not pending:
+        return {}
+    later: dict[int, list[tuple[dt.datetime, int]]] = {}
+    contact_ids = sorted({c for _, c, _ in pending})
+    for chunk in range(0, len(contact_ids), 500):
+        rows = db.session.execute(  # by contact: each has a handful of answers
+            sa.select(Response.contact_id, Response.submitted_at, Response.nps)
+            .where(
+                Response.contact_id.in_(contact_ids[chunk : chunk + 500]),
+                Response.nps.is_not(None),
+            )
+            .order_by(Response.submitted_at, Response.id)
+        )
+        for contact_id, submitted_at, nps in rows:
+            later.setdefault(contact_id, []).append((submitted_at, nps))
+    result: dict[int, tuple[int, int]] = {}
+    for case_id, contact_id, resolved_at in pending:
+        following = next((nps for at, nps in later.get(contact_id, []) if at > resolved_at), None)
+        if following is None:
+            continue
+        answered, recovered = result.get(case_id, (0, 0))
+        result[case_id] = (answered + 1, recovered + (not metrics.is_detractor(following)))
+    return result
+
+
+# --- the period ----------------------------------------------------------------------------
+
+
+def parse_period(
+    start: str | None, end: str | None, *, today: dt.date | None = None
+) -> periods.Period:
+    """``from``/``to`` days (both included), by default the last 13 weeks; ValueError if bad."""
+    today = today or periods.today(cases.settings().calendar.tz)
+    return periods.parse({"from": start, "to": end}, today=today, default_days=DEFAULT_DAYS)
+
+
+def period_bounds(first: dt.date, last: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """Local midnight of ``first`` to local midnight after ``last``, in UTC."""
+    return periods.Period(first, last).bounds(cases.settings().calendar.tz)
+
+
+@bp.get("/responsiveness")
+@role_required(*READ_ROLES)
+def page():
+    """Time to first contact and resolution, share within SLA, and recovery, for a period."""
+    tz = cases.settings().calendar.tz
+    today = periods.today(tz)
+    error, status = None, 200
+    try:
+        chosen = periods.parse(request.args, today=today, default_days=DEFAULT_DAYS)
+    except periods.PeriodError as exc:
+        error, status = str(exc), 400
+        chosen = periods.parse({}, today=today, default_days=DEFAULT_DAYS)
+    facts = case_facts(*chosen.bounds(tz))
+    return render_template(
+        "responsiveness/index.html",
+        groups=summarize(facts),
+        period=chosen,
+        first=chosen.first,
+        last=chosen.last,
+        error=error,
+        conf=cases.settings(),
+    ), status
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+CASE_COLUMNS = [
+    "case_id", "account", "segment", "assignee", "status", "outcome", "severity", "rules",
+    "opened_at", "first_contact_due_at", "first_contact_at", "resolved_at",
+    "business_hours_to_first_contact", "business_hours_to_resolution",
+    "first_contact_within_sla", "resolution_within_sla",
+    "detractors_answered_again", "detractors_recovered",
+]  # fmt: skip
+SUMMARY_COLUMNS = [
+    "group", "label", "cases",
+    "first_contact_median_hours", "first_contact_p90_hours", "first_contact_share_within_sla",
+    "resolution_median_hours", "resolution_p90_hours", "resolution_share_within_sla",
+    "detractors_answered_again", "detractors_recovered", "recovery_rate",
+]  # fmt: skip
+
+
+def _cell(value: t.Any) -> t.Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 2)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return value
+
+
+def case_rows(facts: t.Iterable[CaseFacts]) -> t.Iterator[list[t.Any]]:
+    yield CASE_COLUMNS
+    for f in facts:
+        row = [
+            f.id, f.account, f.segment, f.assignee, f.status, f.outcome, f.severity, f.rules,
+            f.opened_at, f.first_contact_due_at, f.first_contact_at, f.resolved_at,
+            f.hours_to_first_contact, f.hours_to_resolution,
+            f.first_contact_in_sla, f.resolution_in_sla,
+            f.detractors_answered_again, f.detractors_recovered,
+        ]  # fmt: skip
+        yield [spreadsheet_safe(_cell(v)) for v in row]
+
+
+def summary_rows(groups: dict[str, list[Group]]) -> t.Iterator[list[t.Any]]:
+    yield SUMMARY_COLUMNS
+    for kind, items in groups.items():
+        for g in items:
+            row = [
+                kind, g.label, g.cases,
+                g.first_contact.median, g.first_contact.p90, g.first_contact.share_in_sla,
+                g.resolution.median, g.resolution.p90, g.resolution.share_in_sla,
+                g.answered_again, g.recovered, g.recovery_rate,
+            ]  # fmt: skip
+            yield [spreadsheet_safe(_cell(v)) for v in row]

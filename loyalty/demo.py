@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from . import metrics
+from .accounts.services import normalise_email, put_contact, upsert_account
+from .auth import create_user
 from .db import db
 from .models import Account, Contact, Event, Invitation, Response, User, utcnow
 from .outreach.invitations import create_invitation, survey_url
@@ -158,31 +160,32 @@ def seed_demo(
         b2b = b2b and name is not None
         if b2b:
             domain = name.split()[0].lower().replace("ø", "oe").replace("ø", "oe") + ".example.com"
-            account = Account(name=name, segment="b2b", owner=rng.choice(owners))
-            account.annual_value = Decimal(rng.randrange(50, 2000) * 1000)
+            owner = rng.choice(owners)
+            value = Decimal(rng.randrange(50, 2000) * 1000)
+            account = upsert_account(
+                name=name, segment="b2b", external_ref=None, annual_value=value
+            )
             people = [_person(rng) for _ in range(rng.randint(2, 5))]
         else:
             person = _person(rng)
             while person in used:
                 person = _person(rng)
             used.add(person)
-            account = Account(name=person, segment="b2c", owner=rng.choice(owners))
-            account.annual_value = Decimal(rng.randrange(1, 40) * 500)
+            owner = rng.choice(owners)
+            value = Decimal(rng.randrange(1, 40) * 500)
+            account = upsert_account(
+                name=person, segment="b2c", external_ref=None, annual_value=value
+            )
             domain, people = "mail.example.com", [person]
-        db.session.add(account)
+        account.owner = owner
         # Each account has a mood that drifts over the year: some improve, some slide.
         start, drift = rng.uniform(-0.6, 0.9), rng.uniform(-0.9, 0.6)
         contacts = []
         for j, person in enumerate(people):
             language = "en" if (rng.random() < 0.3 or name and "Ltd" in name) else "da"
-            contact = Contact(
-                account=account,
-                email=_email(person, domain, rng),
-                name=person,
-                language=language,
-                is_decision_maker=b2b and j == 0,
-            )
-            db.session.add(contact)
+            email = normalise_email(_email(person, domain, rng))
+            contact = put_contact(account, email=email, name=person, language=language)
+            contact.is_decision_maker = b2b and j == 0
             contacts.append(contact)
         # Answers arrive in time order, and support works the cases as time goes by, so the
         # triage queue holds only recent cases and the responsiveness page has a history.
@@ -281,9 +284,7 @@ def _demo_staff() -> list[User]:
     ]:
         user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is None:
-            user = User(email=email, role=role)
-            user.set_password(secrets.token_urlsafe(12))
-            db.session.add(user)
+            user = create_user(email, role, secrets.token_urlsafe(12))
         users.append(user)
     return [u for u in users if u.role != "executive"]
 

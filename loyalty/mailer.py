@@ -18,7 +18,9 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+from .checks import CONTROL
+
+_CONTROL = re.compile(f"[{CONTROL}]+")
 
 
 class MailError(Exception):

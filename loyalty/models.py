@@ -329,6 +329,9 @@ class Flag(db.Model):
     #: comma-separated rule names, e.g. "detractor,churn_cue"
     rules: Mapped[str] = mapped_column(sa.String(200))
     severity: Mapped[int] = mapped_column(sa.SmallInteger)
+    #: why the severity is what it is, as decided when the flag was raised or last changed
+    #: (a JSON list of lines, "+1 B2B decision maker"); empty for flags older than this column
+    reasons: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

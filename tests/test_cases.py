@@ -216,6 +216,23 @@ def test_severity_uses_annual_value_and_decision_makers(client, invite):
     )
 
 
+def test_the_case_page_shows_what_was_decided_not_what_todays_settings_say(
+    app, client, auth, invite
+):
+    invitation, token = invite(segment="b2b")
+    invitation.contact.is_decision_maker = True
+    db.session.commit()
+    answer(client, token, nps="6")
+    (case,) = all_cases()
+    assert cases.flag_reasons(case.flags[0]) == ("+1 B2B decision maker",)
+    # The company stops counting decision makers: the flag raised before keeps its reason.
+    app.config["FLAG_SEVERITY"] = {"decision_maker_points": 0}
+    assert cases.verdict_for(case.flags[0].response).reasons == ()
+    auth.login("support")
+    html = client.get(f"/triage/{case.id}").get_data(as_text=True)
+    assert "+1 B2B decision maker" in html
+
+
 def test_owners_who_cannot_act_hand_cases_to_the_default_assignee(app, client, invite):
     boss = staff("cfo@example.com", role="executive")
     fallback = staff("triage@example.com")

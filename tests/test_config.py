@@ -48,7 +48,7 @@ def test_gunicorn_workers_build_the_sentiment_word_lists_before_serving(monkeypa
 
     from loyalty import sentiment
 
-    monkeypatch.setattr(sentiment, "_resources_cache", None)
+    monkeypatch.setattr(sentiment.lexicon, "_resources_cache", None)
     conf = runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))
     conf["post_worker_init"](worker=None)
-    assert sentiment._resources_cache is not None
+    assert sentiment.lexicon._resources_cache is not None

@@ -273,15 +273,15 @@ def test_thread_safe() -> None:
 
 def test_fresh_build_under_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     """Resources built for the first time from several threads at once are built once."""
-    monkeypatch.setattr(sentiment, "_resources_cache", None)
+    monkeypatch.setattr(sentiment.lexicon, "_resources_cache", None)
     builds = []
-    real = sentiment._build_resources
+    real = sentiment.lexicon._build_resources
 
     def counting() -> object:
         builds.append(1)
         return real()
 
-    monkeypatch.setattr(sentiment, "_build_resources", counting)
+    monkeypatch.setattr(sentiment.lexicon, "_build_resources", counting)
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda _: score("Meget tilfreds", "da"), range(12)))
     assert len(builds) == 1

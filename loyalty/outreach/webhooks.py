@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import current_app
 
+from .. import checks
 from ..db import db
 from ..models import WEBHOOK_DELIVERY_STATES, Response, Webhook, WebhookDelivery, utcnow
 
@@ -51,7 +52,7 @@ def add_webhook(url: str, events: t.Iterable[str] = EVENTS) -> Webhook:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookError("url: must be an http:// or https:// URL with a host")
-    if len(url) > 2000 or any(ord(c) < 33 for c in url):
+    if len(url) > 2000 or " " in url or not checks.is_one_line(url):
         raise WebhookError("url: at most 2000 characters, no spaces or control characters")
     events = list(dict.fromkeys(events))
     unknown = [e for e in events if e not in EVENTS]

@@ -21,11 +21,8 @@ The package, from the bottom up: ``lexicon`` (the word lists and word lookup), `
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass
 
-from . import lexicon
 from .cues import _CUE_PULL, _CUE_PULL_MORE, _find_cues
 from .lexicon import CUE_NAMES, _resources
 from .lexicon import _lookup as _lookup  # re-exported: the tests check its cache
@@ -136,29 +133,3 @@ def score(text: str | None, language: str | None = None) -> Sentiment:
         cues=tuple(name for name, _, _ in cues),
         version=SCORER_VERSION,
     )
-
-
-def _lexicon_attribute(name: str) -> property:
-    """A package attribute that reads and sets lexicon's own ``name``."""
-    return property(
-        lambda self: getattr(lexicon, name),
-        lambda self, value: setattr(lexicon, name, value),
-        doc=f"``lexicon.{name}``, read and set through the package.",
-    )
-
-
-class _Package(types.ModuleType):
-    """This package's module object: the word-list cache can be read and reset through it.
-
-    The cache and its builder live in ``lexicon``, but tests and the gunicorn warm-up's test
-    reach them as ``loyalty.sentiment._resources_cache`` and ``._build_resources`` (e.g.
-    ``monkeypatch.setattr(sentiment, "_resources_cache", None)`` to force a fresh build).
-    These properties read and set lexicon's own names, so that still works (and is undone);
-    a plain re-export would only copy the value.
-    """
-
-    _resources_cache = _lexicon_attribute("_resources_cache")
-    _build_resources = _lexicon_attribute("_build_resources")
-
-
-sys.modules[__name__].__class__ = _Package

@@ -17,7 +17,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from .. import emails
+from .. import checks, emails
 from ..db import db
 from ..i18n import text as ui_text
 from ..models import (
@@ -118,6 +118,9 @@ def flag_response(
     if not created:
         flag = db.session.scalar(sa.select(Flag).where(Flag.response_id == response.id))
     rules = ",".join(verdict.rules)
+    # What was decided is stored, so the case page shows why then, not what today's
+    # settings would say.
+    reasons = json.dumps(list(verdict.reasons), ensure_ascii=False) if verdict.flagged else None
     if flag is None:
         if not verdict.flagged:
             return None
@@ -125,6 +128,7 @@ def flag_response(
             response=response,
             rules=rules,
             severity=verdict.severity,
+            reasons=reasons,
             created_at=now,
             updated_at=now,
         )
@@ -132,9 +136,12 @@ def flag_response(
         _attach(flag, now)
         return flag
     if (flag.rules, flag.severity) == (rules, verdict.severity):
+        if verdict.flagged and flag.reasons != reasons:
+            flag.reasons = reasons
         return flag
     old_rules, old_severity = flag.rules, flag.severity
     flag.rules, flag.severity, flag.updated_at = rules, verdict.severity, now
+    flag.reasons = reasons if verdict.flagged else flag.reasons
     case = flag.case
     if case is None:
         if verdict.flagged:
@@ -242,7 +249,7 @@ def default_assignee(account: Account) -> User | None:
         return owner
     email = settings().default_assignee
     if email:
-        user = db.session.scalar(sa.select(User).where(sa.func.lower(User.email) == email))
+        user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is not None and user.active and user.role in ACTING_ROLES:
             return user
     return None
@@ -359,7 +366,7 @@ def _clean_text(value: str | None, what: str, *, required: bool = True) -> str:
         raise CaseError(f"Please write the {what}.")
     if len(text) > NOTE_MAX_LENGTH:
         raise CaseError(f"The {what} is {len(text)} characters; at most {NOTE_MAX_LENGTH} fit.")
-    if any(ord(c) < 32 and c not in "\n\t" for c in text):
+    if not checks.is_free_text(text):
         raise CaseError(f"The {what} contains control characters; please type it again.")
     return text
 
@@ -561,6 +568,15 @@ def send_reply(
 
 
 # --- reading -------------------------------------------------------------------------------
+
+
+def flag_reasons(flag: Flag) -> tuple[str, ...]:
+    """Why the flag's severity is what it is, as decided when it was raised or changed."""
+    try:
+        reasons = json.loads(flag.reasons) if flag.reasons else []
+    except ValueError:
+        return ()
+    return tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
 
 
 def event_detail(event: CaseEvent) -> dict[str, t.Any]:

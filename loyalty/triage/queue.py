@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from .. import checks
 from ..db import db
 from ..models import (
     LANGUAGES,
@@ -141,7 +142,7 @@ def parse_filters(args: t.Mapping[str, str]) -> Filters:
     if not raw_severity.isdigit() or int(raw_severity) not in SEVERITY_NAMES:
         raise cases.CaseError("Severity must be one of the listed levels.")
     account = args.get("account", "").strip()
-    if len(account) > 200 or any(ord(c) < 32 for c in account):
+    if len(account) > 200 or not checks.is_one_line(account):
         raise cases.CaseError("The account search is at most 200 characters, on one line.")
     return Filters(status, assignee, account, segment, language, int(raw_severity))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from ..accounts.services import InviteError, normalise_email
 from ..models import ROLES
 from . import flags
 from .business_hours import Calendar, CalendarError, calendar_from_settings
@@ -79,6 +80,12 @@ def _build_settings(config: t.Mapping[str, t.Any]) -> Settings:
         raise ValueError(f"DIGEST_HOUR: {hour!r} is not an hour from 0 to 23")
     if isinstance(roles, str) or not all(role in ROLES for role in roles):
         raise ValueError(f"DIGEST_ROLES: {roles!r} must be a list of {', '.join(ROLES)}")
+    assignee = str(config["CASE_DEFAULT_ASSIGNEE"] or "").strip()
+    if assignee:
+        try:
+            assignee = normalise_email(assignee)
+        except InviteError as exc:
+            raise ValueError(f"CASE_DEFAULT_ASSIGNEE: {exc}") from None
     rules = config["FLAG_RULES"]
     if isinstance(rules, t.Mapping):  # laid over the defaults: change one rule, keep the rest
         rules = {**flags.DEFAULT_RULES, **rules}
@@ -87,7 +94,7 @@ def _build_settings(config: t.Mapping[str, t.Any]) -> Settings:
         severity=flags.parse_severity(config["FLAG_SEVERITY"]),
         calendar=calendar,
         join_window=dt.timedelta(hours=hours("CASE_JOIN_HOURS")),
-        default_assignee=str(config["CASE_DEFAULT_ASSIGNEE"] or "").strip().lower(),
+        default_assignee=assignee,
         first_contact_hours=hours("SLA_FIRST_CONTACT_HOURS"),
         resolution_hours=hours("SLA_RESOLUTION_HOURS"),
         notify_min_severity=notify,

@@ -126,7 +126,7 @@ def case_view(case: Case, now: dt.datetime | None = None) -> CaseView:
             for a in response.answers
             if a.text
         ]
-        reasons[flag.id] = cases.verdict_for(response).reasons
+        reasons[flag.id] = cases.flag_reasons(flag)
     contact_ids = sorted({f.response.contact_id for f in case.flags})
     flagged_ids = [f.response_id for f in case.flags]
     earlier = list(

@@ -25,7 +25,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .dashboard import funnel, responses
     from .outreach import dispatch, webhooks
     from .survey import views as survey
-    from .triage import cases, notifications, responsiveness, settings
+    from .triage import flagging, notifications, responsiveness, settings
     from .triage import views as triage
 
     app = Flask(
@@ -59,10 +59,11 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     templating.init_app(app)
     _register_start_pages(app)
 
-    # Who listens to what, in the order they run. An answer is saved (survey page, a score
-    # tapped in the email): in the same transaction it is flagged and a case opened or
-    # joined, its reminder is called off, and other systems are told by webhook.
-    signals.response_saved.connect(cases.flag_on_save, app)
+    # Who listens to what. An answer is saved (survey page, a score tapped in the email): in
+    # the same transaction it is flagged and a case opened or joined, its reminder is called
+    # off, and other systems are told by webhook. Blinker promises no order among receivers,
+    # so none may depend on another's work.
+    signals.response_saved.connect(flagging.flag_on_save, app)
     signals.response_saved.connect(dispatch.cancel_reminder, app)
     signals.response_saved.connect(webhooks.queue_response_created, app)
     # After each dispatcher pass: severe-case emails that did not go out, and the digests.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -33,6 +34,14 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 
+if t.TYPE_CHECKING:
+    # Flask-SQLAlchemy builds ``db.Model`` at run time, out of reach of mypy: a class made
+    # from Base's body (the same metadata, naming convention and registry) plus its mixins
+    # (``query``, ``__bind_key__``, table names). To mypy the models are plain Base classes.
+    Model = Base
+else:
+    Model = db.Model
+
 
 def init_app(app: Flask) -> None:
     db.init_app(app)
@@ -40,6 +49,15 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _tune_sqlite)
+
+
+def rowcount(result: sa.Result[t.Any]) -> int:
+    """The rows an UPDATE matched, as a claim ("set it where still unset") checks.
+
+    ``Session.execute`` is typed to return a plain ``Result``; for an UPDATE without
+    RETURNING it is a ``CursorResult``, which has the count.
+    """
+    return t.cast("sa.CursorResult[t.Any]", result).rowcount
 
 
 def _tune_sqlite(dbapi_connection: t.Any, _record: t.Any) -> None:

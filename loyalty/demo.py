@@ -21,6 +21,7 @@ from .auth import create_user
 from .db import db
 from .models import Account, Contact, Event, Invitation, Response, User, utcnow
 from .outreach.invitations import create_invitation, survey_url
+from .specs import surveys
 from .survey.responses import save_response
 
 DEMO_ADMIN = "admin@example.com"
@@ -149,16 +150,15 @@ def seed_demo(
 ) -> None:
     """Create ``accounts`` accounts with a year of history, committing one account at a time."""
     rng = random.Random(seed)
-    survey = current_app.extensions["loyalty.surveys"]["post-sale"]
+    survey = surveys(current_app)["post-sale"]
     owners = _demo_staff()
     now = utcnow()
     b2b_names = iter(_B2B)
     used = set(db.session.scalars(sa.select(Account.name)))
     for i in range(accounts):
-        b2b = i % 3 == 0
-        name = next(b2b_names, None) if b2b else None
-        b2b = b2b and name is not None
-        if b2b:
+        name = next(b2b_names, None) if i % 3 == 0 else None
+        b2b = name is not None  # every third account, while there are company names left
+        if name is not None:
             domain = name.split()[0].lower().replace("ø", "oe").replace("ø", "oe") + ".example.com"
             owner = rng.choice(owners)
             value = Decimal(rng.randrange(50, 2000) * 1000)
@@ -296,6 +296,7 @@ def demo_login() -> tuple[str, str, str]:
     if user is None:
         _demo_staff()
         user = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN))
+        assert user is not None  # _demo_staff has just created it
     user.set_password(password)
     now = utcnow()
     invitation = db.session.scalar(

@@ -17,6 +17,7 @@ from .i18n import format_date
 from .i18n import text as ui_text
 from .mailer import Transport, build_message, transport_from_url
 from .outreach.invitations import survey_url, unsubscribe_url
+from .specs import surveys
 from .triage.flags import severity_name
 
 if t.TYPE_CHECKING:
@@ -39,7 +40,7 @@ def _in(language: str) -> t.Callable[..., str]:
 def invitation(invitation: Invitation, *, reminder: bool = False) -> EmailMessage:
     """The invitation (or its reminder) in the contact's language: text and HTML with
     score buttons; a reminder carries the very same links."""
-    survey = current_app.extensions["loyalty.surveys"][invitation.survey]
+    survey = surveys(current_app)[invitation.survey]
     contact = invitation.contact
     language = contact.language if contact.language in survey.languages else survey.languages[0]
     company = current_app.config["COMPANY_NAME"]
@@ -88,6 +89,9 @@ def case_url(case: Case) -> str:
 
 def case_assigned(case: Case) -> EmailMessage:
     """The email to a severe case's assignee: what was said, why it is flagged, the link."""
+    assignee = case.assignee
+    if assignee is None:
+        raise ValueError(f"case {case.id} has no assignee to email")
     flags = sorted(case.flags, key=lambda f: f.id)
     context = dict(case=case, flags=flags, url=case_url(case), severity=severity_name)
     subject = (
@@ -97,7 +101,7 @@ def case_assigned(case: Case) -> EmailMessage:
     return build_message(
         sender=current_app.config["MAIL_FROM"],
         to_name="",
-        to_email=case.assignee.email,
+        to_email=assignee.email,
         subject=subject,
         text=render_template("email/case_assigned.txt", **context),
         html=render_template("email/case_assigned.html", **context),

@@ -42,7 +42,9 @@ def init_app(app: Flask) -> None:
 
 def json_error(status: int, message: str, field: str | None = None, **headers: str) -> Response:
     """The API's one error shape: ``{"error": message, "field": field}``."""
-    response = current_app.json.response({"error": message, "field": field})
+    # DefaultJSONProvider.response builds ``app.response_class``; flask types it as
+    # werkzeug's sansio base class only.
+    response = t.cast(Response, current_app.json.response({"error": message, "field": field}))
     response.status_code = status
     response.headers.update(headers)
     return response
@@ -57,8 +59,9 @@ def _http_error(exc: HTTPException) -> t.Any:
     if code >= 500:
         db.session.rollback()
     headers = {}
-    if code == 405 and getattr(exc, "valid_methods", None):
-        headers["Allow"] = ", ".join(exc.valid_methods)
+    valid_methods = getattr(exc, "valid_methods", None) if code == 405 else None
+    if valid_methods:
+        headers["Allow"] = ", ".join(valid_methods)
     if is_api(request.path):
         return json_error(code, exc.description or exc.name, **headers)
     if code == 404 and (request.blueprint == "survey" or request.path.startswith(PUBLIC_PREFIXES)):

@@ -30,6 +30,10 @@ MIN_N = 30
 _Z95 = 1.96
 
 
+@t.overload
+def nps_band(score: int) -> str: ...
+@t.overload
+def nps_band(score: int | None) -> str | None: ...
 def nps_band(score: int | None) -> str | None:
     """``"promoter"``, ``"passive"`` or ``"detractor"`` for an NPS answer; None for a skip."""
     if score is None:

@@ -12,7 +12,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .db import db
+from .db import Model
 from .outreach.scheduling import EVENT_KINDS
 
 SEGMENTS = ("b2b", "b2c")
@@ -53,7 +53,7 @@ def _choice(name: str, values: tuple[str, ...]) -> sa.CheckConstraint:
     return sa.CheckConstraint(f"{name} IN ({quoted})", name=name)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
     __table_args__ = (_choice("role", ROLES),)
 
@@ -78,7 +78,7 @@ class User(UserMixin, db.Model):
         return self.active
 
 
-class Account(db.Model):
+class Account(Model):
     """A B2C customer or a B2B company; B2B accounts have several contacts."""
 
     __tablename__ = "accounts"
@@ -96,7 +96,7 @@ class Account(db.Model):
     contacts: Mapped[list[Contact]] = relationship(back_populates="account")
 
 
-class Contact(db.Model):
+class Contact(Model):
     __tablename__ = "contacts"
     __table_args__ = (_choice("language", LANGUAGES),)
 
@@ -130,7 +130,7 @@ class Contact(db.Model):
         return self.unreachable_reason is None
 
 
-class Event(db.Model):
+class Event(Model):
     """Something that happened to a customer (a sale, a delivery) and may trigger a survey."""
 
     __tablename__ = "events"
@@ -150,7 +150,7 @@ class Event(db.Model):
     contact: Mapped[Contact | None] = relationship()
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """One survey sent to one contact; its link token is stored only as a hash."""
 
     __tablename__ = "invitations"
@@ -199,7 +199,7 @@ def link_is_open(status: str, expires_at: dt.datetime, now: dt.datetime | None =
     return status != "skipped" and (now or utcnow()) < expires_at
 
 
-class Response(db.Model):
+class Response(Model):
     """A contact's answer to one invitation; updated in place when they change it.
 
     The headline metrics (NPS, CSAT, CES) are columns because every chart and rule reads
@@ -236,7 +236,7 @@ class Response(db.Model):
     )
 
 
-class Answer(db.Model):
+class Answer(Model):
     """One non-metric answer; free text carries its sentiment and the scorer's version."""
 
     __tablename__ = "answers"
@@ -257,7 +257,7 @@ class Answer(db.Model):
     response: Mapped[Response] = relationship(back_populates="answers")
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """A key other systems send as a bearer token; only its hash is kept."""
 
     __tablename__ = "api_keys"
@@ -272,7 +272,7 @@ class ApiKey(db.Model):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
-class Webhook(db.Model):
+class Webhook(Model):
     """An admin-registered URL that receives signed event notifications."""
 
     __tablename__ = "webhooks"
@@ -290,7 +290,7 @@ class Webhook(db.Model):
 WEBHOOK_DELIVERY_STATES = ("pending", "delivered", "failed")
 
 
-class WebhookDelivery(db.Model):
+class WebhookDelivery(Model):
     """One event for one webhook, retried with backoff until delivered or given up."""
 
     __tablename__ = "webhook_deliveries"
@@ -318,7 +318,7 @@ CASE_STATES = ("open", "in_progress", "waiting_on_customer", "resolved")
 CASE_OUTCOMES = ("recovered", "not_recovered", "no_action_needed")
 
 
-class Flag(db.Model):
+class Flag(Model):
     """Why a response needs a person's attention: the rules that fired and how badly."""
 
     __tablename__ = "flags"
@@ -339,7 +339,7 @@ class Flag(db.Model):
     case: Mapped[Case | None] = relationship(back_populates="flags")
 
 
-class Case(db.Model):
+class Case(Model):
     """Flagged feedback a support lead owns until the loop is closed."""
 
     __tablename__ = "cases"
@@ -385,7 +385,7 @@ class Case(db.Model):
     )
 
 
-class CaseEvent(db.Model):
+class CaseEvent(Model):
     """One line of a case's history: who did what, when."""
 
     __tablename__ = "case_events"

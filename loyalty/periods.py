@@ -56,25 +56,27 @@ def parse(args: t.Mapping[str, str | None], *, today: dt.date, default_days: int
     """The period ``from``..``to`` asks for; by default the ``default_days`` up to ``today``.
 
     A missing ``to`` is today; a missing ``from`` is ``default_days`` before ``to``, counting
-    both ends. Raises :class:`PeriodError` with a message for the person who typed it.
+    both ends, but never before the first year a period may touch. Raises
+    :class:`PeriodError` with a message for the person who typed it.
     """
     first_text, last_text = (_value(args, name) for name in ("from", "to"))
     try:
         last = dt.date.fromisoformat(last_text) if last_text else today
-        first = (
-            dt.date.fromisoformat(first_text)
-            if first_text
-            else last - dt.timedelta(days=default_days - 1)
-        )
+        if first_text:
+            first = dt.date.fromisoformat(first_text)
+        else:
+            first = max(dt.date(FIRST_YEAR, 1, 1), last - dt.timedelta(days=default_days - 1))
     except ValueError:
         raise PeriodError("Write dates as YYYY-MM-DD, like 2026-03-31.") from None
-    if first.year < FIRST_YEAR or last.year > LAST_YEAR:
+    except OverflowError:  # a default first day before year 1: the last day is a typo too
+        first = dt.date.min
+    if not all(FIRST_YEAR <= day.year <= LAST_YEAR for day in (first, last)):
         raise PeriodError(f"Dates are between the years {FIRST_YEAR} and {LAST_YEAR}.")
     if first > last:
         raise PeriodError(
             "The period must start before it ends: the first day must not be after the last day."
         )
-    if (last - first).days > MAX_DAYS:
+    if (last - first).days + 1 > MAX_DAYS:
         raise PeriodError("The period can be at most ten years long.")
     return Period(first, last)
 

@@ -213,10 +213,14 @@ class _Parser:
         )
 
 
-def surveys(extensions: t.Mapping[str, t.Any]) -> dict[str, SurveySpec]:
-    """The app's loaded surveys by id (``create_app`` keeps them in ``app.extensions``)."""
-    return extensions[REGISTRY_KEY]
-
-
 #: where ``create_app`` keeps the loaded surveys in ``app.extensions``
 REGISTRY_KEY = "loyalty.surveys"
+
+
+class _HasExtensions(t.Protocol):
+    extensions: dict[str, t.Any]
+
+
+def surveys(app: _HasExtensions) -> dict[str, SurveySpec]:
+    """The app's surveys by id, as loaded and checked at start-up."""
+    return app.extensions[REGISTRY_KEY]

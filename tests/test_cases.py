@@ -15,7 +15,7 @@ from loyalty.auth import create_user
 from loyalty.db import db
 from loyalty.mailer import MailError
 from loyalty.models import Account, Case, CaseEvent, Flag, Response, User, utcnow
-from loyalty.triage import cases
+from loyalty.triage import cases, flagging
 
 ANGRY = "Terrible support, nobody answers the phone. I want to cancel."
 HAPPY = {"nps": "10", "csat": "5", "ces": "7", "reason": "Lovely", "improve": ""}
@@ -210,7 +210,7 @@ def test_severity_uses_annual_value_and_decision_makers(client, invite):
     answer(client, token, nps="6")
     (case,) = all_cases()
     assert case.severity == 3
-    assert cases.verdict_for(case.flags[0].response).reasons == (
+    assert flagging.verdict_for(case.flags[0].response).reasons == (
         "+1 annual value at least 100,000",
         "+1 B2B decision maker",
     )
@@ -224,10 +224,10 @@ def test_the_case_page_shows_what_was_decided_not_what_todays_settings_say(
     db.session.commit()
     answer(client, token, nps="6")
     (case,) = all_cases()
-    assert cases.flag_reasons(case.flags[0]) == ("+1 B2B decision maker",)
+    assert flagging.flag_reasons(case.flags[0]) == ("+1 B2B decision maker",)
     # The company stops counting decision makers: the flag raised before keeps its reason.
     app.config["FLAG_SEVERITY"] = {"decision_maker_points": 0}
-    assert cases.verdict_for(case.flags[0].response).reasons == ()
+    assert flagging.verdict_for(case.flags[0].response).reasons == ()
     auth.login("support")
     html = client.get(f"/triage/{case.id}").get_data(as_text=True)
     assert "+1 B2B decision maker" in html
@@ -262,7 +262,7 @@ def test_imported_history_is_not_flagged(app, invite):
     )
     db.session.add(response)
     db.session.flush()
-    assert cases.flag_response(response) is None
+    assert flagging.flag_response(response) is None
 
 
 def test_bad_rules_stop_start_up(tmp_path):

@@ -171,3 +171,24 @@ def test_sentiment_rescore_updates_only_outdated_answers_and_resumes(app, runner
     assert "Rescored 3 answers" in result.output
     assert set(db.session.scalars(sa.select(Answer.sentiment))) == {"negative"}
     assert "All answers are scored" in runner.invoke(args=["sentiment", "rescore"]).output
+
+
+def _command_paths(group, prefix=()):
+    import click
+
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            yield from _command_paths(command, (*prefix, name))
+        else:
+            yield " ".join((*prefix, name))
+
+
+def test_every_command_is_in_the_readme(app):
+    """A newcomer finds every command in the README, written as they would type it."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    ours = [path for path in _command_paths(app.cli) if not path.startswith("db ")]
+    assert len(ours) > 20  # the walk found the groups' commands, not just the groups
+    missing = [path for path in ours if f"flask --app loyalty {path}" not in readme]
+    assert missing == []

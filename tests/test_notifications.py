@@ -116,7 +116,7 @@ def test_a_refused_email_is_retried_by_the_dispatcher(client, severe, smtp_serve
 
 def test_nothing_is_sent_for_a_rolled_back_case(client, severe, smtp_server, invite):
     from loyalty.models import Response
-    from loyalty.triage.cases import flag_response
+    from loyalty.triage.flagging import flag_response
 
     answer(client, severe, nps="9")  # no case
     response = db.session.scalar(sa.select(Response))

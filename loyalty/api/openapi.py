@@ -17,7 +17,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from ..checks import CONTROL
+from ..checks import CONTROL, MAX_MONEY
 from ..models import EVENT_KINDS, LANGUAGES, SEGMENTS
 from . import PREFIX
 
@@ -26,7 +26,7 @@ from . import PREFIX
 #: reads alike; lone surrogates (not storable as UTF-8) are refused in :func:`_json_body`.
 _ALLOWED = f"[^{CONTROL}]"
 _TEXT = f"^{_ALLOWED}*[^\\s{CONTROL}]{_ALLOWED}*$"
-_MONEY = {"type": "number", "minimum": 0, "maximum": 999_999_999_999}
+_MONEY = {"type": "number", "minimum": 0, "maximum": float(MAX_MONEY)}
 
 
 def _text(max_length: int, description: str) -> dict[str, t.Any]:

@@ -159,6 +159,7 @@ def post_bounce():
     if contact is None:
         return json_error(404, "no contact has this email address", "email")
     db.session.commit()
+    assert contact.bounced_at is not None  # mark_bounced sets it when it was unset
     return {
         "contact_id": contact.id,
         "email": contact.email,

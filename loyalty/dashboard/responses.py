@@ -13,6 +13,7 @@ from ..auth import role_required
 from ..checks import spreadsheet_safe
 from ..db import db
 from ..models import READ_ROLES, Account, Contact, Response
+from ..specs import surveys
 
 bp = Blueprint("responses", __name__)
 
@@ -37,7 +38,7 @@ def index():
         (survey.id, q.id): q.text["en" if "en" in q.text else survey.languages[0]].format(
             company=current_app.config["COMPANY_NAME"]
         )
-        for survey in current_app.extensions["loyalty.surveys"].values()
+        for survey in surveys(current_app).values()
         for q in survey.questions
     }
     return render_template("responses/index.html", pagination=pagination, questions=questions)
@@ -48,7 +49,7 @@ def export_rows() -> t.Iterator[list[t.Any]]:
     text_questions = sorted(
         {
             q.id
-            for survey in current_app.extensions["loyalty.surveys"].values()
+            for survey in surveys(current_app).values()
             for q in survey.questions
             if q.kind == "text"
         }

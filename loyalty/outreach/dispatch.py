@@ -28,14 +28,16 @@ from flask import current_app
 from sqlalchemy.orm import joinedload
 
 from .. import emails
-from ..db import db
+from ..db import db, rowcount
 from ..mailer import MailError, Transport
 from ..models import Invitation, utcnow
 from ..signals import dispatch_tick
+from ..specs import surveys
 from . import scheduling, webhooks
 
 if t.TYPE_CHECKING:
     from flask import Flask
+    from werkzeug.local import LocalProxy
 
     from ..models import Response
 
@@ -103,7 +105,7 @@ def send_due(
     hooks = webhooks.deliver_due(now=now, stop=stop)
     result.webhooks_delivered, result.webhooks_retrying = hooks.delivered, hooks.retrying
     result.webhooks_failed = hooks.failed
-    dispatch_tick.send(current_app._get_current_object(), now=now)
+    dispatch_tick.send(t.cast("LocalProxy[Flask]", current_app)._get_current_object(), now=now)
     return result
 
 
@@ -121,7 +123,7 @@ def _send_all_due(now: dt.datetime, mail: Transport, stop: t.Callable[[], bool])
         )
         if invitation_id is None:
             break
-        _send(db.session.get(Invitation, invitation_id, options=_WITH_CONTACT), now, mail, result)
+        _send(_claimed(invitation_id), now, mail, result)
     reminder_due = sa.and_(
         Invitation.status == "sent",
         Invitation.reminder_due_at.is_not(None),
@@ -137,11 +139,19 @@ def _send_all_due(now: dt.datetime, mail: Transport, stop: t.Callable[[], bool])
         )
         if invitation_id is None:
             break
-        _remind(db.session.get(Invitation, invitation_id, options=_WITH_CONTACT), now, mail, result)
+        _remind(_claimed(invitation_id), now, mail, result)
     return result
 
 
 _WITH_CONTACT = [joinedload(Invitation.contact)]
+
+
+def _claimed(invitation_id: int) -> Invitation:
+    """The invitation :func:`_claim` just took, with its contact."""
+    invitation = db.session.get(Invitation, invitation_id, options=_WITH_CONTACT)
+    if invitation is None:  # cannot happen: claimed by id just now, and never deleted
+        raise LookupError(f"invitation {invitation_id} is gone right after its claim")
+    return invitation
 
 
 def _send(invitation: Invitation, now: dt.datetime, mail: Transport, result: DispatchResult):
@@ -182,7 +192,7 @@ def _send(invitation: Invitation, now: dt.datetime, mail: Transport, result: Dis
 
 
 def _reminder_after(survey_id: str) -> dt.timedelta:
-    survey = current_app.extensions["loyalty.surveys"].get(survey_id)
+    survey = surveys(current_app).get(survey_id)
     if survey and survey.schedule and survey.schedule.reminder_after is not None:
         return survey.schedule.reminder_after
     return dt.timedelta(days=int(current_app.config["REMINDER_DAYS"]))
@@ -218,16 +228,18 @@ def _fail_interrupted(now: dt.datetime) -> int:
         Invitation.status == "sending",
         sa.or_(Invitation.claimed_at.is_(None), Invitation.claimed_at < now - SENDING_TIMEOUT),
     )
-    count = db.session.execute(
-        sa.update(Invitation)
-        .where(stale)
-        .values(
-            status="failed",
-            last_error="interrupted: the dispatcher stopped while sending this invitation; "
-            "it may have been delivered, so it is not sent again",
+    count = rowcount(
+        db.session.execute(
+            sa.update(Invitation)
+            .where(stale)
+            .values(
+                status="failed",
+                last_error="interrupted: the dispatcher stopped while sending this invitation; "
+                "it may have been delivered, so it is not sent again",
+            )
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.commit()
     return count
 

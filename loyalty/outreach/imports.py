@@ -29,7 +29,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import checks, sentiment
+from .. import checks, sentiment, specs
 from ..accounts.services import (
     Invitee,
     InviteError,
@@ -210,14 +210,15 @@ class _Accounts(Kind):
     optional = ("annual_value",)
 
     def check(self, row):
-        value = _number(row, "annual_value")
-        if value is not None and not 0 <= value < 10**12:
-            raise RowError("annual_value", "must be from 0 to 999999999999.99")
+        try:  # negative, or too large to store once rounded to the cent
+            value = checks.money(_number(row, "annual_value"))
+        except checks.CheckError:
+            raise RowError("annual_value", "must be from 0 to 999999999999.99") from None
         return dict(
             external_ref=_text(row, "external_ref", 100),
             name=_text(row, "name"),
             segment=_choice(row, "segment", SEGMENTS),
-            annual_value=checks.money(value),
+            annual_value=value,
         )
 
     def apply(self, item):
@@ -467,11 +468,16 @@ def run(kind: Kind, data: bytes) -> ImportResult:
 def make_kind(name: str, *, survey: str | None = None, question: str | None = None) -> Kind:
     if name == "responses":
         return _responses_kind(survey or "post-sale", question)
-    return {"accounts": _Accounts, "contacts": _Contacts, "events": _Events}[name]()
+    kinds: dict[str, t.Callable[[], Kind]] = {
+        "accounts": _Accounts,
+        "contacts": _Contacts,
+        "events": _Events,
+    }
+    return kinds[name]()
 
 
 def _responses_kind(survey_id: str, question: str | None) -> _Responses:
-    surveys = current_app.extensions["loyalty.surveys"]
+    surveys = specs.surveys(current_app)
     if survey_id not in surveys:
         raise ValueError(f"--survey: unknown survey {survey_id!r}; known: {', '.join(surveys)}")
     texts = [q.id for q in surveys[survey_id].questions if q.kind == "text"]

@@ -22,6 +22,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.orm import contains_eager
 
+from .. import specs
 from ..accounts.services import InviteError
 from ..db import db
 from ..models import Contact, Event, Invitation, Response, utcnow
@@ -58,7 +59,7 @@ def find_open(token: str, now: dt.datetime | None = None) -> Invitation | None:
 
 
 @functools.cache
-def _open_query() -> sa.Select[tuple[Invitation]]:
+def _open_query() -> sa.Select[Invitation]:
     """Everything the survey's submit reads, in one round trip: the invitation with its
     contact, account and response (whose answers load when an update needs them).
 
@@ -117,7 +118,7 @@ def create_invitation(
     With a ``skip_reason`` the invitation is stored as skipped, so staff see why nobody
     was asked.
     """
-    surveys = current_app.extensions["loyalty.surveys"]
+    surveys = specs.surveys(current_app)
     if survey not in surveys:
         raise InviteError(f"survey: unknown survey {survey!r}; known: {', '.join(surveys)}")
     due_at = due_at or utcnow()
@@ -151,7 +152,7 @@ def limits() -> scheduling.Limits:
 def schedule_event(event: Event, *, now: dt.datetime, fresh: bool = False) -> list[Invitation]:
     """Apply the scheduling rules to a new event; every triggered survey becomes an
     invitation, scheduled or skipped with its reason."""
-    surveys = current_app.extensions["loyalty.surveys"]
+    surveys = specs.surveys(current_app)
     schedules = {
         survey.id: survey.schedule
         for survey in surveys.values()
@@ -160,6 +161,8 @@ def schedule_event(event: Event, *, now: dt.datetime, fresh: bool = False) -> li
     if not schedules:
         return []
     contact, rules = event.contact, limits()
+    if contact is None:  # record_event always gives one; without a contact nobody is asked
+        return []
     delays = [s.triggers[event.kind] for s in schedules.values()]
     earliest = max(event.occurred_at + min(delays), now) - rules.horizon
     latest = max(event.occurred_at + max(delays), now) + rules.horizon

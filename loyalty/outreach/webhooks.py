@@ -195,6 +195,8 @@ def deliver_due(
     result = DeliveryResult()
     while not stop() and (delivery_id := _claim_next(now)) is not None:
         delivery = db.session.get(WebhookDelivery, delivery_id)
+        if delivery is None:  # cannot happen: claimed by id just now, and never deleted
+            raise LookupError(f"webhook delivery {delivery_id} is gone right after its claim")
         webhook = delivery.webhook
         body = delivery.payload.encode()
         headers = {
@@ -204,7 +206,8 @@ def deliver_due(
             "Loyalty-Delivery": str(delivery.id),
             "Loyalty-Signature": sign(webhook.secret, int(time.time()), body),
         }
-        status, error = None, "the webhook was removed"
+        status: int | None = None
+        error: str | None = "the webhook was removed"
         if webhook.active:
             try:
                 status, answer = post(webhook.url, body, headers, timeout)

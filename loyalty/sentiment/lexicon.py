@@ -232,7 +232,7 @@ def _plain_dict_copy(lexicon: t.Any) -> t.Any:
         (type(lexicon),),
         {"__contains__": dict.__contains__, "__getitem__": dict.__getitem__},
     )
-    fast = dict.__new__(fast_class)
+    fast: dict[str, t.Any] = dict.__new__(fast_class)
     fast.__dict__.update(lexicon.__dict__)
     dict.update(fast, dict.items(lexicon))
     return fast

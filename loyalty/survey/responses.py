@@ -19,6 +19,9 @@ from ..models import Answer, Invitation, Response, utcnow
 from ..signals import response_saved
 
 if t.TYPE_CHECKING:
+    from flask import Flask
+    from werkzeug.local import LocalProxy
+
     from ..specs import SurveySpec
 
 
@@ -77,9 +80,8 @@ def save_response(
             answer.number = value
     invitation.answered_at = now if complete else invitation.answered_at
     db.session.flush()
-    response_saved.send(
-        current_app._get_current_object(), response=response, created=created, now=now
-    )
+    app = t.cast("LocalProxy[Flask]", current_app)._get_current_object()
+    response_saved.send(app, response=response, created=created, now=now)
     return response
 
 
@@ -99,7 +101,8 @@ def _outdated_answers() -> sa.Select:
 
 
 def count_outdated() -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(_outdated_answers().subquery()))
+    count = sa.select(sa.func.count()).select_from(_outdated_answers().subquery())
+    return db.session.execute(count).scalar_one()
 
 
 def rescore_outdated(*, batch_size: int = 500, progress: t.Callable[[int], t.Any] = print) -> int:

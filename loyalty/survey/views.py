@@ -24,12 +24,14 @@ from ..i18n import text as ui_text
 from ..metrics import SCALES
 from ..models import Answer, Contact, Invitation, Response, link_is_open
 from ..outreach.invitations import TOKEN_PATTERN, contact_for_unsubscribe, find_open, hash_token
-from ..specs import Question, SurveySpec
+from ..specs import Question, SurveySpec, surveys
 from .forms import form_class
 from .responses import save_response
 
 if t.TYPE_CHECKING:
+    from flask import Flask
     from flask_wtf import FlaskForm
+    from werkzeug.local import LocalProxy
 
 bp = Blueprint("survey", __name__)
 
@@ -39,7 +41,7 @@ def _survey_for(invitation: Invitation) -> tuple[SurveySpec, str]:
 
 
 def _survey_and_language(survey_id: str, contact_language: str) -> tuple[SurveySpec, str]:
-    survey = current_app.extensions["loyalty.surveys"][survey_id]
+    survey = surveys(current_app)[survey_id]
     return survey, contact_language if contact_language in survey.languages else survey.languages[0]
 
 
@@ -165,17 +167,20 @@ def _questions_html(
     and reused; only those values are keys, so the cache stays small (a few dozen entries
     per survey) and never holds a customer's words. The CSRF token is not in it.
     """
-    app = current_app._get_current_object()
+    app = t.cast("LocalProxy[Flask]", current_app)._get_current_object()
     company, max_length = app.config["COMPANY_NAME"], app.config["COMMENT_MAX_LENGTH"]
     # In development templates reload when edited; so must their HTML.
-    cache = None if app.jinja_env.auto_reload else app.extensions.setdefault(_HTML_CACHE, {})
+    cache: dict[tuple[t.Any, ...], Markup] | None = (
+        None if app.jinja_env.auto_reload else app.extensions.setdefault(_HTML_CACHE, {})
+    )
     blocks = []
     for q in page.survey.questions:
         value, field_errors = values.get(q.id), errors.get(q.id, [])
         shown = None if value is None or value == "" else str(value)
         key = (page.survey.id, page.survey.version, page.language, q.id, shown, company, max_length)
         reusable = cache is not None and not field_errors and _same_for_everyone(q, shown)
-        html = cache.get(key) if reusable else None
+        store = cache if reusable else None
+        html = store.get(key) if store is not None else None
         if html is None:
             html = Markup(
                 render_template(
@@ -188,8 +193,8 @@ def _questions_html(
                     max_length=max_length,
                 )
             )
-            if reusable:
-                cache[key] = html
+            if store is not None:
+                store[key] = html
         blocks.append(html)
     return blocks
 
@@ -303,7 +308,7 @@ def save_partial(token: str):
     survey, _ = _survey_for(invitation)
     question = survey.email_question
     raw = request.form.get(question.id, "") if question else ""
-    if not raw.isdigit() or int(raw) not in question.choices:
+    if question is None or not raw.isdigit() or int(raw) not in question.choices:
         abort(422)
     save_response(invitation, survey, {question.id: int(raw)}, complete=False)
     db.session.commit()

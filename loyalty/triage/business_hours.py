@@ -107,7 +107,8 @@ class Calendar:
         a per-year table of running totals, so a year-long span costs what an hour does;
         reports measure tens of thousands of cases at once.
         """
-        _aware(a), _aware(b)
+        _aware(a)
+        _aware(b)
         if b <= a:
             return 0.0
         year_a, seconds_a = self._position(a)
@@ -154,7 +155,8 @@ def parse_workdays(value: str | t.Iterable[str | int]) -> frozenset[int]:
     items = value.split(",") if isinstance(value, str) else list(value)
     days: set[int] = set()
     for item in items:
-        if isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 6:
+        # Monday is 0 and Sunday 6, as datetime.weekday() counts.
+        if isinstance(item, int) and not isinstance(item, bool) and item in range(7):
             days.add(item)
             continue
         text = str(item).strip().lower()

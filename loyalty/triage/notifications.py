@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, selectinload
 
 from .. import emails
-from ..db import db
+from ..db import db, rowcount
 from ..mailer import MailError
 from ..models import Case, CaseEvent, Flag, Response, User, utcnow
 from . import cases
@@ -32,6 +32,7 @@ if t.TYPE_CHECKING:
     from email.message import EmailMessage
 
     from flask import Flask
+    from werkzeug.local import LocalProxy
 
     from ..mailer import Transport
 
@@ -54,7 +55,7 @@ def _after_commit(session: Session) -> None:
     # case's primary key from its identity instead of loading the attribute.
     ids = sorted({state.identity[0] for state in map(sa.inspect, pending) if state.identity})
     try:
-        app = current_app._get_current_object()
+        app = t.cast("LocalProxy[Flask]", current_app)._get_current_object()
     except RuntimeError:  # committed outside an app (a script): the dispatcher will send
         return
     global _sender
@@ -114,27 +115,31 @@ def notify_assignee(
         ):
             return False
         now = utcnow()
-        claimed = session.execute(
-            sa.update(Case)
-            .where(Case.id == case_id, Case.notified_at.is_(None))
-            .values(notified_at=now)
-        ).rowcount
+        claimed = rowcount(
+            session.execute(
+                sa.update(Case)
+                .where(Case.id == case_id, Case.notified_at.is_(None))
+                .values(notified_at=now)
+            )
+        )
         session.commit()
         if claimed != 1:
             return False
-        case = session.get(Case, case_id)
+        case = session.get(Case, case_id)  # loaded afresh: the commit expired it
+        assignee = None if case is None else case.assignee
+        if case is None or assignee is None:  # unassigned since the check: nobody to tell
+            return False
         try:
             (mail or emails.transport()).send(emails.case_assigned(case))
         except MailError as exc:
-            log.warning("case %s: email to %s refused: %s", case_id, case.assignee.email, exc)
+            log.warning("case %s: email to %s refused: %s", case_id, assignee.email, exc)
             session.execute(sa.update(Case).where(Case.id == case_id).values(notified_at=None))
             session.commit()
             return False
         case.history.append(
             CaseEvent(
                 kind="notified",
-                body=f"Emailed {case.assignee.email} about this {severity_name(case.severity)}"
-                " case.",
+                body=f"Emailed {assignee.email} about this {severity_name(case.severity)} case.",
                 created_at=now,
             )
         )
@@ -202,7 +207,7 @@ def digest_content(since: dt.datetime, now: dt.datetime) -> tuple[list[Case], li
         rows = db.session.scalars(
             sa.select(Case).where(where).options(*load).order_by(*order).limit(DIGEST_LIMIT)
         ).all()
-        total = db.session.scalar(sa.select(sa.func.count(Case.id)).where(where))
+        total = db.session.execute(sa.select(sa.func.count(Case.id)).where(where)).scalar_one()
         return list(rows), total
 
     new, new_total = fetch(new_where)
@@ -250,9 +255,9 @@ def _send_digests(
         where = [User.id == user.id]
         if not force:
             where.append(sa.or_(User.digest_sent_at.is_(None), User.digest_sent_at < boundary))
-        claimed = db.session.execute(
-            sa.update(User).where(*where).values(digest_sent_at=now)
-        ).rowcount
+        claimed = rowcount(
+            db.session.execute(sa.update(User).where(*where).values(digest_sent_at=now))
+        )
         db.session.commit()
         if claimed != 1:
             continue

@@ -257,6 +257,7 @@ def _queue_rows(ids: list[int], overdue: dict[int, bool]) -> list[QueueRow]:
     ).all()
     details: dict[int, dict[str, t.Any]] = {}
     for case_id, flag_id, rules, language, contact, text in flagged:
+        assert case_id is not None  # the query asks for the flags of these cases
         detail = details.setdefault(
             case_id, {"contact": contact, "language": language, "rules": [], "flags": set()}
         )

@@ -166,7 +166,7 @@ def case_facts(
         .order_by(Case.opened_at, Case.id)
     ).all()
     flagged = db.session.execute(
-        sa.select(Flag.case_id, Flag.rules, Response.contact_id, Response.nps)
+        sa.select(Case.id, Flag.rules, Response.contact_id, Response.nps)
         .join(Response, Flag.response_id == Response.id)
         .join(Case, Flag.case_id == Case.id)
         .where(*period)
@@ -247,6 +247,7 @@ def _recovery(pending: list[tuple[int, int, dt.datetime]]) -> dict[int, tuple[in
             .order_by(Response.submitted_at, Response.id)
         )
         for contact_id, submitted_at, nps in rows:
+            assert nps is not None  # the query keeps only responses with a score
             later.setdefault(contact_id, []).append((submitted_at, nps))
     result: dict[int, tuple[int, int]] = {}
     for case_id, contact_id, resolved_at in pending:

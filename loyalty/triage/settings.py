@@ -20,6 +20,7 @@ from .business_hours import Calendar, CalendarError, calendar_from_settings
 
 if t.TYPE_CHECKING:
     from flask import Flask
+    from werkzeug.local import LocalProxy
 
 _SETTING_NAMES = (
     "FLAG_RULES",
@@ -105,7 +106,7 @@ def _build_settings(config: t.Mapping[str, t.Any]) -> Settings:
 
 def settings(app: Flask | None = None) -> Settings:
     """The app's checked triage settings; rebuilt when a setting changed since last time."""
-    app = app or current_app._get_current_object()
+    app = app or t.cast("LocalProxy[Flask]", current_app)._get_current_object()
     key = repr([app.config[name] for name in _SETTING_NAMES])
     cached = app.extensions.get("loyalty.triage")
     if cached is None or cached[0] != key:

@@ -35,7 +35,7 @@ from ..models import (
     utcnow,
 )
 from ..templating import comment_highlights, highlight
-from . import cases
+from . import cases, flagging
 from .flags import SEVERITY_NAMES
 from .queue import MAX_ID, PAGE_SIZE, STATUS_FILTERS, Cursor, Filters, parse_filters, queue_page
 
@@ -126,7 +126,7 @@ def case_view(case: Case, now: dt.datetime | None = None) -> CaseView:
             for a in response.answers
             if a.text
         ]
-        reasons[flag.id] = cases.flag_reasons(flag)
+        reasons[flag.id] = flagging.flag_reasons(flag)
     contact_ids = sorted({f.response.contact_id for f in case.flags})
     flagged_ids = [f.response_id for f in case.flags]
     earlier = list(
@@ -192,7 +192,7 @@ def _render_case(
         view=view,
         errors=errors or {},
         values=values or {},
-        can_act=current_user.role in cases.ACTING_ROLES,
+        can_act=current_user.role in ACT_ROLES,
         state_names=cases.STATE_NAMES,
         outcome_names=cases.OUTCOME_NAMES,
         outcomes=CASE_OUTCOMES,
@@ -302,8 +302,9 @@ def resolve(case_id: int):
     """Resolve the case with an outcome."""
 
     def run(case: Case, form: dict[str, str]) -> str:
-        cases.resolve(case, current_user, form.get("outcome", ""), form.get("note", ""))
-        return f"Resolved: {cases.OUTCOME_NAMES[case.outcome]}."
+        outcome = form.get("outcome", "")
+        cases.resolve(case, current_user, outcome, form.get("note", ""))  # checks the outcome
+        return f"Resolved: {cases.OUTCOME_NAMES[outcome]}."
 
     return _act(case_id, "resolve", run)
 

@@ -138,6 +138,39 @@ def test_the_email_is_claimed_so_it_goes_once(client, severe, smtp_server):
     assert len(smtp_server.messages) == 1
 
 
+def test_a_case_unassigned_while_its_email_is_claimed_is_told_to_the_next_assignee(
+    client, severe, smtp_server
+):
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    smtp_server.refuse = "451 later"  # the at-once email fails: the case waits for a retry
+    answer(client, severe, nps="1", reason=SCRIPT)
+    smtp_server.refuse = None
+    case_id = only_case().id
+
+    claims = []
+
+    def unassign_after_the_claim(session: Session) -> None:
+        if claims:
+            return
+        claims.append(session)
+        with db.engine.begin() as connection:  # another staff member, at that very moment
+            connection.execute(sa.update(Case).where(Case.id == case_id).values(assignee_id=None))
+
+    event.listen(Session, "after_commit", unassign_after_the_claim)
+    try:
+        assert notifications.notify_assignee(case_id) is False
+    finally:
+        event.remove(Session, "after_commit", unassign_after_the_claim)
+    assert claims  # the listener ran right after the claim's commit
+    assert only_case().notified_at is None  # the claim is given back, not kept for nobody
+    only_case().assignee = staff("second@example.com")
+    db.session.commit()
+    assert notifications.notify_pending() == 1
+    assert [m["To"] for m in smtp_server.messages] == ["second@example.com"]
+
+
 # --- the digest ------------------------------------------------------------------------------
 
 

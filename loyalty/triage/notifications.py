@@ -125,17 +125,22 @@ def notify_assignee(
         session.commit()
         if claimed != 1:
             return False
+
+        def release() -> bool:
+            """Give the claim back, so the next dispatcher pass tries again."""
+            session.execute(sa.update(Case).where(Case.id == case_id).values(notified_at=None))
+            session.commit()
+            return False
+
         case = session.get(Case, case_id)  # loaded afresh: the commit expired it
         assignee = None if case is None else case.assignee
-        if case is None or assignee is None:  # unassigned since the check: nobody to tell
-            return False
+        if case is None or assignee is None:  # unassigned since the check: tell the next one
+            return release()
         try:
             (mail or emails.transport()).send(emails.case_assigned(case))
         except MailError as exc:
             log.warning("case %s: email to %s refused: %s", case_id, assignee.email, exc)
-            session.execute(sa.update(Case).where(Case.id == case_id).values(notified_at=None))
-            session.commit()
-            return False
+            return release()
         case.history.append(
             CaseEvent(
                 kind="notified",

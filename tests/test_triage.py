@@ -12,10 +12,8 @@ import sqlalchemy as sa
 from conftest import csrf_from
 from test_cases import answer, staff
 
-from loyalty import templating
 from loyalty.db import db
 from loyalty.models import Account, Answer, Case, CaseEvent, Contact, Flag, Response, utcnow
-from loyalty.sentiment import Highlight
 from loyalty.triage import cases
 from loyalty.triage import views as triage
 
@@ -406,40 +404,3 @@ def test_every_staff_route_with_every_role(client, auth, role, method, path, dat
     if method == "POST" and role in (None, "executive"):
         db.session.expire_all()
         assert len(db.session.get(Case, case.id).history) == history  # nothing happened
-
-
-# --- highlighting ------------------------------------------------------------------------------
-
-
-def mark(word: str, weight: float) -> str:
-    tone = "negative" if weight < 0 else "positive"
-    return f'<mark class="{tone}" title="{tone} ({weight:+.2f})">{word}</mark>'
-
-
-@pytest.mark.parametrize(
-    ("text", "highlights", "html"),
-    [
-        ("so bad", [("bad", -0.5)], "so " + mark("bad", -0.5)),
-        ("badge bad", [("bad", -0.5)], "badge " + mark("bad", -0.5)),  # whole words only
-        ("<b>bad</b>", [("bad", -1)], "&lt;b&gt;" + mark("bad", -1) + "&lt;/b&gt;"),
-        ("a & b", [("amp", -1)], "a &amp; b"),  # never matches inside an escaped entity
-        ("x<y", [("<", -1)], "x" + mark("&lt;", -1) + "y"),
-        (
-            "not good, not good",
-            [("not good", -0.4), ("good", 0.6)],
-            mark("not good", -0.4) + ", " + mark("not good", -0.4),  # the longer phrase wins
-        ),
-        ("great", [("great", 0.8)], mark("great", 0.8)),
-        ("nothing here", [], "nothing here"),
-        ("", [("x", 1)], ""),
-    ],
-)
-def test_highlight_escapes_first_then_marks(text, highlights, html):
-    marked = templating.highlight(text, [Highlight(t, w) for t, w in highlights])
-    assert str(marked) == html
-
-
-def test_highlight_uses_the_sentiment_modules_words():
-    text = "The delivery was late and the staff were rude <script>"
-    marked = str(templating.highlight(text, templating.comment_highlights(text, "en")))
-    assert '">rude</mark>' in marked and "&lt;script&gt;" in marked and "<script>" not in marked

@@ -21,6 +21,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     listens to each event, then the commands.
     """
     from . import auth, cli, db, errors, signals, specs, templating
+    from .accounts import health, rollup
     from .api import views as api
     from .dashboard import funnel, responses
     from .outreach import dispatch, webhooks
@@ -42,6 +43,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     auth.init_app(app)
     csrf.init_app(app)
     settings.settings(app)
+    health.parse_rules(app.config["HEALTH"])
     app.extensions[specs.REGISTRY_KEY] = specs.load_folder(app.config["FORMS_FOLDER"])
 
     # Pages: the customer's survey, staff sign-in and pages, the API; errors and filters.
@@ -66,8 +68,11 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     signals.response_saved.connect(flagging.flag_on_save, app)
     signals.response_saved.connect(dispatch.cancel_reminder, app)
     signals.response_saved.connect(webhooks.queue_response_created, app)
-    # After each dispatcher pass: severe-case emails that did not go out, and the digests.
+    signals.response_saved.connect(rollup.on_response_saved, app)  # health is out of date
+    # After each dispatcher pass: severe-case emails that did not go out, and the digests;
+    # today's health of the accounts that changed, and the warnings it raises.
     signals.dispatch_tick.connect(notifications.on_dispatch_tick, app)
+    signals.dispatch_tick.connect(rollup.on_dispatch_tick, app)
 
     cli.register(app)
     return app

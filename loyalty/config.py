@@ -12,6 +12,7 @@ import secrets
 import typing as t
 from pathlib import Path
 
+from .accounts.health import DEFAULT_RULES as HEALTH_RULES
 from .triage.flags import DEFAULT_RULES, DEFAULT_SEVERITY
 
 if t.TYPE_CHECKING:
@@ -72,6 +73,8 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "NOTIFY_MIN_SEVERITY": (3, "New cases this severe (3 high, 4 critical) email the assignee."),
     "DIGEST_HOUR": (8, "Local hour on working days after which the daily digest goes out."),
     "DIGEST_ROLES": (["admin", "support", "executive"], "Staff roles that get the daily digest."),
+    # Account health (issue 10): see README, "Account health".
+    "HEALTH": (HEALTH_RULES, "Account health: base, bands, windows, signal points, warnings."),
 }
 
 

@@ -24,7 +24,7 @@ if t.TYPE_CHECKING:
     from email.message import EmailMessage
     from zoneinfo import ZoneInfo
 
-    from .models import Case, Contact, Invitation, User
+    from .models import Account, Case, Contact, HealthWarning, Invitation, User
 
 
 def transport() -> Transport:
@@ -152,4 +152,39 @@ def case_reply(actor: User, contact: Contact, body: str) -> EmailMessage:
         text=render_template("email/case_reply.txt", **context),
         html=render_template("email/case_reply.html", **context),
         headers={"Reply-To": actor.email, "Content-Language": language},
+    )
+
+
+#: How a warning's kind reads in an email and on the account page.
+WARNING_NAMES = {
+    "at_risk": "health at risk",
+    "falling": "health falling fast",
+    "churn_cue": "someone wrote of leaving",
+    "silent": "gone silent",
+}
+
+
+def account_url(account: Account) -> str:
+    return f"{current_app.config['BASE_URL']}/accounts/{account.id}"
+
+
+def health_warning(
+    warning: HealthWarning, account: Account, owner: User, reasons: list[str]
+) -> EmailMessage:
+    """The early warning to an account's owner: what slid, why in words, the link."""
+    kind_name = WARNING_NAMES.get(warning.kind, warning.kind)
+    context = dict(
+        warning=warning,
+        account=account,
+        reasons=reasons,
+        kind_name=kind_name,
+        url=account_url(account),
+    )
+    return build_message(
+        sender=current_app.config["MAIL_FROM"],
+        to_name="",
+        to_email=owner.email,
+        subject=f"[{kind_name}] {account.name}: health {warning.score}",
+        text=render_template("email/health_warning.txt", **context),
+        html=render_template("email/health_warning.html", **context),
     )

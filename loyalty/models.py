@@ -91,6 +91,17 @@ class Account(Model):
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     annual_value: Mapped[Decimal] = mapped_column(sa.Numeric(14, 2), default=Decimal(0))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when the customer left; churned accounts leave the live views but keep their history
+    churned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: today's health (0-100), its band and why (a JSON list of contributions), kept current
+    #: by loyalty.accounts.rollup; empty until first computed
+    health_score: Mapped[int | None] = mapped_column(sa.SmallInteger, index=True)
+    health_band: Mapped[str | None] = mapped_column(sa.String(8))
+    health_contributions: Mapped[str | None] = mapped_column(sa.Text)
+    health_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: set when something the score reads changed (an answer, a case); the dispatcher's
+    #: tick recomputes these accounts
+    health_stale: Mapped[bool] = mapped_column(default=True, server_default=sa.true(), index=True)
 
     owner: Mapped[User | None] = relationship()
     contacts: Mapped[list[Contact]] = relationship(back_populates="account")
@@ -403,3 +414,57 @@ class CaseEvent(Model):
 
     case: Mapped[Case] = relationship(back_populates="history")
     user: Mapped[User | None] = relationship()
+
+
+HEALTH_BANDS = ("healthy", "watch", "at_risk")
+WARNING_KINDS = ("at_risk", "falling", "churn_cue", "silent")
+WARNING_STATES = ("open", "acknowledged", "resolved")
+
+
+class HealthSnapshot(Model):
+    """An account's health at the end of one week, as it was known then."""
+
+    __tablename__ = "health_snapshots"
+    __table_args__ = (
+        sa.UniqueConstraint("account_id", "at", name="account_at"),
+        _choice("band", HEALTH_BANDS),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    #: the end of the week (local midnight starting Monday, in UTC)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    score: Mapped[int] = mapped_column(sa.SmallInteger)
+    band: Mapped[str] = mapped_column(sa.String(8))
+    #: JSON list of {"signal", "points", "detail"}: why the score is what it is
+    contributions: Mapped[str] = mapped_column(sa.Text)
+
+    account: Mapped[Account] = relationship()
+
+
+class HealthWarning(Model):
+    """An early warning about an account: its kind, why in words, and what was done."""
+
+    __tablename__ = "health_warnings"
+    __table_args__ = (
+        _choice("kind", WARNING_KINDS),
+        _choice("status", WARNING_STATES),
+        sa.Index("ix_health_warnings_account_kind_status", "account_id", "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    #: JSON list of sentences ("NPS fell from +40 to -10 over 90 days")
+    reasons: Mapped[str] = mapped_column(sa.Text)
+    score: Mapped[int] = mapped_column(sa.SmallInteger)
+    raised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    acted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    acted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: when the owner was emailed (empty: not yet, or nobody to tell)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    account: Mapped[Account] = relationship()
+    acted_by: Mapped[User | None] = relationship()

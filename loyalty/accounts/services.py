@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from ..checks import CheckError, one_line
 from ..db import db
-from ..models import LANGUAGES, SEGMENTS, Account, Contact, utcnow
+from ..models import LANGUAGES, SEGMENTS, Account, Contact, Event, Response, User, utcnow
 
 
 class InviteError(ValueError):
@@ -181,3 +181,54 @@ def unsubscribe(contact: Contact, *, at: dt.datetime | None = None) -> None:
     """No survey goes to ``contact`` again; the first time they asked is kept."""
     if contact.unsubscribed_at is None:
         contact.unsubscribed_at = at or utcnow()
+
+
+# --- the relationship ----------------------------------------------------------------------
+
+
+def mark_churned(account: Account, at: dt.datetime, *, now: dt.datetime | None = None) -> None:
+    """The customer left at ``at``: the account leaves the live views, keeps its history."""
+    now = now or utcnow()
+    if at > now + dt.timedelta(days=1):
+        raise InviteError("churned_at: must not be in the future")
+    since = existed_since(account)
+    if at < since:
+        raise InviteError(f"churned_at: before the account's first known day ({since:%Y-%m-%d})")
+    account.churned_at = at
+
+
+def existed_since(account: Account) -> dt.datetime:
+    """The account's first known moment: its creation here, or the first answer or event
+    on record (history imported from another tool goes back further)."""
+    firsts = [account.created_at or utcnow()]
+    if account.id is not None:
+        for column, owner in ((Response.submitted_at, Response), (Event.occurred_at, Event)):
+            first = db.session.scalar(
+                sa.select(sa.func.min(column)).where(owner.account_id == account.id)
+            )
+            if first is not None:
+                firsts.append(first)
+    return min(firsts)
+
+
+def reactivate(account: Account) -> None:
+    """The customer is back: the account is live again."""
+    account.churned_at = None
+    account.health_stale = True
+
+
+def set_owner(account: Account, owner_email: str | None) -> None:
+    """Give the account to a staff member (by e-mail), or to nobody with an empty one."""
+    if not owner_email:
+        account.owner = None
+        return
+    email = normalise_email(owner_email)
+    owner = db.session.scalar(sa.select(User).where(User.email == email))
+    if owner is None or not owner.active:
+        raise InviteError(f"owner_email: no active staff member {email!r}")
+    account.owner = owner
+
+
+def set_decision_maker(contact: Contact, decision_maker: bool) -> None:
+    contact.is_decision_maker = decision_maker
+    contact.account.health_stale = True

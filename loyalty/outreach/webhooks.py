@@ -35,7 +35,7 @@ from ..models import WEBHOOK_DELIVERY_STATES, Response, Webhook, WebhookDelivery
 if t.TYPE_CHECKING:
     from flask import Flask
 
-EVENTS = ("response.created",)
+EVENTS = ("response.created", "account.warning")
 #: waits after the 1st, 2nd, ... failed try; after the last the delivery is failed
 RETRY_DELAYS = tuple(dt.timedelta(minutes=m) for m in (1, 5, 30, 120, 720))  # 14.6 hours
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1

@@ -18,7 +18,7 @@ from test_cases import answer, staff
 
 from loyalty import emails, mailer
 from loyalty.db import db
-from loyalty.models import Case
+from loyalty.models import Case, HealthWarning, utcnow
 from loyalty.triage import cases
 from loyalty.triage.flags import severity_name
 
@@ -29,7 +29,8 @@ ACCOUNT_NAME = "Acme <i>A/S</i>" + INJECTION
 COMMENT = "<script>alert(1)</script> Awful support, nobody answers."
 REPLY = "Sorry, <b>Mette</b> & team.\nWe will call you."
 COMPANY = "Loyalty Demo A/S"
-KINDS = ["invitation", "reminder", "case_assigned", "digest", "case_reply"]
+KINDS = ["invitation", "reminder", "case_assigned", "digest", "case_reply", "health_warning"]
+REASON = "NPS fell from +40 to <b>-10</b>"
 
 
 class World(t.NamedTuple):
@@ -65,6 +66,12 @@ def compose(kind: str, world: World) -> EmailMessage:
         return emails.digest(
             world.lead, new=[world.case], overdue=[], new_total=1, overdue_total=0, tz=CPH
         )
+    if kind == "health_warning":
+        account = world.invitation.contact.account
+        warning = HealthWarning(
+            account=account, kind="at_risk", reasons="[]", score=31, raised_at=utcnow()
+        )
+        return emails.health_warning(warning, account, world.lead, [REASON])
     return emails.case_reply(world.lead, world.invitation.contact, REPLY)
 
 
@@ -79,7 +86,7 @@ def test_every_composer_is_tested():
         if function.__module__ == emails.__name__
         and inspect.signature(function).return_annotation == "EmailMessage"
     }
-    assert composers == {"invitation", "case_assigned", "digest", "case_reply"}
+    assert composers == {"invitation", "case_assigned", "digest", "case_reply", "health_warning"}
     assert composers <= set(KINDS)
 
 
@@ -112,6 +119,10 @@ def _expected(kind: str, world: World) -> tuple[str, str]:
         ),
         "digest": ("lead@example.com", "Loyalty digest: 1 new, 0 overdue cases"),
         "case_reply": ("mette@acme.example.com", f"About your feedback to {COMPANY}"),
+        "health_warning": (
+            "lead@example.com",
+            "[health at risk] Acme <i>A/S</i> Bcc: evil@example.com: health 31",
+        ),
     }[kind]
 
 
@@ -160,6 +171,11 @@ def test_the_contact_name_in_to_is_the_cleaned_name(world):
             "case_reply",
             ["Hi Mette &lt;b&gt;Hansen&lt;/b&gt;", "Sorry, &lt;b&gt;Mette&lt;/b&gt; &amp; team."],
             ["<b>"],
+        ),
+        (
+            "health_warning",
+            ["Acme &lt;i&gt;A/S&lt;/i&gt;", "NPS fell from +40 to &lt;b&gt;-10&lt;/b&gt;"],
+            ["<i>A/S</i>", "<b>-10"],
         ),
     ],
 )

@@ -22,10 +22,11 @@ import typing as t
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import emails
+from .. import checks, emails
 from ..db import db, rowcount
 from ..mailer import MailError
 from ..models import (
+    ACT_ROLES,
     Account,
     Answer,
     Case,
@@ -34,6 +35,7 @@ from ..models import (
     HealthWarning,
     Invitation,
     Response,
+    User,
     utcnow,
 )
 from ..outreach import webhooks
@@ -540,3 +542,34 @@ def _weekly(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
         ends.append(at)
         at += WEEK
     return ends
+
+
+# --- what people do with a warning ------------------------------------------------------------
+
+
+class WarningError(ValueError):
+    """An action on a warning that cannot be done; the message says why, for the person."""
+
+
+def act_on_warning(
+    warning: HealthWarning,
+    actor: User,
+    status: str,
+    note: str,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """Acknowledge a warning (someone is on it) or resolve it, with a note; the caller commits."""
+    if actor.role not in ACT_ROLES:
+        raise WarningError("Only support and admin staff can act on warnings.")
+    if status not in ("acknowledged", "resolved"):
+        raise WarningError("Choose acknowledge or resolve.")
+    if warning.status == "resolved":
+        raise WarningError("The warning is resolved already.")
+    text = (note or "").replace("\r\n", "\n").strip()
+    if not text:
+        raise WarningError("Please write a note: what was done, or what will be.")
+    if len(text) > 5000 or not checks.is_free_text(text):
+        raise WarningError("The note is at most 5000 characters, without control characters.")
+    warning.status, warning.note = status, text
+    warning.acted_by, warning.acted_at = actor, now or utcnow()

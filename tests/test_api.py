@@ -295,7 +295,13 @@ def test_the_openapi_document_is_served_without_a_key(client):
     assert reply.status_code == 200
     doc = reply.json
     assert doc["openapi"].startswith("3.1")
-    assert set(doc["paths"]) == {"/events", "/bounces", "/openapi.json"}
+    assert set(doc["paths"]) == {
+        "/events",
+        "/bounces",
+        "/accounts/{external_ref}/health",
+        "/accounts/{external_ref}/churn",
+        "/openapi.json",
+    }
     event_schema = doc["components"]["schemas"]["Event"]
     assert event_schema["additionalProperties"] is False
     assert event_schema["properties"]["kind"]["enum"] == [
@@ -353,3 +359,47 @@ def test_schemathesis_finds_nothing_wrong(app, api_key, api_formats, mode):
         case.call_and_validate(headers=headers)
 
     check()
+
+
+# --- account health ---------------------------------------------------------------------------
+
+
+def test_an_accounts_health_and_churn_through_the_api(client, api, api_key):
+    from loyalty.accounts import rollup
+    from loyalty.models import Account
+
+    month_ago = (utcnow() - dt.timedelta(days=30)).isoformat()
+    assert api("/events", event(occurred_at=month_ago)).status_code == 201
+    account = db.session.scalar(sa.select(Account))
+    rollup.refresh([account.id])
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {api_key}"}
+    reply = client.get("/api/v1/accounts/C-17/health", headers=headers)
+    assert reply.status_code == 200, reply.json
+    assert reply.json["external_ref"] == "C-17" and 0 <= reply.json["score"] <= 100
+    assert reply.json["band"] in ("healthy", "watch", "at_risk")
+    assert reply.json["churned_at"] is None
+    yesterday = (utcnow() - dt.timedelta(days=1)).replace(microsecond=0)
+    when = yesterday.isoformat().replace("+00:00", "Z")
+    gone = client.put("/api/v1/accounts/C-17/churn", json={"churned_at": when}, headers=headers)
+    assert gone.status_code == 200 and gone.json["churned_at"] == when
+    back = client.delete("/api/v1/accounts/C-17/churn", headers=headers)
+    assert back.status_code == 200 and back.json["churned_at"] is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        ("get", "/accounts/NOPE/health", None, 404, "no account"),
+        ("put", "/accounts/C-17/churn", {"churned_at": "2999-01-01T00:00:00Z"}, 422, "future"),
+        ("put", "/accounts/C-17/churn", {"churned_at": "soon"}, 422, "a date and time"),
+        ("put", "/accounts/C-17/churn", {"when": "2026-01-01T00:00:00Z"}, 422, "unknown field"),
+        ("put", "/accounts/C-17/churn", {"churned_at": "2001-01-01T00:00:00Z"}, 422, "first known"),
+        ("delete", "/accounts/NOPE/churn", None, 404, "no account"),
+    ],
+)
+def test_bad_health_requests(client, api, api_key, method, path, body, status, message):
+    assert api("/events", event(occurred_at=utcnow().isoformat())).status_code == 201
+    headers = {"Authorization": f"Bearer {api_key}"}
+    reply = getattr(client, method)(f"/api/v1{path}", json=body, headers=headers)
+    assert reply.status_code == status and message in json.dumps(reply.json)

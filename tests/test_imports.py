@@ -295,3 +295,59 @@ def test_imported_history_throttles_new_events(runner, csv_file, app):
     }
     recorded = record_event(event_from_json(event))
     assert [i.skip_reason for i in recorded.invitations] == ["throttled_contact"]
+
+
+def test_accounts_carry_their_owner_and_churn(runner, csv_file):
+    from loyalty.auth import create_user
+
+    create_user("Lead@Example.com", "support", "correct horse battery")
+    db.session.commit()
+    path = csv_file(
+        "external_ref,name,segment,owner_email,churned_at\n"
+        "C-1,Acme A/S,b2b,LEAD@example.com,\n"
+        "C-2,Gone ApS,b2b,,2026-03-01\n"
+    )
+    result = run(runner, "accounts", path)
+    assert result.exit_code == 0, result.output
+    acme, gone = db.session.scalars(sa.select(Account).order_by(Account.external_ref)).all()
+    assert acme.owner is not None and acme.owner.email == "lead@example.com"
+    assert acme.churned_at is None and gone.owner is None
+    assert gone.churned_at == dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    # An empty churned_at brings a churned customer back.
+    back = run(
+        runner, "accounts", csv_file("external_ref,name,segment,churned_at\nC-2,Gone ApS,b2b,\n")
+    )
+    assert back.exit_code == 0, back.output
+    db.session.expire_all()
+    assert db.session.get(Account, gone.id).churned_at is None
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ("C-1,Acme A/S,b2b,nobody@example.com,", "owner_email: no active staff member"),
+        ("C-1,Acme A/S,b2b,not-an-address,", "line 2, owner_email:"),
+        ("C-1,Acme A/S,b2b,,2999-01-01", "churned_at: must not be in the future"),
+        ("C-1,Acme A/S,b2b,,someday", "line 2, churned_at:"),
+    ],
+)
+def test_bad_owner_or_churn_is_a_row_error(runner, csv_file, row, message):
+    path = csv_file(f"external_ref,name,segment,owner_email,churned_at\n{row}\n")
+    result = run(runner, "accounts", path)
+    assert result.exit_code == 1 and message in result.output
+    assert count(Account) == 0
+
+
+def test_contacts_say_who_decides(runner, csv_file):
+    run(runner, "accounts", csv_file("external_ref,name,segment\nC-1,Acme A/S,b2b\n"))
+    path = csv_file(
+        "email,name,language,account_ref,decision_maker\n"
+        "boss@acme.dk,Bo Boss,da,C-1,true\nuser@acme.dk,Ulla User,da,C-1,\n"
+    )
+    assert run(runner, "contacts", path).exit_code == 0
+    flags = dict(db.session.execute(sa.select(Contact.email, Contact.is_decision_maker)).all())
+    assert flags == {"boss@acme.dk": True, "user@acme.dk": False}
+    bad = run(runner, "contacts", csv_file(
+        "email,name,language,account_ref,decision_maker\nboss@acme.dk,Bo Boss,da,C-1,maybe\n"
+    ))  # fmt: skip
+    assert bad.exit_code == 1 and "decision_maker: must be true or false" in bad.output

@@ -22,11 +22,8 @@ import typing as t
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import checks, emails
-from ..db import db, rowcount
-from ..mailer import MailError
+from ..db import db
 from ..models import (
-    ACT_ROLES,
     Account,
     Answer,
     Case,
@@ -35,19 +32,19 @@ from ..models import (
     HealthWarning,
     Invitation,
     Response,
-    User,
     utcnow,
 )
-from ..outreach import webhooks
 from . import backtest as scoring
 from . import health
+from .warnings import WarningError as WarningError  # re-exported for the pages
+from .warnings import act_on_warning as act_on_warning
+from .warnings import notify_owners, raise_warnings
+from .warnings import warning_reasons as warning_reasons
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
 WEEK = dt.timedelta(days=7)
-#: Warnings older than this are history (a rebuild's): nobody is emailed about them now.
-NOTIFY_WINDOW = dt.timedelta(days=2)
 log = logging.getLogger(__name__)
 
 
@@ -66,7 +63,7 @@ def histories(
     accounts = sa.select(Account.id, Account.segment)
     if account_ids is not None:
         accounts = accounts.where(Account.id.in_(account_ids))
-    segment = dict(db.session.execute(accounts).tuples().all())
+    segment = dict(db.session.execute(accounts).all())
     ids = list(segment)
     answers: dict[int, list[health.Answer]] = {i: [] for i in ids}
     cases: dict[int, list[health.CaseFact]] = {i: [] for i in ids}
@@ -200,47 +197,6 @@ def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.An
         log.exception("account health failed in this dispatcher pass")
 
 
-def notify_owners(*, now: dt.datetime | None = None) -> int:
-    """Email each account's owner about its new open warnings, once (claimed first)."""
-    now = now or utcnow()
-    ids = list(
-        db.session.scalars(
-            sa.select(HealthWarning.id).where(
-                HealthWarning.notified_at.is_(None),
-                HealthWarning.status == "open",
-                HealthWarning.raised_at >= now - NOTIFY_WINDOW,
-            )
-        )
-    )
-    db.session.commit()
-    sent = 0
-    with emails.transport() as mail:
-        for warning_id in ids:
-            claimed = rowcount(
-                db.session.execute(
-                    sa.update(HealthWarning)
-                    .where(HealthWarning.id == warning_id, HealthWarning.notified_at.is_(None))
-                    .values(notified_at=now)
-                )
-            )
-            db.session.commit()
-            warning = db.session.get(HealthWarning, warning_id)
-            if claimed != 1 or warning is None:
-                continue
-            account = warning.account
-            owner = account.owner
-            if owner is None or not owner.active:
-                continue  # nobody to tell: the account page and the list show it
-            try:
-                mail.send(emails.health_warning(warning, account, owner, warning_reasons(warning)))
-                sent += 1
-            except MailError as exc:
-                log.warning("warning %s: email to %s refused: %s", warning_id, owner.email, exc)
-                warning.notified_at = None  # the next pass tries again
-            db.session.commit()
-    return sent
-
-
 def refresh_stale(*, now: dt.datetime | None = None, limit: int = 500) -> int:
     """Recompute the accounts marked stale (a batch at a time); how many were done."""
     ids = list(
@@ -274,7 +230,7 @@ def refresh(account_ids: Sequence[int], *, now: dt.datetime | None = None) -> li
         account.health_contributions = contributions_json(result)
         account.health_at, account.health_stale = now, False
         if account.churned_at is None:
-            raised += _raise(account_id, result, now, earlier, conf)
+            raised += raise_warnings(account_id, result, now, earlier, conf)
     return raised
 
 
@@ -290,7 +246,7 @@ def _earlier_scores(
             HealthSnapshot.at < at,
         )
         .order_by(HealthSnapshot.at)
-    ).tuples()
+    )
     return list(rows)
 
 
@@ -311,70 +267,6 @@ def contributions(stored: str | None) -> list[dict[str, t.Any]]:
     except ValueError:
         return []
     return value if isinstance(value, list) else []
-
-
-# --- warnings ------------------------------------------------------------------------------
-
-
-def _raise(
-    account_id: int,
-    result: health.Health,
-    at: dt.datetime,
-    earlier: list[tuple[dt.datetime, int, str]],
-    conf: t.Mapping[str, t.Any],
-) -> list[HealthWarning]:
-    """Raise what ``result`` warns of (one open warning per account and kind) and let open
-    warnings whose condition has cleared resolve themselves."""
-    open_ = {
-        w.kind: w
-        for w in db.session.scalars(
-            sa.select(HealthWarning).where(
-                HealthWarning.account_id == account_id,
-                HealthWarning.raised_at <= at,  # as the moment saw it: a rebuild replays
-                sa.or_(HealthWarning.status != "resolved", HealthWarning.acted_at > at),
-            )
-        )
-    }
-    for kind, warning in open_.items():
-        if warning.raised_at < at and health.cleared(kind, result, conf):
-            warning.status, warning.acted_at = "resolved", at
-            warning.note = (warning.note + "\n" if warning.note else "") + "Cleared by itself."
-    raised = []
-    for alarm in health.warnings_for(result, at, earlier, conf):
-        existing = open_.get(alarm.kind)
-        if existing is not None and (existing.status != "resolved" or existing.acted_at == at):
-            continue
-        warning = HealthWarning(
-            account_id=account_id,
-            kind=alarm.kind,
-            reasons=json.dumps(list(alarm.reasons), ensure_ascii=False),
-            score=result.score,
-            raised_at=at,
-            status="open",
-        )
-        db.session.add(warning)
-        raised.append(warning)
-        if at >= utcnow() - NOTIFY_WINDOW:  # other systems hear of today's, not of history
-            webhooks.enqueue(
-                "account.warning",
-                {
-                    "account_id": account_id,
-                    "kind": alarm.kind,
-                    "reasons": list(alarm.reasons),
-                    "score": result.score,
-                    "raised_at": at.isoformat().replace("+00:00", "Z"),
-                },
-                now=at,
-            )
-    return raised
-
-
-def warning_reasons(warning: HealthWarning) -> list[str]:
-    try:
-        value = json.loads(warning.reasons)
-    except ValueError:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 # --- history -------------------------------------------------------------------------------
@@ -413,16 +305,12 @@ def rebuild(
         churned = dict(
             db.session.execute(
                 sa.select(Account.id, Account.churned_at).where(Account.id.in_(chunk))
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         created = dict(
             db.session.execute(
                 sa.select(Account.id, Account.created_at).where(Account.id.in_(chunk))
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         db.session.execute(
             sa.delete(HealthSnapshot).where(
@@ -480,7 +368,7 @@ def _raise_as_of(
 ) -> list[HealthWarning]:
     """:func:`_raise` as the week ending ``at`` saw it."""
     db.session.flush()
-    raised = _raise(account_id, result, at, earlier, conf)
+    raised = raise_warnings(account_id, result, at, earlier, conf)
     for warning in raised:
         # The same warning raised later, by today's scores, before this history existed:
         # the earlier one is that warning, still open; nobody has touched the later one.
@@ -508,13 +396,13 @@ def backtest(
         scoring.AccountOutcome(account_id, value, churned_at)
         for account_id, value, churned_at in db.session.execute(
             sa.select(Account.id, Account.annual_value, Account.churned_at)
-        ).tuples()
+        )
     ]
     warnings = db.session.execute(
         sa.select(HealthWarning.account_id, HealthWarning.raised_at).where(
             HealthWarning.raised_at >= start, HealthWarning.raised_at <= end
         )
-    ).tuples()
+    )
 
     def score(fired: t.Iterable[tuple[int, dt.datetime]]) -> dict[str, t.Any]:
         return scoring.evaluate(
@@ -542,34 +430,3 @@ def _weekly(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
         ends.append(at)
         at += WEEK
     return ends
-
-
-# --- what people do with a warning ------------------------------------------------------------
-
-
-class WarningError(ValueError):
-    """An action on a warning that cannot be done; the message says why, for the person."""
-
-
-def act_on_warning(
-    warning: HealthWarning,
-    actor: User,
-    status: str,
-    note: str,
-    *,
-    now: dt.datetime | None = None,
-) -> None:
-    """Acknowledge a warning (someone is on it) or resolve it, with a note; the caller commits."""
-    if actor.role not in ACT_ROLES:
-        raise WarningError("Only support and admin staff can act on warnings.")
-    if status not in ("acknowledged", "resolved"):
-        raise WarningError("Choose acknowledge or resolve.")
-    if warning.status == "resolved":
-        raise WarningError("The warning is resolved already.")
-    text = (note or "").replace("\r\n", "\n").strip()
-    if not text:
-        raise WarningError("Please write a note: what was done, or what will be.")
-    if len(text) > 5000 or not checks.is_free_text(text):
-        raise WarningError("The note is at most 5000 characters, without control characters.")
-    warning.status, warning.note = status, text
-    warning.acted_by, warning.acted_at = actor, now or utcnow()

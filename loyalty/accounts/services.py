@@ -191,24 +191,24 @@ def mark_churned(account: Account, at: dt.datetime, *, now: dt.datetime | None =
     now = now or utcnow()
     if at > now + dt.timedelta(days=1):
         raise InviteError("churned_at: must not be in the future")
-    since = existed_since(account)
-    if at < since:
+    since = first_known(account)
+    if since is not None and at < since:
         raise InviteError(f"churned_at: before the account's first known day ({since:%Y-%m-%d})")
     account.churned_at = at
 
 
-def existed_since(account: Account) -> dt.datetime:
-    """The account's first known moment: its creation here, or the first answer or event
-    on record (history imported from another tool goes back further)."""
-    firsts = [account.created_at or utcnow()]
-    if account.id is not None:
-        for column, owner in ((Response.submitted_at, Response), (Event.occurred_at, Event)):
-            first = db.session.scalar(
-                sa.select(sa.func.min(column)).where(owner.account_id == account.id)
-            )
-            if first is not None:
-                firsts.append(first)
-    return min(firsts)
+def first_known(account: Account) -> dt.datetime | None:
+    """The account's first answer or event on record (None without any): a customer cannot
+    have left before it. An account brought in from a CRM with no history here can have
+    left at any time in the past."""
+    if account.id is None:
+        return None
+    firsts = [
+        db.session.scalar(sa.select(sa.func.min(column)).where(model.account_id == account.id))
+        for column, model in ((Response.submitted_at, Response), (Event.occurred_at, Event))
+    ]
+    known = [first for first in firsts if first is not None]
+    return min(known) if known else None
 
 
 def reactivate(account: Account) -> None:

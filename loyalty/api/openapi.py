@@ -18,7 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..checks import CONTROL, MAX_MONEY
-from ..models import EVENT_KINDS, LANGUAGES, SEGMENTS
+from ..models import EVENT_KINDS, HEALTH_BANDS, LANGUAGES, SEGMENTS, WARNING_KINDS
 from . import PREFIX
 
 #: No control characters (CR/LF would let a name forge email headers), at least one
@@ -45,6 +45,14 @@ def _error_response(description: str) -> dict[str, t.Any]:
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
 
+
+_REF = {
+    "name": "external_ref",
+    "in": "path",
+    "required": True,
+    "description": "The account's reference in the calling system.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+}
 
 _ERRORS = {
     "400": {"$ref": "#/components/responses/BadRequest"},
@@ -123,6 +131,61 @@ OPENAPI: dict[str, t.Any] = {
                     **_ERRORS,
                 },
             }
+        },
+        "/accounts/{external_ref}/health": {
+            "get": {
+                "operationId": "getAccountHealth",
+                "summary": "An account's health today: score, band, why, open warnings.",
+                "parameters": [_REF],
+                "responses": {
+                    "200": {
+                        "description": "Today's health (score null until first computed).",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                        },
+                    },
+                    "404": _error_response("No account has this external reference."),
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                },
+            }
+        },
+        "/accounts/{external_ref}/churn": {
+            "put": {
+                "operationId": "markChurned",
+                "summary": "Record that the customer left (on a day not in the future).",
+                "parameters": [_REF],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Churn"}}
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Recorded; the account leaves the live views.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                        },
+                    },
+                    "404": _error_response("No account has this external reference."),
+                    **_ERRORS,
+                },
+            },
+            "delete": {
+                "operationId": "reactivate",
+                "summary": "The customer is back: the account is live again.",
+                "parameters": [_REF],
+                "responses": {
+                    "200": {
+                        "description": "Reactivated.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                        },
+                    },
+                    "404": _error_response("No account has this external reference."),
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                },
+            },
         },
         "/openapi.json": {
             "get": {
@@ -227,6 +290,47 @@ OPENAPI: dict[str, t.Any] = {
                     },
                 },
             },
+            "Churn": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["churned_at"],
+                "properties": {"churned_at": {"type": "string", "format": "date-time"}},
+            },
+            "Health": {
+                "type": "object",
+                "required": ["external_ref", "name", "score", "band", "churned_at"],
+                "properties": {
+                    "external_ref": {"type": "string"},
+                    "name": {"type": "string"},
+                    "score": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+                    "band": {"type": ["string", "null"], "enum": [*HEALTH_BANDS, None]},
+                    "computed_at": {"type": ["string", "null"], "format": "date-time"},
+                    "churned_at": {"type": ["string", "null"], "format": "date-time"},
+                    "contributions": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "signal": {"type": "string"},
+                                "points": {"type": "number"},
+                                "detail": {"type": "string"},
+                            },
+                        },
+                    },
+                    "open_warnings": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "kind": {"type": "string", "enum": list(WARNING_KINDS)},
+                                "raised_at": {"type": "string", "format": "date-time"},
+                                "reasons": {"type": "array", "items": {"type": "string"}},
+                                "status": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            },
             "BounceResult": {
                 "type": "object",
                 "required": ["contact_id", "email", "bounced_at"],
@@ -297,7 +401,7 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema, registry=_REGISTRY, format_checker=_formats)
 
 
-_VALIDATORS = {name: _validator(name) for name in ("Event", "Bounce")}
+_VALIDATORS = {name: _validator(name) for name in ("Event", "Bounce", "Churn")}
 
 
 class Invalid(Exception):

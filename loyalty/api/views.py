@@ -12,13 +12,15 @@ import json
 import re
 import typing as t
 
+import sqlalchemy as sa
 from flask import Blueprint, Response, g, request
 from sqlalchemy.exc import IntegrityError
 
-from ..accounts.services import InviteError, mark_bounced
+from ..accounts import rollup
+from ..accounts.services import InviteError, find_account, mark_bounced, mark_churned, reactivate
 from ..db import db
 from ..errors import json_error
-from ..models import Invitation
+from ..models import Account, HealthWarning, Invitation
 from ..outreach.events import EVENT_FIELDS, event_from_json, invite_error, record_event
 from . import PREFIX
 from .keys import authenticate
@@ -165,3 +167,68 @@ def post_bounce():
         "email": contact.email,
         "bounced_at": _iso(contact.bounced_at),
     }
+
+
+# --- account health ------------------------------------------------------------------------
+
+
+def _account_or_404(external_ref: str) -> Account:
+    account = find_account(external_ref=external_ref)
+    if account is None:
+        raise _Refused(404, "no account has this external reference")
+    return account
+
+
+def _health_json(account: Account) -> dict[str, t.Any]:
+    warnings = db.session.scalars(
+        sa.select(HealthWarning)
+        .where(HealthWarning.account_id == account.id, HealthWarning.status != "resolved")
+        .order_by(HealthWarning.raised_at)
+    )
+    return {
+        "external_ref": account.external_ref,
+        "name": account.name,
+        "score": account.health_score,
+        "band": account.health_band,
+        "computed_at": _iso(account.health_at) if account.health_at else None,
+        "churned_at": _iso(account.churned_at) if account.churned_at else None,
+        "contributions": rollup.contributions(account.health_contributions),
+        "open_warnings": [
+            {
+                "kind": w.kind,
+                "raised_at": _iso(w.raised_at),
+                "reasons": rollup.warning_reasons(w),
+                "status": w.status,
+            }
+            for w in warnings
+        ],
+    }
+
+
+@bp.get("/accounts/<path:external_ref>/health")
+def get_health(external_ref: str):
+    """An account's health today, with why and its open warnings."""
+    return _health_json(_account_or_404(external_ref))
+
+
+@bp.put("/accounts/<path:external_ref>/churn")
+def put_churn(external_ref: str):
+    """Record that the customer left."""
+    account = _account_or_404(external_ref)
+    data = _json_body()
+    check("Churn", data)
+    try:
+        mark_churned(account, parse_datetime(data["churned_at"]))
+    except InviteError as exc:
+        raise invite_error(exc, {}) from None
+    db.session.commit()
+    return _health_json(account)
+
+
+@bp.delete("/accounts/<path:external_ref>/churn")
+def delete_churn(external_ref: str):
+    """The customer is back."""
+    account = _account_or_404(external_ref)
+    reactivate(account)
+    db.session.commit()
+    return _health_json(account)

@@ -122,7 +122,7 @@ def export_health(history: bool, start: str | None, end: str | None) -> None:
             .join(Account, Account.id == HealthSnapshot.account_id)
             .where(HealthSnapshot.at >= first, HealthSnapshot.at <= last)
             .order_by(Account.name, HealthSnapshot.at)
-        ).tuples()
+        )
     else:
         rows = db.session.execute(
             sa.select(
@@ -136,7 +136,7 @@ def export_health(history: bool, start: str | None, end: str | None) -> None:
             )
             .where(Account.churned_at.is_(None), Account.health_at.is_not(None))
             .order_by(Account.name)
-        ).tuples()
+        )
     for ref, name, segment, at, score, band, stored in rows:
         points = {c.get("signal"): c.get("points") for c in rollup.contributions(stored)}
         row = [ref or "", name, segment, _iso(at), score, band]
@@ -160,7 +160,7 @@ def export_warnings(start: str | None, end: str | None) -> None:
         .where(HealthWarning.raised_at >= first, HealthWarning.raised_at < last)
         .order_by(HealthWarning.raised_at, HealthWarning.id)
     )
-    for warning, ref, name in db.session.execute(query).tuples():
+    for warning, ref, name in db.session.execute(query):
         reasons = "; ".join(rollup.warning_reasons(warning))
         row = [ref or "", name, _iso(warning.raised_at), warning.kind, reasons, warning.score,
                warning.status]  # fmt: skip

@@ -34,8 +34,12 @@ from ..accounts.services import (
     Invitee,
     InviteError,
     find_account,
+    mark_churned,
     normalise_email,
     put_contact,
+    reactivate,
+    set_decision_maker,
+    set_owner,
     upsert_account,
     validate,
 )
@@ -207,31 +211,59 @@ def _text(row: dict[str, str], column: str, max_length: int = 200, *, required=T
 
 class _Accounts(Kind):
     required = ("external_ref", "name", "segment")
-    optional = ("annual_value",)
+    #: ``owner_email``: the staff member who owns it (empty: unchanged); ``churned_at``: when
+    #: the customer left (empty: a live customer, reactivated if it had churned)
+    optional = ("annual_value", "owner_email", "churned_at")
 
     def check(self, row):
         try:  # negative, or too large to store once rounded to the cent
             value = checks.money(_number(row, "annual_value"))
         except checks.CheckError:
             raise RowError("annual_value", "must be from 0 to 999999999999.99") from None
-        return dict(
-            external_ref=_text(row, "external_ref", 100),
-            name=_text(row, "name"),
-            segment=_choice(row, "segment", SEGMENTS),
-            annual_value=value,
+        owner = row.get("owner_email", "")
+        if owner:
+            try:
+                owner = normalise_email(owner)
+            except InviteError as exc:
+                raise RowError("owner_email", str(exc).partition(": ")[2]) from None
+        churn: dt.datetime | None | bool = False  # False: the file has no churned_at column
+        if "churned_at" in row:
+            churn = _datetime(row, "churned_at") if row["churned_at"] else None
+        return (
+            dict(
+                external_ref=_text(row, "external_ref", 100),
+                name=_text(row, "name"),
+                segment=_choice(row, "segment", SEGMENTS),
+                annual_value=value,
+            ),
+            owner,
+            churn,
         )
 
     def apply(self, item):
+        fields, owner, churn = item
         try:
-            account = upsert_account(**item)
+            account = upsert_account(**fields)
         except InviteError as exc:
             raise RowError("name", str(exc).partition(": ")[2]) from None
+        try:
+            if owner:
+                set_owner(account, owner)
+            if churn is None and account.churned_at is not None:
+                reactivate(account)
+            elif isinstance(churn, dt.datetime) and account.churned_at != churn:
+                db.session.flush()  # its first known day counts its answers
+                mark_churned(account, churn)
+        except InviteError as exc:
+            column, _, message = str(exc).partition(": ")
+            raise RowError(column, message) from None
         return _outcome(account)
 
 
 class _Contacts(Kind):
     required = ("email", "name", "language")
-    optional = ("account_ref", "account")
+    #: ``decision_maker``: true or false (yes/no, 1/0); empty leaves it as it is
+    optional = ("account_ref", "account", "decision_maker")
 
     def check(self, row):
         if not row.get("account_ref") and not row.get("account"):
@@ -249,10 +281,14 @@ class _Contacts(Kind):
         except InviteError as exc:
             column, _, message = str(exc).partition(": ")
             raise RowError(column, message) from None
-        return invitee, row.get("account_ref") or None, row.get("account") or None
+        decides = row.get("decision_maker", "").strip().lower()
+        if decides and decides not in _YES + _NO:
+            raise RowError("decision_maker", "must be true or false")
+        decision_maker = None if not decides else decides in _YES
+        return invitee, row.get("account_ref") or None, row.get("account") or None, decision_maker
 
     def apply(self, item):
-        invitee, ref, name = item
+        invitee, ref, name, decision_maker = item
         account = find_account(external_ref=ref) if ref else find_account(name=name)
         if account is None:
             column, value = ("account_ref", ref) if ref else ("account", name)
@@ -262,7 +298,12 @@ class _Contacts(Kind):
         )
         if contact.erased_at is not None:
             return "erased, left alone"
+        if decision_maker is not None and contact.is_decision_maker != decision_maker:
+            set_decision_maker(contact, decision_maker)
         return _outcome(contact)
+
+
+_YES, _NO = ("true", "yes", "1", "ja"), ("false", "no", "0", "nej")
 
 
 #: event CSV column -> where it goes in the API's JSON

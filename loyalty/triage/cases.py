@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from .. import checks, emails
+from ..accounts.rollup import mark_stale
 from ..db import db
 from ..i18n import text as ui_text
 from ..models import (
@@ -134,6 +135,7 @@ def _clean_text(value: str | None, what: str, *, required: bool = True) -> str:
 
 def _touch(case: Case, now: dt.datetime) -> None:
     case.updated_at = now
+    mark_stale(case.account_id)  # open, overdue and lost cases count in account health
 
 
 def assign(

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from . import metrics
+from .accounts import rollup
 from .accounts.services import normalise_email, put_contact, upsert_account
 from .auth import create_user
 from .db import db
@@ -23,6 +24,7 @@ from .models import Account, Contact, Event, Invitation, Response, User, utcnow
 from .outreach.invitations import create_invitation, survey_url
 from .specs import surveys
 from .survey.responses import save_response
+from .triage.settings import settings
 
 DEMO_ADMIN = "admin@example.com"
 
@@ -132,6 +134,40 @@ _COMMENTS: dict[str, dict[str, list[tuple[str, str]]]] = {
 }
 
 
+class _Story(t.NamedTuple):
+    """An account whose health tells a story a newcomer can see (``None``: random drift).
+
+    ``mood`` maps days ago (0..365) to a mood from -1 to 1; ``silent_days``: nothing answered
+    in the last so many days; ``churned_days``: the customer left that many days ago;
+    ``cue``: a comment about leaving in the last ``cue_days``."""
+
+    name: str
+    mood: t.Callable[[float], float]
+    silent_days: int = 0
+    churned_days: int = 0
+    cue: bool = False
+    cue_days: int = 60
+
+
+#: The first accounts seeded tell these stories; the rest drift at random.
+_STORIES = [
+    _Story("sliding", lambda ago: -0.9 + 1.6 * ago / 365),  # loved a year ago, angry now
+    _Story("silent", lambda ago: 0.5, silent_days=200),  # was happy, stopped answering
+    _Story("polite churner", lambda ago: 0.2, churned_days=25, cue=True, cue_days=120),
+    _Story("stable grumbler", lambda ago: -0.35),  # never happy, never worse
+    _Story("recovered dip", lambda ago: 0.6 - 1.3 * max(0.0, 1 - abs(ago - 200) / 90)),
+    _Story("churned", lambda ago: -0.8 + 1.4 * ago / 365, churned_days=90),
+    _Story("loyal", lambda ago: 0.85),
+    _Story("churned", lambda ago: -0.6 + 1.2 * ago / 365, churned_days=150),
+]
+
+
+_CUES = {
+    "da": "Samarbejdet har været fint, men vi forlænger ikke aftalen næste år.",
+    "en": "It has been fine working with you, but we will not renew the contract next year.",
+}
+
+
 def is_empty() -> bool:
     return db.session.scalar(sa.select(sa.func.count(Account.id))) == 0
 
@@ -178,8 +214,10 @@ def seed_demo(
             )
             domain, people = "mail.example.com", [person]
         account.owner = owner
-        # Each account has a mood that drifts over the year: some improve, some slide.
+        # Each account has a mood that drifts over the year: some improve, some slide; the
+        # first ones tell the stories of account health (see _STORIES).
         start, drift = rng.uniform(-0.6, 0.9), rng.uniform(-0.9, 0.6)
+        story = _STORIES[i] if i < len(_STORIES) else None
         contacts = []
         for j, person in enumerate(people):
             language = "en" if (rng.random() < 0.3 or name and "Ltd" in name) else "da"
@@ -201,16 +239,34 @@ def seed_demo(
             for contact in contacts
             for _ in range(rng.randint(2, 6))
         )
+        gone = now - dt.timedelta(days=story.churned_days) if story and story.churned_days else None
         for sent, contact in asked:
+            if gone is not None and sent > gone:
+                continue  # a customer who left is not asked again
             _work_cases(account, sent, rng, owners)
-            mood = start + drift * (1 - (now - sent).days / 365)
-            _demo_invitation(rng, survey, contact, sent, mood, now)
+            ago = (now - sent).total_seconds() / 86400
+            mood = story.mood(ago) if story else start + drift * (1 - ago / 365)
+            answers = not (story and story.silent_days and ago < story.silent_days)
+            cue = bool(story and story.cue and ago < story.cue_days + story.churned_days)
+            _demo_invitation(rng, survey, contact, sent, mood, now, answers=answers, cue=cue)
         _work_cases(account, now, rng, owners, days=12)  # the last fortnight stays open
+        if gone is not None:
+            account.churned_at = gone
         db.session.commit()
         progress(1)
+    # Health history for the year, and today's scores: the accounts pages have a story.
+    ends = rollup.week_ends(
+        (now - dt.timedelta(days=365)).date(), now.date(), settings().calendar.tz
+    )
+    rollup.rebuild(ends)
+    live = db.session.scalars(sa.select(Account.id).where(Account.churned_at.is_(None))).all()
+    rollup.refresh(list(live), now=now)
+    db.session.commit()
 
 
-def _demo_invitation(rng, survey, contact, sent, mood: float, now) -> None:
+def _demo_invitation(
+    rng, survey, contact, sent, mood: float, now, *, answers: bool = True, cue: bool = False
+) -> None:
     event = Event(
         kind=rng.choice(["sale", "delivery"]),
         account=contact.account,
@@ -222,12 +278,14 @@ def _demo_invitation(rng, survey, contact, sent, mood: float, now) -> None:
     db.session.add(event)
     invitation = create_invitation(contact, survey.id, due_at=sent, event=event)
     invitation.status, invitation.sent_at = "sent", sent
-    if rng.random() > 0.55:  # about 45 % answer, as post-sale surveys do
+    if rng.random() > 0.55 or not answers:  # about 45 % answer, as post-sale surveys do
         return
     mood = max(-1.0, min(1.0, mood + rng.gauss(0, 0.35)))
     nps = max(0, min(10, round(7 + mood * 4 + rng.gauss(0, 1))))
     kind = {"promoter": "good", "passive": "mixed", "detractor": "bad"}[metrics.nps_band(nps)]
     reason, improve = rng.choice(_COMMENTS[contact.language][kind])
+    if cue:  # politely, the contract will not be extended
+        reason = _CUES[contact.language]
     values = {
         "nps": nps,
         "csat": max(1, min(5, round(3.5 + mood * 1.6 + rng.gauss(0, 0.6)))),

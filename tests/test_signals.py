@@ -43,9 +43,11 @@ def test_the_receivers_are_those_of_the_design(app):
         "loyalty.triage.flagging.flag_on_save",
         "loyalty.outreach.dispatch.cancel_reminder",
         "loyalty.outreach.webhooks.queue_response_created",
+        "loyalty.accounts.rollup.on_response_saved",
     }
     assert names(signals.dispatch_tick) == {
         "loyalty.triage.notifications.on_dispatch_tick",
+        "loyalty.accounts.rollup.on_dispatch_tick",
     }
 
 

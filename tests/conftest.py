@@ -5,6 +5,7 @@ helper, invitations, and a real SMTP server on loopback."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import re
 import shutil
@@ -199,3 +200,25 @@ def smtp_server():
     collector.url = f"smtp://127.0.0.1:{controller.port}"
     yield collector
     controller.stop()
+
+
+@pytest.fixture
+def stored_answer(app, invite):
+    """Store an answer from a new contact of ``account`` as the survey does, ``days_ago``;
+    returns the account."""
+    from loyalty.models import utcnow
+    from loyalty.specs import surveys
+    from loyalty.survey.responses import save_response
+
+    survey = surveys(app)["post-sale"]
+
+    def make(account: str = "Acme A/S", *, days_ago: float = 1, nps: int = 9, **values):
+        at = utcnow() - dt.timedelta(days=days_ago)
+        invitation, _ = invite(account=account, due_at=at - dt.timedelta(days=1))
+        invitation.status, invitation.sent_at = "sent", at - dt.timedelta(days=1)
+        fields = {"nps": nps, "csat": values.pop("csat", 4), "ces": 5, **values}
+        save_response(invitation, survey, fields, complete=True, now=at)
+        db.session.commit()
+        return invitation.contact.account
+
+    return make

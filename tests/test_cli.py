@@ -192,3 +192,47 @@ def test_every_command_is_in_the_readme(app):
     assert len(ours) > 20  # the walk found the groups' commands, not just the groups
     missing = [path for path in ours if f"flask --app loyalty {path}" not in readme]
     assert missing == []
+
+
+def test_health_commands_and_exports(runner, stored_answer):
+    import csv
+    import io
+    import json
+
+    from loyalty.models import Account
+
+    stored_answer('=HYPERLINK("http://evil") A/S', days_ago=200, nps=10)
+    stored_answer('=HYPERLINK("http://evil") A/S', days_ago=5, nps=0, reason="We will cancel.")
+    refreshed = runner.invoke(args=["health", "refresh"])
+    assert refreshed.exit_code == 0 and "Scored 1 accounts." in refreshed.output
+    rebuilt = runner.invoke(args=["health", "rebuild", "--from", "2026-01-01"])
+    assert rebuilt.exit_code == 0 and "weekly snapshots" in rebuilt.output, rebuilt.output
+    again = runner.invoke(args=["health", "rebuild", "--from", "2026-01-01"])
+    assert again.output.splitlines()[-1] == rebuilt.output.splitlines()[-1]  # the same
+    backtest = runner.invoke(args=["health", "backtest", "--json"])
+    assert set(json.loads(backtest.output)) == {"health", "nps_below_zero", "latest_detractor"}
+    text = runner.invoke(args=["health", "backtest"])
+    assert "recall" in text.output and "precision" in text.output
+    today = list(csv.DictReader(io.StringIO(runner.invoke(args=["export", "health"]).output)))
+    assert len(today) == 1 and today[0]["account"].startswith("'=HYPERLINK")
+    assert {"score", "band", "nps", "churn_cues"} <= set(today[0])
+    assert today[0]["at"].endswith("+00:00") and "." not in today[0]["at"]  # whole seconds
+    history = runner.invoke(args=["export", "health", "--history", "--from", "2026-01-01"])
+    assert len(list(csv.DictReader(io.StringIO(history.output)))) > 10
+    warned = runner.invoke(args=["export", "warnings", "--from", "2026-01-01"])
+    rows = list(csv.DictReader(io.StringIO(warned.output)))
+    assert rows and all(r["account"].startswith("'=") for r in rows)
+    assert db.session.scalar(sa.select(Account.health_score)) is not None
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["health", "rebuild", "--from", "someday"],
+        ["health", "backtest", "--to", "2026-13-01"],
+        ["export", "warnings", "--from", "2026-02-01", "--to", "2026-01-01"],
+    ],
+)
+def test_health_commands_explain_a_bad_period(runner, args):
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2 and "Error:" in result.output and "Traceback" not in result.output

@@ -236,3 +236,34 @@ def test_health_commands_and_exports(runner, stored_answer):
 def test_health_commands_explain_a_bad_period(runner, args):
     result = runner.invoke(args=args)
     assert result.exit_code == 2 and "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_owner_decision_maker_and_churn_from_the_command_line(runner, stored_answer):
+    from loyalty.auth import create_user
+    from loyalty.models import Account, Contact
+
+    create_user("owner@example.com", "support", "correct horse battery")
+    account = stored_answer("Acme A/S", days_ago=30)
+    db.session.commit()
+    contact_email = db.session.scalar(sa.select(Contact.email))
+    owned = runner.invoke(args=["account", "owner", "Acme A/S", "OWNER@example.com"])
+    assert owned.exit_code == 0 and "owned by owner@example.com" in owned.output
+    decides = runner.invoke(args=["contact", "decision-maker", contact_email, "true"])
+    assert decides.exit_code == 0, decides.output
+    churned = runner.invoke(args=["account", "churn", "Acme A/S", "2026-11-30"])
+    assert churned.exit_code == 0, churned.output
+    db.session.expire_all()
+    account = db.session.get(Account, account.id)
+    assert account.owner.email == "owner@example.com" and account.churned_at is not None
+    assert db.session.scalar(sa.select(Contact.is_decision_maker)) is True
+    assert runner.invoke(args=["account", "reactivate", "Acme A/S"]).exit_code == 0
+    db.session.expire_all()
+    assert db.session.get(Account, account.id).churned_at is None
+    for bad in (
+        ["account", "owner", "Nope A/S", "owner@example.com"],
+        ["account", "owner", "Acme A/S", "nobody@example.com"],
+        ["account", "churn", "Acme A/S", "2999-01-01"],
+        ["contact", "decision-maker", "nobody@example.com", "true"],
+    ):
+        result = runner.invoke(args=bad)
+        assert result.exit_code == 2 and "Traceback" not in result.output, bad

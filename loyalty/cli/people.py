@@ -1,17 +1,31 @@
-"""Commands about people: staff users, and contacts whose mail bounces."""
+"""Commands about people: staff users, contacts (bounces, decision makers), accounts (owner,
+churn)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import click
 from flask.cli import AppGroup
 
-from ..accounts.services import InviteError, mark_bounced
+from ..accounts.services import (
+    InviteError,
+    find_account,
+    find_contact,
+    mark_bounced,
+    mark_churned,
+    normalise_email,
+    reactivate,
+    set_decision_maker,
+    set_owner,
+)
 from ..auth import create_user
 from ..db import db
 from ..models import ROLES
 
 user_cli = AppGroup("user", help="Staff users.")
-contact_cli = AppGroup("contact", help="Contacts: record bounces.")
+contact_cli = AppGroup("contact", help="Contacts: record bounces, mark decision makers.")
+account_cli = AppGroup("account", help="Accounts: their owner, churn and reactivation.")
 
 
 @user_cli.command("create")
@@ -42,4 +56,68 @@ def contact_bounce(email: str) -> None:
     click.echo(f"{contact.email} bounces since {contact.bounced_at:%Y-%m-%d %H:%M} UTC")
 
 
-COMMANDS = (user_cli, contact_cli)
+@contact_cli.command("decision-maker")
+@click.argument("email")
+@click.argument("decides", type=click.BOOL)
+def contact_decision_maker(email: str, decides: bool) -> None:
+    """Mark the contact with EMAIL as a decision maker of their account (true) or not (false)."""
+    try:
+        contact = find_contact(normalise_email(email))
+    except InviteError as exc:
+        raise click.UsageError(str(exc)) from None
+    if contact is None:
+        raise click.UsageError(f"email: no contact has the address {email!r}")
+    set_decision_maker(contact, decides)
+    db.session.commit()
+    click.echo(
+        f"{contact.email} {'decides' if decides else 'does not decide'} for {contact.account.name}"
+    )
+
+
+def _account(ref: str):
+    account = find_account(external_ref=ref, name=ref)
+    if account is None:
+        raise click.UsageError(f"no account with the external ref or name {ref!r}")
+    return account
+
+
+@account_cli.command("owner")
+@click.argument("account")
+@click.argument("email", required=False, default="")
+def account_owner(account: str, email: str) -> None:
+    """Give ACCOUNT (its external ref or name) to the staff member with EMAIL; no EMAIL: to
+    nobody. The owner gets its cases and its health warnings."""
+    found = _account(account)
+    try:
+        set_owner(found, email)
+    except InviteError as exc:
+        raise click.UsageError(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{found.name} is owned by {found.owner.email if found.owner else 'nobody'}")
+
+
+@account_cli.command("churn")
+@click.argument("account")
+@click.argument("day", type=click.DateTime(formats=["%Y-%m-%d"]))
+def account_churn(account: str, day: dt.datetime) -> None:
+    """Record that ACCOUNT's customer left on DAY (YYYY-MM-DD)."""
+    found = _account(account)
+    try:
+        mark_churned(found, day.replace(tzinfo=dt.UTC))
+    except InviteError as exc:
+        raise click.UsageError(str(exc)) from None
+    db.session.commit()
+    click.echo(f"{found.name} churned on {day:%Y-%m-%d}")
+
+
+@account_cli.command("reactivate")
+@click.argument("account")
+def account_reactivate(account: str) -> None:
+    """The customer of ACCOUNT is back."""
+    found = _account(account)
+    reactivate(found)
+    db.session.commit()
+    click.echo(f"{found.name} is live again")
+
+
+COMMANDS = (user_cli, contact_cli, account_cli)

@@ -116,9 +116,14 @@ def digest(
     new_total: int,
     overdue_total: int,
     tz: ZoneInfo,
+    warnings: t.Sequence[tuple[HealthWarning, list[str]]] = (),
 ) -> EmailMessage:
-    """A staff member's daily digest: the first cases of each list, and the full counts."""
+    """A staff member's daily digest: the first cases of each list, and the full counts; the
+    quieter health warnings of the accounts they own."""
     context = dict(
+        warnings=warnings,
+        warning_names=WARNING_NAMES,
+        account_url=account_url,
         user=user,
         new=new,
         overdue=overdue,

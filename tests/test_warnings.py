@@ -130,3 +130,34 @@ def test_a_warning_whose_condition_clears_resolves_itself(stored_answer):
         sa.select(HealthWarning).where(HealthWarning.id == churn[0].id)
     ).all()
     assert again.status == "resolved" and "Cleared by itself." in (again.note or "")
+
+
+def test_quieter_warnings_wait_for_the_owners_digest(app, stored_answer, smtp_server):
+    from loyalty.triage import notifications
+
+    app.config["MAIL_URL"] = smtp_server.url
+    owner = staff("owner@example.com")
+    account = stored_answer(days_ago=20, nps=9)
+    account.owner = owner
+    quiet = HealthWarning(
+        account=account,
+        kind="silent",
+        reasons=json.dumps(["0 answers in 180 days, <b>12</b> in the year before"]),
+        score=55,
+        raised_at=utcnow(),
+    )
+    db.session.add(quiet)
+    db.session.commit()
+    assert warnings.notify_owners() == 0  # not at once
+    assert notifications.send_digests(force=True) >= 1
+    (digest,) = [m for m in smtp_server.messages if m["To"] == "owner@example.com"]
+    html = digest.get_body(("html",)).get_content()
+    assert "Your accounts: early warnings" in html and "gone silent" in html
+    assert "&lt;b&gt;12&lt;/b&gt;" in html and "<b>12" not in html
+    db.session.expire_all()
+    assert db.session.get(HealthWarning, quiet.id).notified_at is not None
+    smtp_server.messages.clear()
+    notifications.send_digests(force=True)  # told once: not in the next digest
+    assert all(
+        "early warnings" not in m.get_body(("plain",)).get_content() for m in smtp_server.messages
+    )

@@ -18,12 +18,17 @@ import sqlalchemy as sa
 from .. import checks, emails
 from ..db import db, rowcount
 from ..mailer import MailError
-from ..models import ACT_ROLES, HealthWarning, User, utcnow
+from ..models import ACT_ROLES, Account, HealthWarning, User, utcnow
 from ..outreach import webhooks
 from . import health
 
 #: Warnings older than this are history (a rebuild's): nobody is emailed about them now.
 NOTIFY_WINDOW = dt.timedelta(days=2)
+#: These are emailed to the owner at once; the others wait for the owner's daily digest.
+AT_ONCE = ("at_risk", "churn_cue")
+#: The digest lists the quieter warnings of the last week (a digest skipped on a holiday
+#: still tells of them).
+DIGEST_WINDOW = dt.timedelta(days=8)
 log = logging.getLogger(__name__)
 
 
@@ -96,6 +101,7 @@ def notify_owners(*, now: dt.datetime | None = None) -> int:
             sa.select(HealthWarning.id).where(
                 HealthWarning.notified_at.is_(None),
                 HealthWarning.status == "open",
+                HealthWarning.kind.in_(AT_ONCE),
                 HealthWarning.raised_at >= now - NOTIFY_WINDOW,
             )
         )
@@ -131,6 +137,30 @@ def notify_owners(*, now: dt.datetime | None = None) -> int:
 
 class WarningError(ValueError):
     """An action on a warning that cannot be done; the message says why, for the person."""
+
+
+def for_digest(user: User, now: dt.datetime) -> list[HealthWarning]:
+    """The quieter warnings (falling, silent) of ``user``'s accounts not told yet."""
+    return list(
+        db.session.scalars(
+            sa.select(HealthWarning)
+            .join(Account, Account.id == HealthWarning.account_id)
+            .where(
+                Account.owner_id == user.id,
+                HealthWarning.status == "open",
+                HealthWarning.notified_at.is_(None),
+                HealthWarning.kind.not_in(AT_ONCE),
+                HealthWarning.raised_at >= now - DIGEST_WINDOW,
+            )
+            .order_by(HealthWarning.score, HealthWarning.id)
+            .limit(50)
+        )
+    )
+
+
+def mark_told(warnings: list[HealthWarning], now: dt.datetime) -> None:
+    for warning in warnings:
+        warning.notified_at = now
 
 
 def act_on_warning(

@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, selectinload
 
 from .. import emails
+from ..accounts import warnings as account_warnings
 from ..db import db, rowcount
 from ..mailer import MailError
 from ..models import Case, CaseEvent, Flag, Response, User, utcnow
@@ -221,18 +222,23 @@ def digest_content(since: dt.datetime, now: dt.datetime) -> tuple[list[Case], li
 
 
 def digest_message(user: User, since: dt.datetime, now: dt.datetime) -> EmailMessage | None:
-    """The digest for ``user``, or None on a day with nothing new and nothing overdue."""
+    """The digest for ``user``, or None on a day with nothing to tell: no new or overdue
+    case, and no quieter health warning about an account they own."""
     new, overdue, new_total, overdue_total = digest_content(since, now)
-    if not new and not overdue:
+    quiet = account_warnings.for_digest(user, now)
+    if not new and not overdue and not quiet:
         return None
-    return emails.digest(
+    message = emails.digest(
         user,
         new=new,
         overdue=overdue,
         new_total=new_total,
         overdue_total=overdue_total,
         tz=cases.settings().calendar.tz,
+        warnings=[(w, account_warnings.warning_reasons(w)) for w in quiet],
     )
+    account_warnings.mark_told(quiet, now)  # committed with the claim once it is sent
+    return message
 
 
 def send_digests(
@@ -274,11 +280,13 @@ def _send_digests(
             mail.send(message)
         except MailError as exc:
             log.warning("digest to %s refused: %s", user.email, exc)
+            db.session.rollback()  # the warnings it told of are not told
             db.session.execute(
                 sa.update(User).where(User.id == user.id).values(digest_sent_at=previous)
             )
             db.session.commit()
             continue
+        db.session.commit()
         sent += 1
     return sent
 

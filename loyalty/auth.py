@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
+from . import checks
 from .accounts.services import InviteError, normalise_email
 from .db import db
 from .models import ROLES, User
@@ -93,7 +94,16 @@ class LoginForm(FlaskForm):
 
 def _safe_next(target: str | None) -> str:
     """Only follow ``next`` within this site, so the login page cannot redirect elsewhere."""
-    if target and target.startswith("/") and not urlsplit(target).netloc and "\\" not in target:
+    parts = urlsplit(target or "")
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")  # "//evil.example" is another site to a browser
+        and "\\" not in target
+        and not parts.scheme
+        and not parts.netloc
+        and checks.is_one_line(target)
+    ):
         return target
     return url_for("responses.index")
 

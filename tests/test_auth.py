@@ -40,7 +40,17 @@ def test_login_without_csrf_is_refused(client):
     assert reply.status_code == 400
 
 
-@pytest.mark.parametrize("target", ["https://evil.example.com/", "//evil.example.com", "/\\evil"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example.com/",
+        "//evil.example.com",
+        "/\\evil",
+        "////evil.example",  # Location: //evil.example, which browsers follow off site
+        "/%2F%2Fevil.example",
+        "///evil.example",
+    ],
+)
 def test_login_never_redirects_off_site(client, auth, target):
     from loyalty.auth import create_user
     from loyalty.db import db
@@ -53,6 +63,20 @@ def test_login_never_redirects_off_site(client, auth, target):
         data={"email": "x@example.com", "password": "correct horse battery", "csrf_token": token},
     )
     assert reply.headers["Location"] == "/responses"
+
+
+def test_login_follows_a_path_on_this_site(client):
+    from loyalty.auth import create_user
+    from loyalty.db import db
+
+    create_user("x@example.com", "admin", "correct horse battery")
+    db.session.commit()
+    token = csrf_from(client.get("/login").text)
+    reply = client.post(
+        "/login?next=/triage%3Fstatus%3Dall",
+        data={"email": "x@example.com", "password": "correct horse battery", "csrf_token": token},
+    )
+    assert reply.headers["Location"] == "/triage?status=all"
 
 
 @pytest.mark.parametrize("route", STAFF_ROUTES)

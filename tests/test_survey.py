@@ -247,3 +247,41 @@ def test_wrong_method_is_a_clear_405(client, invite):
     reply = client.put(f"/s/{token}", headers={"Accept-Language": "en"})
     assert reply.status_code == 405 and "cannot be used that way" in reply.text
     assert set(reply.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+@pytest.mark.parametrize("score", ["5.9", "+5", " 5", "٥", "05.0", "1e1"])
+def test_a_score_is_a_whole_number_written_as_one(client, invite, score):
+    _, token = invite(language="en")
+    reply = answer(client, token, nps=score)
+    assert reply.status_code == 422 and stored() == []
+
+
+@pytest.mark.parametrize(
+    "body", [{"nps": True}, {"nps": 5.9}, {"nps": 9, "reason": 123}, {"reason": {}}]
+)
+def test_the_survey_takes_a_form_not_json(client, invite, body):
+    _, token = invite(language="en")
+    page = client.get(f"/s/{token}").get_data(as_text=True)
+    reply = client.post(f"/s/{token}", json={"csrf_token": csrf_from(page), **COMPLETE, **body})
+    assert reply.status_code == 415 and stored() == []
+    partial = client.post(f"/s/{token}/partial", json={"nps": 9})
+    assert partial.status_code in (400, 422) and stored() == []
+
+
+def test_an_unsubscribed_contacts_link_opens_nothing(client, invite):
+    from loyalty.models import utcnow
+
+    invitation, token = invite(language="en")
+    assert answer(client, token, nps="4").status_code == 303
+    invitation.contact.unsubscribed_at = utcnow()
+    db.session.commit()
+    page = client.get(f"/s/{token}", headers={"Accept-Language": "en"})
+    assert page.status_code == 404 and "This link does not work" in page.get_data(as_text=True)
+    assert answer_raw(client, token).status_code == 404
+    db.session.expire_all()
+    (response,) = stored()
+    assert response.nps == 4  # what they said before stays as it was
+
+
+def answer_raw(client, token: str):
+    return client.post(f"/s/{token}", data={**COMPLETE, "nps": "10"})

@@ -49,11 +49,14 @@ def hash_token(token: str) -> str:
 
 
 def find_open(token: str, now: dt.datetime | None = None) -> Invitation | None:
-    """The invitation a link token opens, or None when unknown, malformed or expired."""
+    """The invitation a link token opens, or None when unknown, malformed or expired, or
+    when its contact unsubscribed or was erased (their link is then like any unknown one)."""
     if not TOKEN_PATTERN.fullmatch(token):
         return None
     invitation = db.session.scalar(_open_query(), {"token_hash": hash_token(token)})
     if invitation is None or not invitation.is_open(now):
+        return None
+    if invitation.contact.unsubscribed_at is not None or invitation.contact.erased_at is not None:
         return None
     return invitation
 

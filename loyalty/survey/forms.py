@@ -7,6 +7,7 @@ only place a survey answer is checked, for the page and for the scores tapped in
 from __future__ import annotations
 
 import functools
+import re
 
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField, TextAreaField
@@ -14,6 +15,8 @@ from wtforms.validators import ValidationError
 
 from ..i18n import text as ui_text
 from ..specs import Question, SurveySpec
+
+_WHOLE = re.compile(r"[0-9]{1,2}")
 
 
 class _ScaleAnswer:
@@ -29,10 +32,8 @@ class _ScaleAnswer:
             if self.question.required:
                 raise ValidationError(ui_text("error_required", self.language))
             return
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            value = None
+        # A whole number written as one, in ASCII digits: not "5.9", "+5", " 5" or "٥".
+        value = int(raw) if isinstance(raw, str) and _WHOLE.fullmatch(raw) else None
         if value is None or value not in self.question.choices:
             q = self.question
             raise ValidationError(ui_text("error_scale", self.language, min=q.min, max=q.max))

@@ -71,7 +71,12 @@ _LINK_QUERY = (
     )
     .join(_contacts, _contacts.c.id == _invitations.c.contact_id)
     .outerjoin(_responses, _responses.c.invitation_id == _invitations.c.id)
-    .where(_invitations.c.token_hash == sa.bindparam("token_hash"))
+    .where(
+        _invitations.c.token_hash == sa.bindparam("token_hash"),
+        # Unsubscribed means unsubscribed: the link opens nothing any more.
+        _contacts.c.unsubscribed_at.is_(None),
+        _contacts.c.erased_at.is_(None),
+    )
 )
 _ANSWERS_QUERY = sa.select(_answers.c.question, _answers.c.text, _answers.c.number).where(
     _answers.c.response_id == sa.bindparam("response_id")
@@ -251,6 +256,15 @@ def submit(token: str):
     """Store the answers, or show the form again with what is wrong, in the customer's words."""
     invitation = get_invitation_or_404(token)
     survey, language = _survey_for(invitation)
+    if request.mimetype not in _FORM_TYPES:
+        # A browser posts the form encoded; anything else (JSON above all, which WTForms
+        # would read too) is refused rather than guessed at.
+        return render_template(
+            "survey/error.html",
+            language=language,
+            message=ui_text("error_bad_request", language),
+            back=url_for("survey.respond", token=token),
+        ), 415
     try:
         # Read the body now, so an oversized one is handled here; keep the raw bytes for
         # the UTF-8 check before the form parser sees them.
@@ -278,6 +292,9 @@ def submit(token: str):
     save_response(invitation, survey, values, complete=True)
     db.session.commit()
     return redirect(url_for("survey.thanks", token=token), code=303)
+
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _undecodable_fields() -> list[str]:
@@ -308,7 +325,10 @@ def save_partial(token: str):
     survey, _ = _survey_for(invitation)
     question = survey.email_question
     raw = request.form.get(question.id, "") if question else ""
-    if question is None or not raw.isdigit() or int(raw) not in question.choices:
+    whole = raw.isascii() and raw.isdigit() and len(raw) <= 2
+    if question is None or request.mimetype not in _FORM_TYPES or not whole:
+        abort(422)
+    if int(raw) not in question.choices:
         abort(422)
     save_response(invitation, survey, {question.id: int(raw)}, complete=False)
     db.session.commit()

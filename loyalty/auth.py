@@ -57,6 +57,8 @@ def role_required(*roles: str) -> t.Callable:
 def _signs_in_as(typed: str) -> str:
     """The stored address a typed one stands for: the one normaliser, so any letter case
     signs in (a typo that is no address at all simply matches nobody)."""
+    if not checks.is_one_line(typed):  # a NUL byte would be an error in PostgreSQL
+        return ""
     try:
         return normalise_email(typed)
     except InviteError:

@@ -266,3 +266,10 @@ def test_upgrade_lower_cases_staff_emails_and_they_sign_in_in_any_case(app_befor
     client = app_before_lower_case.test_client()
     assert _sign_in(client, "Ann@Example.com").status_code == 302
     assert _signed_in_email(client) == "ann@example.com"
+
+
+@pytest.mark.parametrize("email", ["a\x00@example.com", "ann@example.com\r\n", "\x1b@x.dk"])
+def test_control_characters_in_the_sign_in_address_are_a_wrong_password(client, email):
+    token = csrf_from(client.get("/login").text)
+    reply = client.post("/login", data={"email": email, "password": "x" * 9, "csrf_token": token})
+    assert reply.status_code in (400, 401)

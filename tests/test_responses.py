@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from conftest import csrf_from
 
@@ -51,3 +52,9 @@ def test_spreadsheet_safe():
     assert spreadsheet_safe("-2+3") == "'-2+3"
     assert spreadsheet_safe("fine") == "fine"
     assert spreadsheet_safe(7) == 7
+
+
+@pytest.mark.parametrize("page", ["99999999999999999999", "0", "-3", "1000001"])
+def test_a_page_out_of_range_is_a_404_not_a_500(client, auth, page):
+    auth.login("support")
+    assert client.get(f"/responses?page={page}").status_code == 404

@@ -6,7 +6,7 @@ import csv
 import typing as t
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy.orm import selectinload
 
 from ..auth import role_required
@@ -16,6 +16,8 @@ from ..models import READ_ROLES, Account, Contact, Response
 from ..specs import surveys
 
 bp = Blueprint("responses", __name__)
+#: 50 a page: a million pages is fifty million responses, past any offset worth asking for.
+MAX_PAGE = 1_000_000
 
 
 @bp.get("/responses")
@@ -23,6 +25,8 @@ bp = Blueprint("responses", __name__)
 def index():
     """The latest responses with their comments, newest first."""
     page = request.args.get("page", 1, type=int)
+    if not 1 <= page <= MAX_PAGE:  # a page beyond any offset a database takes is empty
+        abort(404)
     query = (
         sa.select(Response)
         .options(

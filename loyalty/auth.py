@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import functools
+import hmac
+import secrets
+import time
 import typing as t
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
+from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
@@ -29,11 +44,40 @@ login_manager.login_message = "Please sign in to see this page."
 
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+    app.before_request(_idle_timeout)
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+def _load_user(session_id: str) -> User | None:
+    """The user of a session cookie: its id and token must match (a signed-out one no)."""
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit() or len(user_id) > 9 or not token:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.session_token or not hmac.compare_digest(user.session_token, token):
+        return None
+    return user
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check unknown addresses against, so they take as long as real ones."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
+def _idle_timeout() -> t.Any:
+    """Sign staff out after ``STAFF_IDLE_MINUTES`` without a request."""
+    if not current_user.is_authenticated:
+        return None
+    now = int(time.time())
+    seen = session.get("seen")
+    if isinstance(seen, int) and now - seen > 60 * int(current_app.config["STAFF_IDLE_MINUTES"]):
+        logout_user()
+        session.clear()
+        flash("You were signed out after a while without activity. Please sign in again.")
+        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+    session["seen"] = now
+    return None
 
 
 def role_required(*roles: str) -> t.Callable:
@@ -117,10 +161,18 @@ def login():
     status = 200
     if form.validate_on_submit():
         email = _signs_in_as(form.email.data or "")
-        user = db.session.scalar(sa.select(User).where(User.email == email))
-        if user and user.active and user.check_password(form.password.data):
+        user = db.session.scalar(sa.select(User).where(User.email == email)) if email else None
+        password = form.password.data or ""
+        if user is None:
+            check_password_hash(_dummy_hash(), password)  # as slow as a real address
+        elif user.active and user.check_password(password):
+            _renew_csrf()
+            session.permanent = True  # PERMANENT_SESSION_LIFETIME caps it
             login_user(user)
+            session["seen"] = int(time.time())
+            db.session.commit()  # the session token, made on first sign-in
             return redirect(_safe_next(request.args.get("next")))
+        current_app.logger.info("sign-in refused for a staff address (%s)", request.remote_addr)
         flash("Wrong email or password.", "error")
         status = 401
     elif request.method == "POST":
@@ -130,6 +182,17 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out."""
+    """Sign out, ending every copy of this session's cookie."""
+    if current_user.is_authenticated:
+        current_user.session_token = secrets.token_urlsafe(32)
+        db.session.commit()
     logout_user()
+    session.clear()
+    _renew_csrf()
     return redirect(url_for("auth.login"))
+
+
+def _renew_csrf() -> None:
+    """A new anti-forgery token from the next page on (Flask-WTF caches it in ``g`` too)."""
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)

@@ -7,6 +7,7 @@ README and a test can check that each one is documented.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import os
 import secrets
 import typing as t
@@ -41,6 +42,8 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "MAIL_FROM": ("Loyalty <loyalty@localhost>", "From address of survey emails."),
     "COMPANY_NAME": ("Loyalty Demo A/S", "Company name shown in surveys and emails."),
     "INVITATION_DAYS": (30, "Days a survey link stays open for answers and changes."),
+    "STAFF_IDLE_MINUTES": (60, "Staff are signed out after this many minutes without a request."),
+    "STAFF_SESSION_HOURS": (12, "A staff sign-in lasts at most this many hours."),
     "COMMENT_MAX_LENGTH": (5000, "Longest free-text answer accepted, in characters."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
     "PARTIAL_SAVE_SECONDS": (4, "Seconds a survey must be in view before a tapped score is saved."),
@@ -111,6 +114,15 @@ def load(app: Flask, test_config: t.Mapping[str, t.Any] | None) -> None:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
     else:
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(
+        hours=float(app.config["STAFF_SESSION_HOURS"])
+    )
+    if str(app.config["BASE_URL"]).startswith("https://"):
+        # Served over TLS: the cookie never travels in the clear, and the __Host- prefix
+        # keeps other hosts of the domain from setting it.
+        app.config["SESSION_COOKIE_SECURE"] = True
+        if app.config.get("SESSION_COOKIE_NAME", "session") == "session":
+            app.config["SESSION_COOKIE_NAME"] = "__Host-loyalty"
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
     app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")

@@ -4,6 +4,7 @@ what they said (responses, answers) and who works with it (users)."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import typing as t
 from decimal import Decimal
 
@@ -66,12 +67,20 @@ class User(UserMixin, Model):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: the last daily digest of new and overdue cases sent to this user
     digest_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: part of every session cookie of this user; a new one on sign-out ends them all,
+    #: copies of the old cookie included
+    session_token: Mapped[str | None] = mapped_column(sa.String(43))
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+    def get_id(self) -> str:  # what Flask-Login keeps in the session cookie
+        if not self.session_token:
+            self.session_token = secrets.token_urlsafe(32)
+        return f"{self.id}:{self.session_token}"
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

@@ -120,8 +120,8 @@ def _signed_in_email(client) -> str | None:
     from loyalty.models import User
 
     with client.session_transaction() as session:
-        user_id = session.get("_user_id")
-    return db.session.get(User, int(user_id)).email if user_id else None
+        user_id = session.get("_user_id")  # "<id>:<session token>"
+    return db.session.get(User, int(user_id.partition(":")[0])).email if user_id else None
 
 
 def _user_emails() -> list[str]:
@@ -273,3 +273,42 @@ def test_control_characters_in_the_sign_in_address_are_a_wrong_password(client, 
     token = csrf_from(client.get("/login").text)
     reply = client.post("/login", data={"email": email, "password": "x" * 9, "csrf_token": token})
     assert reply.status_code in (400, 401)
+
+
+def test_an_old_session_cookie_stops_working_at_sign_out(app, client, auth):
+    auth.login("support")
+    with client.session_transaction() as session:
+        copied = dict(session)  # what someone who stole the cookie would have
+    token = csrf_from(client.get("/responses").text)
+    client.post("/logout", data={"csrf_token": token})
+    with client.session_transaction() as session:
+        session.update(copied)
+    assert client.get("/responses").status_code == 302
+
+
+def test_staff_are_signed_out_after_a_while_without_a_request(app, client, auth):
+    auth.login("support")
+    assert client.get("/responses").status_code == 200
+    with client.session_transaction() as session:
+        session["seen"] -= 60 * app.config["STAFF_IDLE_MINUTES"] + 1
+    reply = client.get("/responses")
+    assert reply.status_code == 302 and "/login" in reply.headers["Location"]
+    assert client.get("/responses").status_code == 302
+
+
+def test_a_new_anti_forgery_token_at_sign_in(client, auth):
+    before = csrf_from(client.get("/login").text)
+    auth.login("support")
+    after = csrf_from(client.get("/responses").text)
+    assert before != after
+    with client.session_transaction() as session:
+        assert session.permanent
+
+
+def test_https_cookies_are_secure_and_host_only(tmp_path):
+    from loyalty import create_app
+
+    app = create_app({**_config(tmp_path, "sqlite://"), "BASE_URL": "https://feedback.example.com"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-loyalty"
+    assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() == 12 * 3600

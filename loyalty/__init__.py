@@ -22,6 +22,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     """
     from . import auth, cli, db, errors, signals, specs, templating
     from .accounts import health, rollup
+    from .accounts import views as accounts
     from .api import views as api
     from .dashboard import funnel, responses
     from .outreach import dispatch, webhooks
@@ -47,7 +48,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.extensions[specs.REGISTRY_KEY] = specs.load_folder(app.config["FORMS_FOLDER"])
 
     # Pages: the customer's survey, staff sign-in and pages, the API; errors and filters.
-    for blueprint in (survey.bp, auth.bp, responses.bp, funnel.bp, triage.bp):
+    for blueprint in (survey.bp, auth.bp, responses.bp, funnel.bp, triage.bp, accounts.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(responsiveness.bp)
     app.register_blueprint(api.bp)
@@ -57,6 +58,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     csrf.exempt(survey.submit)
     csrf.exempt(survey.unsubscribe)
     csrf.exempt(api.bp)
+    app.json.mimetype = "application/json; charset=utf-8"  # API clients need not guess
     errors.init_app(app)
     templating.init_app(app)
     _register_start_pages(app)

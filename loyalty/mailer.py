@@ -12,6 +12,9 @@ import smtplib
 import ssl
 import typing as t
 import uuid
+from email import message_from_bytes, policy
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -28,7 +31,16 @@ class MailError(Exception):
 
 
 def clean_header_text(value: str) -> str:
-    """Collapse line breaks and control characters, which could otherwise inject headers."""
+    """Collapse line breaks and control characters, which could otherwise inject headers.
+
+    RFC 2047 encoded words (``=?UTF-8?Q?Bob=0D=0ABcc:...?=``) are decoded first: a mail
+    library writing the header may decode them too, and their line breaks would then be real.
+    """
+    if "=?" in value:
+        try:
+            value = str(make_header(decode_header(value)))
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            value = value.replace("=?", "= ?")  # undecodable: never an encoded word again
     return _CONTROL.sub(" ", value).strip()
 
 
@@ -45,8 +57,7 @@ def build_message(
     """A multipart/alternative message; every header value is cleaned first."""
     message = EmailMessage()
     message["From"] = clean_header_text(sender)
-    username, _, domain = to_email.rpartition("@")
-    message["To"] = Address(clean_header_text(to_name), username, domain)
+    message["To"] = _recipient(clean_header_text(to_name), to_email)
     message["Subject"] = clean_header_text(subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2].strip("> ") or None)
@@ -57,6 +68,25 @@ def build_message(
     for name, value in (headers or {}).items():
         message[name] = clean_header_text(value)
     return message
+
+
+def _recipient(name: str, address: str) -> Address:
+    """The ``To`` address with as much of the display name as survives folding.
+
+    CPython's email package can drop a long display name's quotes when it folds the header,
+    and address-like text in the name then becomes a real recipient; so the header is
+    written and read back, and the name shortened until exactly one address comes back.
+    """
+    username, _, domain = address.rpartition("@")
+    for limit in (len(name), 60, 40, 20, 0):
+        display = name if limit >= len(name) else (name[:limit].rstrip() + "…" if limit else "")
+        header = Address(display, username, domain)
+        probe = EmailMessage()
+        probe["To"] = header
+        parsed = message_from_bytes(probe.as_bytes(), policy=policy.default)
+        if [a.addr_spec for a in parsed["To"].addresses] == [header.addr_spec]:
+            return header
+    return Address("", username, domain)
 
 
 class Transport(t.Protocol):

@@ -403,3 +403,9 @@ def test_bad_health_requests(client, api, api_key, method, path, body, status, m
     headers = {"Authorization": f"Bearer {api_key}"}
     reply = getattr(client, method)(f"/api/v1{path}", json=body, headers=headers)
     assert reply.status_code == status and message in json.dumps(reply.json)
+
+
+def test_json_says_its_charset(client):
+    reply = client.get("/api/v1/openapi.json")
+    assert reply.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert client.get("/api/v1/nope").headers["Content-Type"] == "application/json; charset=utf-8"

@@ -132,3 +132,33 @@ def test_smtp_url_options():
 def test_bad_mail_url_is_a_clear_error(url):
     with pytest.raises(ValueError, match="LOYALTY_MAIL_URL"):
         transport_from_url(url, "/")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "=?UTF-8?Q?Bob=0D=0ABcc:_evil@example.com?=",
+        "=?UTF-8?B?Qm9iDQpCY2M6IGV2aWxAZXhhbXBsZS5jb20=?=",
+        "Bob =?utf-8?q?=0ABcc=3A_evil=40example=2Ecom?= Jensen",
+        "=?bogus-charset?Q?Bob=0D=0ABcc:_evil@example.com?=",
+        "A very long name " * 12 + "=?UTF-8?Q?=0D=0ABcc:_evil@example.com?=",
+    ],
+)
+def test_an_encoded_word_cannot_add_a_header(name):
+    from email import message_from_bytes, policy
+
+    from loyalty.mailer import build_message
+
+    built = build_message(
+        sender="Loyalty <loyalty@localhost>",
+        to_name=name,
+        to_email="bob@example.com",
+        subject=name,
+        text="hello",
+    )
+    wire = built.as_bytes()
+    head = wire.partition(b"\n\n")[0]
+    assert b"\nBcc:" not in head and b"\nbcc:" not in head.lower()
+    parsed = message_from_bytes(wire, policy=policy.default)
+    assert "Bcc" not in parsed
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["bob@example.com"]

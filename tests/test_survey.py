@@ -285,3 +285,9 @@ def test_an_unsubscribed_contacts_link_opens_nothing(client, invite):
 
 def answer_raw(client, token: str):
     return client.post(f"/s/{token}", data={**COMPLETE, "nps": "10"})
+
+
+def test_survey_pages_are_never_cached(client, invite):
+    _, token = invite(language="en")
+    assert client.get(f"/s/{token}").headers["Cache-Control"] == "no-store"
+    assert answer(client, token).headers["Cache-Control"] == "no-store"

@@ -36,6 +36,13 @@ if t.TYPE_CHECKING:
 bp = Blueprint("survey", __name__)
 
 
+@bp.after_request
+def _not_stored(response: t.Any) -> t.Any:
+    """A survey page holds a customer's answers and their link: no cache may keep a copy."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _survey_for(invitation: Invitation) -> tuple[SurveySpec, str]:
     return _survey_and_language(invitation.survey, invitation.contact.language)
 

@@ -4,6 +4,8 @@ PYTHON  := $(VENV)/bin/python
 FLASK   := $(VENV)/bin/flask --app loyalty
 PORT    ?= 5000
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Every link the demo prints or emails points at the port it is served on.
+WITH_URL = LOYALTY_BASE_URL=$${LOYALTY_BASE_URL:-http://127.0.0.1:$(PORT)}
 
 .PHONY: install run test lint format browser bench clean
 
@@ -17,9 +19,9 @@ $(VENV)/.installed: pyproject.toml
 
 run: install  ## migrate, seed demo data when empty, print a login and a survey link, serve
 	$(FLASK) db upgrade
-	$(FLASK) demo seed --if-empty
-	LOYALTY_BASE_URL=$${LOYALTY_BASE_URL:-http://127.0.0.1:$(PORT)} $(FLASK) demo info
-	LOYALTY_BASE_URL=$${LOYALTY_BASE_URL:-http://127.0.0.1:$(PORT)} $(FLASK) run --port $(PORT)
+	$(WITH_URL) $(FLASK) demo seed --if-empty
+	$(WITH_URL) $(FLASK) demo info
+	$(WITH_URL) $(FLASK) run --port $(PORT)
 
 browser:  ## Debian's Chromium for the browser tests (test tools cannot download browsers here)
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -q && \

@@ -11,6 +11,7 @@ import random
 import secrets
 import typing as t
 from decimal import Decimal
+from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
@@ -342,20 +343,31 @@ def _demo_staff() -> list[User]:
     ]:
         user = db.session.scalar(sa.select(User).where(User.email == email))
         if user is None:
-            user = create_user(email, role, secrets.token_urlsafe(12))
+            password = secrets.token_urlsafe(12)
+            user = create_user(email, role, password)
+            if email == DEMO_ADMIN:  # the password demo info prints, kept for the next time
+                kept = _password_file()
+                kept.touch(mode=0o600)
+                kept.write_text(password)
         users.append(user)
     return [u for u in users if u.role != "executive"]
 
 
 def demo_login() -> tuple[str, str, str]:
-    """Give the demo admin a fresh password and find (or make) an open survey link."""
-    password = secrets.token_urlsafe(9)
+    """The demo admin's password and an open survey link (one is made if none is open).
+
+    The password is made once, when the demo makes its admin, and kept in the instance folder
+    (``demo_password``), so the one ``make run`` printed keeps working. A password someone
+    set by hand, or an ``admin@example.com`` a person made, is never reset.
+    """
+    kept = _password_file()
     user = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN))
     if user is None:
         _demo_staff()
-        user = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN))
-        assert user is not None  # _demo_staff has just created it
-    user.set_password(password)
+    password = kept.read_text().strip() if kept.exists() else ""
+    user = db.session.scalar(sa.select(User).where(User.email == DEMO_ADMIN))
+    if user is None or not password or not user.check_password(password):
+        password = "(not the demo's any more: use the password you gave it)"
     now = utcnow()
     invitation = db.session.scalar(
         sa.select(Invitation)
@@ -373,3 +385,7 @@ def demo_login() -> tuple[str, str, str]:
         invitation.status, invitation.sent_at = "sent", now
     db.session.commit()
     return DEMO_ADMIN, password, survey_url(invitation)
+
+
+def _password_file() -> Path:
+    return Path(current_app.instance_path) / "demo_password"

@@ -43,3 +43,27 @@ def test_info_prints_a_working_login_and_survey_link(runner, client):
     token = csrf_from(client.get("/login").text)
     reply = client.post("/login", data={"email": email, "password": password, "csrf_token": token})
     assert reply.status_code == 302
+
+
+def test_the_printed_password_keeps_working(runner, client):
+    runner.invoke(args=["demo", "seed", "--accounts", "3"])
+
+    def printed() -> str:
+        output = runner.invoke(args=["demo", "info"]).output
+        line = next(line for line in output.splitlines() if "Staff login" in line)
+        return line.split(": ", 1)[1].split(" / ")[1]
+
+    first = printed()
+    assert printed() == first  # not reset by a second run
+
+
+def test_a_person_made_admin_is_never_reset(runner):
+    from loyalty.auth import create_user
+    from loyalty.models import User
+
+    create_user("admin@example.com", "admin", "my own long password")
+    db.session.commit()
+    output = runner.invoke(args=["demo", "info"]).output
+    assert "not the demo's" in output
+    user = db.session.scalar(sa.select(User).where(User.email == "admin@example.com"))
+    assert user.check_password("my own long password")

@@ -44,7 +44,7 @@ def demo_seed(if_empty: bool, accounts: int, seed: int) -> None:
 
 @demo_cli.command("info")
 def demo_info() -> None:
-    """Print a staff login (with a fresh password) and one survey link that works."""
+    """Print the demo staff login (its password is kept) and one survey link that works."""
     email, password, link = demo_login()
     base = current_app.config["BASE_URL"]
     click.echo(f"\n  Loyalty is at {base}/login\n  Staff login: {email} / {password}")

@@ -8,6 +8,9 @@ from flask import Flask, redirect, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
+if t.TYPE_CHECKING:
+    from flask.json.provider import DefaultJSONProvider
+
 from . import config
 
 csrf = CSRFProtect()
@@ -58,7 +61,8 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     csrf.exempt(survey.submit)
     csrf.exempt(survey.unsubscribe)
     csrf.exempt(api.bp)
-    app.json.mimetype = "application/json; charset=utf-8"  # API clients need not guess
+    # API clients need not guess the charset.
+    t.cast("DefaultJSONProvider", app.json).mimetype = "application/json; charset=utf-8"
     errors.init_app(app)
     templating.init_app(app)
     _register_start_pages(app)

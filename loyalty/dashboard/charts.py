@@ -25,7 +25,7 @@ import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
-import plotly
+import plotly  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 from flask import Blueprint, abort, send_file, url_for
 from markupsafe import Markup
@@ -173,6 +173,7 @@ def line_chart(
                 y=[p.value for p in markers],
                 name=label(marker_name),
                 mode="markers",
+                cliponaxis=False,  # a warning at 0 or 100 shows whole
                 marker={
                     "symbol": "triangle-down",
                     "size": 13,
@@ -216,12 +217,13 @@ def line_chart(
             for th in thresholds
         ],
     )
-    figure.update_xaxes(type="date", gridcolor=LINE)
+    figure.update_xaxes(type="date", gridcolor=LINE, automargin=True)
     figure.update_yaxes(
         title_text=label(axis_title),
         range=list(value_range) if value_range else None,
         gridcolor=LINE,
         fixedrange=True,
+        automargin=True,
     )
     return figure
 
@@ -284,9 +286,7 @@ def plotly_js(version: str):
     version in it). Public, like every static file: it is a published library."""
     if version != PLOTLY_JS_VERSION:
         abort(404)
-    return send_file(
-        PLOTLY_JS, mimetype="text/javascript", max_age=ASSET_MAX_AGE, conditional=True
-    )
+    return send_file(PLOTLY_JS, mimetype="text/javascript", max_age=ASSET_MAX_AGE, conditional=True)
 
 
 @bp.record_once
@@ -296,9 +296,7 @@ def _add_template_global(state: BlueprintSetupState) -> None:
     endpoint = f"{state.name_prefix}.{state.name}.plotly_js".lstrip(".")
 
     def chart_scripts() -> Markup:
-        return Markup(
-            '<script src="{}" defer></script>\n<script src="{}" defer></script>'
-        ).format(
+        return Markup('<script src="{}" defer></script>\n<script src="{}" defer></script>').format(
             url_for(endpoint, version=PLOTLY_JS_VERSION),
             url_for("static", filename="charts.js"),
         )

@@ -1,0 +1,39 @@
+// Draws every chart on the page: each <script type="application/json" data-chart="ID"> holds
+// a figure ({data, layout, config}, made by loyalty/dashboard/charts.py) for the element ID.
+// No inline script and no eval, so a strict Content-Security-Policy can allow this file and
+// plotly.js (served by the app) alone. Without JavaScript the tables beside the charts stay
+// open; once a chart is drawn its table folds away under "The numbers".
+(function () {
+  "use strict";
+  function draw() {
+    if (!window.Plotly) return;
+    var tags = document.querySelectorAll('script[type="application/json"][data-chart]');
+    Array.prototype.forEach.call(tags, function (tag) {
+      var target = document.getElementById(tag.getAttribute("data-chart"));
+      if (!target) return;
+      var figure;
+      try {
+        figure = JSON.parse(tag.textContent);
+      } catch (e) {
+        return;
+      }
+      window.Plotly.newPlot(target, figure.data, figure.layout, figure.config || {}).then(
+        function () {
+          target.classList.add("chart-drawn");
+          // Drawn: the table of its numbers folds away (still one click, or key, away).
+          var figureElement = target.closest("figure");
+          if (!figureElement) return;
+          var table = figureElement.querySelector("details.chart-table");
+          var fallback = figureElement.querySelector(".chart-fallback");
+          if (table) table.open = false;
+          if (fallback) fallback.hidden = true;
+        }
+      );
+    });
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", draw);
+  } else {
+    draw();
+  }
+})();

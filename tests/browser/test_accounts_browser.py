@@ -17,9 +17,10 @@ import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 from test_accounts_views import account, staff, troubled
 
+from loyalty.accounts import warnings as account_warnings
 from loyalty.dashboard import charts
 from loyalty.db import db
-from loyalty.models import HealthWarning
+from loyalty.models import HealthWarning, utcnow
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -65,7 +66,10 @@ def stored(warning: HealthWarning) -> HealthWarning:
 
 
 def test_owner_sees_the_account_at_risk_and_acknowledges_its_warning(
-    app: Flask, live_server: LiveServer, new_context: t.Callable[..., BrowserContext]
+    app: Flask,
+    live_server: LiveServer,
+    new_context: t.Callable[..., BrowserContext],
+    smtp_server: t.Any,
 ) -> None:
     owner = staff("owner@example.com")
     account("Calm ApS", score=80, value=90_000, owner=owner)
@@ -73,6 +77,16 @@ def test_owner_sees_the_account_at_risk_and_acknowledges_its_warning(
     bad = troubled(NAME, owner=owner)
     warning = open_warning(bad.id)
     assert warning.status == "open"
+    # Today's pass raised it (the rebuild's older ones are history, never emailed), and the
+    # dispatcher tells the owner, through a real SMTP server on loopback.
+    warning.raised_at = utcnow()
+    db.session.commit()
+    app.config["MAIL_URL"] = smtp_server.url
+    assert account_warnings.notify_owners() >= 1
+    (email,) = [m for m in smtp_server.messages if "[health at risk]" in m["Subject"]]
+    assert email["To"] == "owner@example.com" and NAME in email["Subject"]
+    assert f"/accounts/{bad.id}" in email.get_body(("plain",)).get_content()
+    warning = open_warning(bad.id)
 
     page = new_context(**DESKTOP).new_page()
     elsewhere: list[str] = []

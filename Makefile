@@ -7,15 +7,20 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Every link the demo prints or emails points at the port it is served on.
 WITH_URL = LOYALTY_BASE_URL=$${LOYALTY_BASE_URL:-http://127.0.0.1:$(PORT)}
 
-.PHONY: install run test lint format browser bench clean
+.PHONY: install run test lint format browser bench clean constraints
 
 install: $(VENV)/.installed  ## create .venv with the project and its dev tools
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+constraints:  ## pin what is installed now as what CI tests (after a deliberate upgrade)
+	{ echo "# What CI tested: \`make install\` installs with these (pip -c constraints.txt)."; \
+	  echo "# Refresh deliberately: make constraints (then run make test and commit both)."; \
+	  $(VENV)/bin/pip freeze --exclude-editable | grep -v '^loyalty'; } > constraints.txt
 
 run: install  ## migrate, seed demo data when empty, print a login and a survey link, serve
 	$(FLASK) db upgrade

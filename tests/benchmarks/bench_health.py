@@ -120,6 +120,7 @@ def new_answers(count: int, seed: int = 11) -> set[int]:
             expires_at=now + dt.timedelta(days=30),
         )
         db.session.add(invitation)
+        db.session.flush()
         values = {"nps": rng.randint(0, 10), "csat": rng.randint(1, 5), "ces": 4}
         save_response(invitation, survey, values, complete=True, now=now)
         touched.add(account_id)

@@ -24,6 +24,7 @@ level), a new churn cue, going silent.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 import typing as t
 from dataclasses import dataclass, field
@@ -46,20 +47,29 @@ SIGNALS = (
 )
 CHURN_CUES = frozenset({"cancel", "switch_competitor", "not_renew"})
 ESCALATION_CUES = frozenset({"legal", "refund"})
+#: A comment at or below this polarity is clearly negative (a contact's answer counts so).
+NEGATIVE_COMMENT = -0.3
 
 #: The defaults, also the documentation of the ``HEALTH`` setting (README, "Account health").
 DEFAULT_RULES: dict[str, t.Any] = {
     "base": 60,  # an account with nothing to go on
     "bands": {"healthy": 65, "at_risk": 40},  # at least 65 healthy, below 40 at risk
-    "recent_days": 180,  # the window of NPS, CSAT, sentiment and cues
-    "trend_days": 90,  # the trend compares the last 90 days with the 180 before
+    "memory_days": 365,  # the window of NPS, CSAT and sentiment...
+    "half_life_days": 90,  # ...where an answer this old counts half, twice as old a quarter
+    "recent_days": 180,  # the window of churn cues
+    "trend_days": 90,  # the trend: the mean answer of the last 90 days against the year before
+    "trend_base_n": 2,  # ...with at least min_n answers now and this many before...
+    "trend_spread": 1.5,  # ...an answer's spread (standard deviation) taken as at least this...
+    "trend_z": 2.0,  # ...counted when the change is this many standard errors or more
+    "slope_min_n": 5,  # the year's answers fall steadily: a line through at least this many
     "min_n": 2,  # fewer NPS answers than this in a window: no NPS signal
+    "confidence_n": 3,  # a window of n answers counts n/(n+3) of its points: few, less
     "nps_points": 0.25,  # per point of NPS (-100..100 gives -25..+25)
-    "trend_points": 0.2,  # per point of NPS change, at most trend_max either way
+    "trend_points": 5,  # per point of change in the mean answer, at most trend_max either way
     "trend_max": 15,
     "csat_points": 40,  # per unit of CSAT share above (or below) csat_expected
     "csat_expected": 0.75,
-    "csat_max": 10,
+    "csat_max": 10,  # at most this many points either way
     "sentiment_points": 15,  # per unit of mean comment polarity (-1..1)
     "churn_cue_points": -25,
     "decision_maker_churn_cue_points": -35,
@@ -67,21 +77,29 @@ DEFAULT_RULES: dict[str, t.Any] = {
     "open_case_points": -4,
     "overdue_case_points": -4,  # on top of being open
     "cases_max": -16,
+    "recovered_points": 5,  # each case closed as recovered lately: support won them back
+    "recovered_days": 90,
+    "recovered_max": 10,
     "not_recovered_points": -8,  # each case closed as not recovered in the last year
     "not_recovered_max": -16,
-    "silence_points": -15,  # answering under half as often as in the year before
-    "silent_answers_before": 2,  # ...when it answered at least this often in that year
-    "response_rate_drop": 0.3,  # delivered invitations answered: a fall this large
-    "response_rate_points": -8,
+    "silence_p": 0.001,  # silent: no answer for so long that chance explains it this rarely...
+    "silence_min_sent": 3,  # ...with this many invitations unanswered (and answers before)
+    "silence_min_days": 180,  # the pace is of at least this many days
+    "answer_days": 7,  # invitations younger than this are not judged yet
+    "silence_points": -15,
     "recency_days": 240,  # no answer for this long
     "recency_points": -8,
     "negative_contact_points": -4,  # each negative contact more than positive ones (B2B)
-    "negative_decision_maker_points": -15,
+    "negative_decision_maker_points": -10,  # each of its last two answers
     "contacts_max": 12,
     # the warnings
-    "fall_points": 15,  # a fall of this many points...
-    "fall_days": 90,  # ...within this many days
-    "churn_cue_days": 14,  # a churn cue this recent raises a warning
+    "at_risk_from": 20,  # entering at risk: from this many points above the line or more
+    "fall_days": 90,  # the scores before that a warning compares with
+    "fall_points": 50,  # falling: this many points lost within fall_days, out of healthy...
+    "fall_nps": 1.5,  # falling: the mean answer fell this much (0-10) in trend_days...
+    "fall_z": 2.5,  # ...and by this many standard errors: the account's, or a decision maker's
+    "churn_cue_days": 14,  # a churn cue this recent raises a warning...
+    "decisive_cues_only": 1,  # ...in B2B only a decision maker's (0: anyone's)
 }
 
 
@@ -201,41 +219,58 @@ def assess(history: AccountHistory, at: dt.datetime, rules: t.Mapping[str, t.Any
         if points:
             parts.append(Contribution(signal, round(points, 1), detail))
 
-    # NPS, and its trend against the account's own past
-    score = metrics.nps(a.nps for a in recent)
-    facts["nps"], facts["nps_n"] = score.score, score.n
-    if score.score is not None and score.n >= rules["min_n"]:
-        add("nps", score.score * rules["nps_points"], f"NPS {score.score:+.0f} (n={score.n})")
-    trend_from = at - rules["trend_days"] * DAY
-    before_from = trend_from - 2 * rules["trend_days"] * DAY
-    now_nps = metrics.nps(a.nps for a in answers if a.at > trend_from)
-    then_nps = metrics.nps(a.nps for a in answers if before_from < a.at <= trend_from)
-    if (
-        now_nps.score is not None
-        and then_nps.score is not None
-        and min(now_nps.n, then_nps.n) >= rules["min_n"]
-    ):
-        delta = now_nps.score - then_nps.score
-        facts["nps_then"], facts["nps_now"] = then_nps.score, now_nps.score
-        points = max(-rules["trend_max"], min(rules["trend_max"], delta * rules["trend_points"]))
-        add("nps_trend", points, f"NPS {then_nps.score:+.0f} → {now_nps.score:+.0f}")
+    def weight(n: int) -> float:
+        """Few answers say less than many: n/(n + confidence_n) of the points."""
+        return n / (n + rules["confidence_n"])
 
-    csat = metrics.csat(a.csat for a in recent)
-    if csat.value is not None and csat.n >= rules["min_n"]:
-        points = (csat.value - rules["csat_expected"]) * rules["csat_points"]
-        add("csat", min(points, rules["csat_max"]), f"CSAT {csat.value:.0%} (n={csat.n})")
+    # NPS, CSAT and comments of the last year, recent answers weighing most
+    memory = [a for a in answers if a.at > at - rules["memory_days"] * DAY]
+    decay = {id(a): 0.5 ** ((at - a.at) / DAY / rules["half_life_days"]) for a in memory}
+    rated = [a for a in memory if a.nps is not None]
+    facts["nps_n"] = len(rated)
+    facts["nps"] = None
+    if rated:
+        mass = sum(decay[id(a)] for a in rated)
+        value = 100 * sum(decay[id(a)] * _nps_sign(a.nps) for a in rated) / mass
+        facts["nps"] = value
+        if len(rated) >= rules["min_n"]:
+            add(
+                "nps",
+                value * rules["nps_points"] * weight(mass),
+                f"NPS {value:+.0f} (n={len(rated)}, recent answers weigh most)",
+            )
+    facts["nps_slope"] = _slope([a for a in answers if a.nps is not None], at, rules)
+    change = _change([a for a in answers if a.nps is not None], at, rules)
+    if change is not None:
+        facts["nps_change"] = change
+        if abs(change.z) >= rules["trend_z"]:
+            points = (change.now - change.then) * rules["trend_points"]
+            points = max(-rules["trend_max"], min(rules["trend_max"], points))
+            add("nps_trend", points, change.describe("answers"))
 
-    polarities = [a.polarity for a in recent if a.polarity is not None]
-    if polarities:
-        mean = statistics.fmean(polarities)
-        negative = sum(p < -0.05 for p in polarities)
+    scored = [a for a in memory if a.csat is not None]
+    if len(scored) >= rules["min_n"]:
+        mass = sum(decay[id(a)] for a in scored)
+        satisfied = sum(
+            decay[id(a)] for a in scored if t.cast(int, a.csat) >= metrics.SATISFIED_MIN
+        )
+        share = satisfied / mass
+        points = (share - rules["csat_expected"]) * rules["csat_points"] * weight(mass)
+        points = max(-rules["csat_max"], min(rules["csat_max"], points))
+        add("csat", points, f"CSAT {share:.0%} (n={len(scored)})")
+
+    commented = [a for a in memory if a.polarity is not None]
+    if commented:
+        mass = sum(decay[id(a)] for a in commented)
+        mean = sum(decay[id(a)] * t.cast(float, a.polarity) for a in commented) / mass
+        negative = sum(t.cast(float, a.polarity) < -0.05 for a in commented)
         add(
             "sentiment",
-            mean * rules["sentiment_points"],
-            f"comments {mean:+.2f} on average, {negative} of {len(polarities)} negative",
+            mean * rules["sentiment_points"] * weight(mass),
+            f"comments {mean:+.2f} on average, {negative} of {len(commented)} negative",
         )
 
-    _cue_signal(recent, rules, add, facts)
+    _cue_signal(recent, history.segment, rules, add, facts)
     _case_signals(history.cases, at, rules, add)
     _silence_signals(answers, history.deliveries, at, rules, add, facts)
     if history.segment == "b2b":
@@ -248,8 +283,96 @@ def assess(history: AccountHistory, at: dt.datetime, rules: t.Mapping[str, t.Any
     return Health(final, band_for(final, rules), tuple(parts), facts)
 
 
+@dataclass(frozen=True, slots=True)
+class Change:
+    """The mean NPS answer (0-10) of the last ``trend_days`` against the year before."""
+
+    then: float
+    now: float
+    n_then: int
+    n_now: int
+    #: the change in standard errors (negative: worse); the spread is at least trend_spread
+    z: float
+
+    def describe(self, whose: str) -> str:
+        return (
+            f"{whose} {self.then:.1f} → {self.now:.1f} out of 10 "
+            f"(n={self.n_then}, {self.n_now}; {abs(self.z):.1f} standard errors)"
+        )
+
+
+def _change(rated: list[Answer], at: dt.datetime, rules: t.Mapping[str, t.Any]) -> Change | None:
+    """Whether these answers changed: a Welch test of the recent mean against the year
+    before. Recent: the last ``trend_days``; with fewer than ``min_n`` answers there, the
+    last ``min_n`` answers when the latest is in it and the first within twice as long (an
+    account that answers seldom is judged on its latest answers)."""
+    known = sorted((a for a in rated if a.at <= at), key=lambda a: a.at)
+    since = at - rules["trend_days"] * DAY
+    first = next((i for i, a in enumerate(known) if a.at > since), len(known))
+    if len(known) - first < rules["min_n"]:
+        first = len(known) - rules["min_n"]
+        if (
+            first < 0
+            or known[-1].at <= since
+            or known[first].at <= since - rules["trend_days"] * DAY
+        ):
+            return None
+    now = [float(t.cast(int, a.nps)) for a in known[first:]]
+    start = known[first].at - 365 * DAY
+    then = [float(t.cast(int, a.nps)) for a in known[:first] if a.at > start]
+    if len(then) < rules["trend_base_n"]:
+        return None
+    floor = rules["trend_spread"] ** 2
+
+    def spread(values: list[float]) -> float:
+        return max(floor, statistics.variance(values) if len(values) > 1 else floor)
+
+    m_now, m_then = statistics.fmean(now), statistics.fmean(then)
+    error = math.sqrt(spread(now) / len(now) + spread(then) / len(then))
+    return Change(m_then, m_now, len(then), len(now), (m_now - m_then) / error)
+
+
+@dataclass(frozen=True, slots=True)
+class Slope:
+    """The straight line through a year's NPS answers: points per half year."""
+
+    per_half_year: float
+    n: int
+    #: the slope in standard errors (negative: falling); the spread is at least trend_spread
+    t: float
+
+    def describe(self, whose: str) -> str:
+        return (
+            f"{whose} {self.per_half_year:+.1f} out of 10 per half year "
+            f"(n={self.n}; {abs(self.t):.1f} standard errors)"
+        )
+
+
+def _slope(rated: list[Answer], at: dt.datetime, rules: t.Mapping[str, t.Any]) -> Slope | None:
+    """Least squares of the answers of the last ``memory_days`` against time."""
+    known = [a for a in rated if at - rules["memory_days"] * DAY < a.at <= at]
+    if len(known) < rules["slope_min_n"]:
+        return None
+    xs = [(a.at - at) / DAY / 182.5 for a in known]
+    ys = [float(t.cast(int, a.nps)) for a in known]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx <= 0:
+        return None
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    residual = sum((y - my - b * (x - mx)) ** 2 for x, y in zip(xs, ys, strict=True))
+    spread = max(rules["trend_spread"] ** 2, residual / (len(known) - 2))
+    return Slope(b, len(known), b / math.sqrt(spread / sxx))
+
+
+def _nps_sign(score: int | None) -> int:
+    band = metrics.nps_band(score)
+    return 1 if band == "promoter" else -1 if band == "detractor" else 0
+
+
 def _cue_signal(
     recent: list[Answer],
+    segment: str,
     rules: t.Mapping[str, t.Any],
     add: t.Callable[[str, float, str], None],
     facts: dict[str, t.Any],
@@ -264,6 +387,11 @@ def _cue_signal(
         who = "a decision maker" if by_decision_maker else "a contact"
         add("churn_cues", points, f"{who} wrote of leaving ({len(churn)} answers)")
         facts["last_churn_cue"] = max(a.at for a in churn)
+        # Who decides: a consumer, or a company's decision maker. A user of a company who
+        # writes of leaving weighs in the score; the warning waits for the one who decides.
+        deciding = [a for a in churn if segment != "b2b" or a.decision_maker]
+        if deciding or not rules["decisive_cues_only"]:
+            facts["last_decisive_cue"] = max(a.at for a in (deciding or churn))
     elif escalation:
         add("churn_cues", rules["escalation_cue_points"], "lawyers or refunds mentioned")
 
@@ -281,15 +409,20 @@ def _case_signals(
         for c in open_
         if c.first_contact_due_at <= at and (c.first_contact_at is None or c.first_contact_at > at)
     ]
-    if open_:
-        points = (
-            len(open_) * rules["open_case_points"] + len(overdue) * rules["overdue_case_points"]
-        )
-        add(
-            "cases",
-            max(rules["cases_max"], points),
-            f"{len(open_)} open cases, {len(overdue)} overdue",
-        )
+    lately = at - rules["recovered_days"] * DAY
+    won = [
+        c
+        for c in known
+        if c.outcome == "recovered" and c.resolved_at is not None and lately < c.resolved_at <= at
+    ]
+    points = len(open_) * rules["open_case_points"] + len(overdue) * rules["overdue_case_points"]
+    points = max(rules["cases_max"], points) + min(
+        rules["recovered_max"], len(won) * rules["recovered_points"]
+    )
+    if open_ or won:
+        words = [f"{len(open_)} open cases, {len(overdue)} overdue"] if open_ else []
+        words += [f"{len(won)} recovered in {rules['recovered_days']} days"] if won else []
+        add("cases", points, "; ".join(words))
     year = at - 365 * DAY
     lost = [
         c
@@ -312,38 +445,39 @@ def _silence_signals(
     add: t.Callable[[str, float, str], None],
     facts: dict[str, t.Any],
 ) -> None:
-    window = rules["recent_days"] * DAY
-    recent_from, before_from = at - window, at - window - 365 * DAY
-    recent = sum(a.at > recent_from for a in answers)
-    before = sum(before_from < a.at <= recent_from for a in answers)
-    expected = before * window / (365 * DAY)
-    silent = before >= rules["silent_answers_before"] and recent < expected / 2
-    if silent:
-        add(
-            "silence",
-            rules["silence_points"],
-            f"{recent} answers in {window.days} days, {before} in the year before",
-        )
-    facts["silent"] = silent
-    sent_recent = [d for d in deliveries if recent_from < d.sent_at <= at]
-    sent_before = [d for d in deliveries if before_from < d.sent_at <= recent_from]
-    if len(sent_recent) >= 2 and len(sent_before) >= 2:
-        rate_now = sum(d.answered_at is not None and d.answered_at <= at for d in sent_recent)
-        rate_then = sum(d.answered_at is not None and d.answered_at <= at for d in sent_before)
-        now, then = rate_now / len(sent_recent), rate_then / len(sent_before)
-        if then - now >= rules["response_rate_drop"]:
-            add(
-                "silence",
-                rules["response_rate_points"],
-                f"response rate {then:.0%} → {now:.0%}",
-            )
-            facts["silent"] = True
+    """Silent: no answer for so long that, at the account's own pace of the year before
+    (answers counted, so contacts who seldom answer do not distort it), chance explains it
+    with a probability of at most ``silence_p``, while at least ``silence_min_sent``
+    invitations went out unanswered (without invitations, as for history imported from
+    another tool, the time alone)."""
+    silent = False
     if answers:
         last = max(a.at for a in answers)
+        # the pace of the year before the last answer, or of all of it when it is younger
+        known = min([a.at for a in answers] + [d.sent_at for d in deliveries])
+        span = max(rules["silence_min_days"], min(365.0, (last - known) / DAY))
+        pace = sum(last - span * DAY < a.at <= last for a in answers) / span
+        gap = (at - last) / DAY
+        settled = at - rules["answer_days"] * DAY
+        unanswered = sum(last < d.sent_at <= settled for d in deliveries)
+        if (
+            pace * span >= rules["silence_min_sent"]
+            and (not deliveries or unanswered >= rules["silence_min_sent"])
+            and math.exp(-pace * gap) <= rules["silence_p"]
+        ):
+            silent = True
+            asked = f", {unanswered} invitations unanswered" if deliveries else ""
+            add(
+                "silence",
+                rules["silence_points"],
+                f"no answer for {gap:.0f} days{asked}, "
+                f"where it answered {pace * span:.0f} times in the {span:.0f} days before",
+            )
         days = (at - last).days
         facts["days_since_answer"] = days
         if days >= rules["recency_days"]:
             add("recency", rules["recency_points"], f"no answer for {days} days")
+    facts["silent"] = silent
 
 
 def _contact_signal(
@@ -353,19 +487,31 @@ def _contact_signal(
     add: t.Callable[[str, float, str], None],
     facts: dict[str, t.Any],
 ) -> None:
-    latest: dict[int, Answer] = {}
+    """B2B: each contact's latest answer of the year, negative against positive; a negative
+    decision maker is not made good by happy users. A decision maker whose latest answer
+    (in the last ``trend_days``) is negative after one that was not has *turned*."""
+    by_contact: dict[int, list[Answer]] = {}
     for a in sorted(answers, key=lambda a: a.at):
         if a.at > at - 365 * DAY:
-            latest[a.contact_id] = a
-    negative = [a for a in latest.values() if _is_negative(a)]
-    positive = [a for a in latest.values() if a.nps is not None and a.nps >= metrics.PROMOTER_MIN]
+            by_contact.setdefault(a.contact_id, []).append(a)
+    latest = [xs[-1] for xs in by_contact.values()]
+    negative = [a for a in latest if _is_negative(a)]
+    positive = [a for a in latest if a.nps is not None and a.nps >= metrics.PROMOTER_MIN]
     facts["contacts"] = (len(negative), len(latest))
     points = (len(negative) - len(positive)) * rules["negative_contact_points"]
-    if any(a.decision_maker for a in negative):
-        points += rules["negative_decision_maker_points"]
     points = max(-rules["contacts_max"] * 2, min(rules["contacts_max"], points))
+    # A decision maker counts by their last two answers: one bad one may be a bad day.
+    worst = max(
+        (sum(map(_is_negative, xs[-2:])) for xs in by_contact.values() if xs[-1].decision_maker),
+        default=0,
+    )
+    deciders = [a for a in negative if a.decision_maker]
+    if worst:
+        points = min(points, 0) + worst * rules["negative_decision_maker_points"]
+    deciding = [a for a in answers if a.decision_maker and a.nps is not None]
+    facts["decision_maker_change"] = _change(deciding, at, rules)
     if latest and points:
-        dm = " (a decision maker among them)" if any(a.decision_maker for a in negative) else ""
+        dm = " (a decision maker among them)" if deciders else ""
         add(
             "contacts",
             points,
@@ -374,9 +520,10 @@ def _contact_signal(
 
 
 def _is_negative(answer: Answer) -> bool:
+    """A detractor, a clearly negative comment, or a churn cue."""
     return (
         metrics.is_detractor(answer.nps)
-        or (answer.polarity is not None and answer.polarity < -0.05)
+        or (answer.polarity is not None and answer.polarity <= NEGATIVE_COMMENT)
         or bool(answer.cues & CHURN_CUES)
     )
 
@@ -409,12 +556,25 @@ def warnings_for(
         c.detail for c in sorted(health.contributions, key=lambda c: c.points) if c.points < 0
     ]
     words = tuple(reasons[:3]) or ("no single signal stands out",)
-    previous_band = earlier[-1][2] if earlier else None
-    if health.band == "at_risk" and previous_band != "at_risk":
+    since = at - rules["fall_days"] * DAY
+    window = [(score, band) for when, score, band in earlier if when >= since]
+    # Entered: at risk now, healthy within fall_days and not at risk since (a score known
+    # only at risk, or wavering about the line, is not news: a stable grumbler is neither).
+    if (
+        health.band == "at_risk"
+        and window
+        and max(s for s, _ in window) >= rules["bands"]["at_risk"] + rules["at_risk_from"]
+        and all(b != "at_risk" for _, b in window)
+    ):
         alarms.append(Alarm("at_risk", (f"health {health.score}, at risk", *words)))
-    window = [score for when, score, _ in earlier if when >= at - rules["fall_days"] * DAY]
-    if window and max(window) - health.score >= rules["fall_points"]:
-        top = max(window)
+
+    # Falling: the answers of the last trend_days are far below the year's before, beyond
+    # chance (a stable grumbler's are not; one bad delivery among good ones is not).
+    def alarms_of(kind: str) -> bool:
+        return any(a.kind == kind for a in alarms)
+
+    top = max((s for s, _ in window), default=None)
+    if top is not None and health.band != "healthy" and top - health.score >= rules["fall_points"]:
         alarms.append(
             Alarm(
                 "falling",
@@ -424,7 +584,25 @@ def warnings_for(
                 ),
             )
         )
-    cue_at = health.facts.get("last_churn_cue")
+    slope = health.facts.get("nps_slope")
+    if (
+        not alarms_of("falling")
+        and isinstance(slope, Slope)
+        and -slope.per_half_year >= rules["fall_nps"]
+        and -slope.t >= rules["fall_z"]
+    ):
+        alarms.append(Alarm("falling", (f"falling: {slope.describe('answers')}", *words)))
+    for key, whose in (("nps_change", "answers"), ("decision_maker_change", "a decision maker")):
+        change = health.facts.get(key)
+        if (
+            not alarms_of("falling")
+            and isinstance(change, Change)
+            and change.then - change.now >= rules["fall_nps"]
+            and -change.z >= rules["fall_z"]
+        ):
+            alarms.append(Alarm("falling", (f"fell: {change.describe(whose)}", *words)))
+            break
+    cue_at = health.facts.get("last_decisive_cue")
     if cue_at is not None and cue_at > at - rules["churn_cue_days"] * DAY:
         detail = health.contribution("churn_cues")
         alarms.append(Alarm("churn_cue", (detail.detail if detail else "a churn cue",)))
@@ -437,9 +615,9 @@ def warnings_for(
 def cleared(kind: str, health: Health, rules: t.Mapping[str, t.Any]) -> bool:
     """Whether an open warning of ``kind`` no longer holds (it then resolves itself)."""
     if kind == "at_risk":
-        return health.band == "healthy"
+        return health.band != "at_risk"
     if kind == "falling":
         return health.band == "healthy"
     if kind == "churn_cue":
-        return health.facts.get("last_churn_cue") is None
+        return health.facts.get("last_decisive_cue") is None
     return not health.facts.get("silent")

@@ -212,9 +212,16 @@ def stored_answer(app, invite):
 
     survey = surveys(app)["post-sale"]
 
-    def make(account: str = "Acme A/S", *, days_ago: float = 1, nps: int = 9, **values):
+    def make(
+        account: str = "Acme A/S",
+        *,
+        days_ago: float = 1,
+        nps: int = 9,
+        segment: str = "b2c",  # in B2B only a decision maker's churn cue is a warning
+        **values,
+    ):
         at = utcnow() - dt.timedelta(days=days_ago)
-        invitation, _ = invite(account=account, due_at=at - dt.timedelta(days=1))
+        invitation, _ = invite(account=account, segment=segment, due_at=at - dt.timedelta(days=1))
         invitation.status, invitation.sent_at = "sent", at - dt.timedelta(days=1)
         fields = {"nps": nps, "csat": values.pop("csat", 4), "ces": 5, **values}
         save_response(invitation, survey, fields, complete=True, now=at)

@@ -38,8 +38,9 @@ def test_an_answer_marks_the_account_stale_and_the_tick_scores_it(app, stored_an
 
 def test_a_happy_account_scores_higher_than_an_angry_one(app, stored_answer):
     for days in (10, 40, 70):
-        stored_answer("Happy ApS", days_ago=days, nps=10, reason="Wonderful service, thank you.")
-        stored_answer("Angry ApS", days_ago=days, nps=1, reason="Awful. Nobody answers the phone.")
+        happy, angry = "Wonderful service, thank you.", "Awful. Nobody answers the phone."
+        stored_answer("Happy ApS", days_ago=days, nps=10, reason=happy, segment="b2b")
+        stored_answer("Angry ApS", days_ago=days, nps=1, reason=angry, segment="b2b")
     ids = db.session.scalars(sa.select(Account.id)).all()
     rollup.refresh(ids)
     db.session.commit()

@@ -688,6 +688,8 @@ class _Builder:
                 (trouble, days, "complaint", 0.35),
                 (trouble + slide * 0.5, days, "alternatives", rng.choice([0.0, 0.15, 0.3])),
             ]
+            if churn_day is not None:  # some say so in the last weeks, too late to matter
+                themes.append((churn_day - 30, days, "cancel", 0.3))
             recovery = [(-1e9, trouble, 0.7), (trouble, 1e9, 0.2)]
             base_prop = rng.uniform(0.35, 0.7)
         elif archetype == "silent":
@@ -793,7 +795,7 @@ class _Builder:
                 elif rng.random() < min(0.95, person.propensity * person.engagement(day)):
                     delay = rng.expovariate(1 / 8) if rng.random() < 0.8 else rng.uniform(24, 120)
                     answered = sent + delay * HOUR
-                    if answered > self.now:
+                    if answered > self.at(end):  # after leaving (or after now): never
                         answered = None
                 self.rows["invitations"].append(
                     {

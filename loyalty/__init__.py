@@ -27,7 +27,8 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .accounts import health, rollup
     from .accounts import views as accounts
     from .api import views as api
-    from .dashboard import funnel, responses
+    from .dashboard import funnel, responses, rollups
+    from .dashboard import views as dashboard
     from .outreach import dispatch, webhooks
     from .survey import views as survey
     from .triage import flagging, notifications, responsiveness, settings
@@ -53,6 +54,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     # Pages: the customer's survey, staff sign-in and pages, the API; errors and filters.
     for blueprint in (survey.bp, auth.bp, responses.bp, funnel.bp, triage.bp, accounts.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(responsiveness.bp)
     app.register_blueprint(api.bp)
     # The survey form checks its own CSRF token so it can keep the customer's answers;
@@ -75,10 +77,14 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     signals.response_saved.connect(dispatch.cancel_reminder, app)
     signals.response_saved.connect(webhooks.queue_response_created, app)
     signals.response_saved.connect(rollup.on_response_saved, app)  # health is out of date
+    signals.response_saved.connect(rollups.on_response_saved, app)  # so is its day's count
+    # An account changes hands or segment: the trends split by owner and segment recount.
+    signals.account_changed.connect(rollups.on_account_changed, app)
     # After each dispatcher pass: severe-case emails that did not go out, and the digests;
     # today's health of the accounts that changed, and the warnings it raises.
     signals.dispatch_tick.connect(notifications.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollup.on_dispatch_tick, app)
+    signals.dispatch_tick.connect(rollups.on_dispatch_tick, app)  # invitations went out
 
     cli.register(app)
     return app
@@ -88,6 +94,8 @@ def _register_start_pages(app: Flask) -> None:
     @app.get("/")
     def index():
         """Staff start on the latest responses; everyone else is asked to sign in."""
+        if current_user.is_authenticated and current_user.role == "executive":
+            return redirect(url_for("dashboard.index"))
         if current_user.is_authenticated:
             return redirect(url_for("responses.index"))
         return redirect(url_for("auth.login"))

@@ -76,6 +76,8 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "NOTIFY_MIN_SEVERITY": (3, "New cases this severe (3 high, 4 critical) email the assignee."),
     "DIGEST_HOUR": (8, "Local hour on working days after which the daily digest goes out."),
     "DIGEST_ROLES": (["admin", "support", "executive"], "Staff roles that get the daily digest."),
+    # The dashboard, the metrics API and the reports: see README, "The dashboard".
+    "MIN_N": (30, "A point resting on fewer answers is low confidence: drawn hollow, never bare."),
     # Account health (issue 10): see README, "Account health".
     "HEALTH": (HEALTH_RULES, "Account health: base, bands, windows, signal points, warnings."),
 }

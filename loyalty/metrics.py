@@ -172,3 +172,104 @@ def percentile(values: t.Sequence[float], q: float) -> float | None:
     rank = (len(ordered) - 1) * q / 100
     low, high = math.floor(rank), math.ceil(rank)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+# --- readings: a named metric from its counts, as trends, reports and the API show it ---------
+
+#: The metrics a trend can show, by name: (what it is called, its unit).
+NAMED: dict[str, tuple[str, str]] = {
+    "nps": ("NPS", "points"),
+    "csat": ("CSAT", "%"),
+    "ces": ("CES", "mean of 1-7"),
+    "response_rate": ("Response rate", "%"),
+    "comment_share": ("Answers with a comment", "%"),
+    "sentiment": ("Mean comment sentiment", "-1 to 1"),
+    "negative_share": ("Negative comments", "%"),
+}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One value of a named metric: the value, its 95% margin of error (half the interval,
+    in the value's unit), how many answers it rests on and whether that is too few."""
+
+    value: float | None
+    moe: float | None
+    n: int
+    low_confidence: bool
+
+
+def _share_reading(share: Share) -> Reading:
+    interval = share.interval
+    value = None if share.value is None else 100 * share.value
+    moe = None if interval is None else 100 * (interval[1] - interval[0]) / 2
+    return Reading(value, moe, share.n, share.low_confidence)
+
+
+def _mean_reading(mean: Mean) -> Reading:
+    interval = mean.interval
+    moe = None if interval is None else (interval[1] - interval[0]) / 2
+    return Reading(mean.value, moe, mean.n, mean.low_confidence)
+
+
+def read(metric: str, counts: t.Mapping[str, float], *, min_n: int = MIN_N) -> Reading:
+    """The named ``metric`` (a key of :data:`NAMED`) from a rollup's summed counts."""
+
+    def c(name: str) -> int:
+        return int(counts.get(name, 0))
+
+    if metric == "nps":
+        score = NPS(c("promoters"), c("passives"), c("detractors"), min_n)
+        return Reading(score.score, score.margin, score.n, score.low_confidence)
+    if metric == "csat":
+        return _share_reading(Share(c("csat_satisfied"), c("csat_n"), min_n))
+    if metric == "ces":
+        ces_mean = Mean(float(c("ces_sum")), c("ces_n"), float(c("ces_squares")), min_n)
+        return _mean_reading(ces_mean)
+    if metric == "response_rate":
+        return _share_reading(Share(c("answered"), c("delivered"), min_n))
+    if metric == "comment_share":
+        return _share_reading(Share(c("commented"), c("responses"), min_n))
+    if metric == "sentiment":
+        polarity = Mean(
+            float(counts.get("polarity_sum", 0.0)),
+            c("comments_scored"),
+            float(counts.get("polarity_squares", 0.0)),
+            min_n,
+        )
+        return _mean_reading(polarity)
+    if metric == "negative_share":
+        return _share_reading(Share(c("comments_negative"), c("comments_scored"), min_n))
+    raise ValueError(f"metric: must be one of {', '.join(NAMED)}")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two readings of one metric: the change, the noise (the two margins combined) and
+    whether the change is beyond it, in words."""
+
+    change: float | None
+    noise: float | None
+    beyond_noise: bool
+    words: str
+
+
+def compare(before: Reading, after: Reading, *, unit: str = "points") -> Comparison:
+    """``after`` against ``before``: real only when the change exceeds sqrt(moe₁² + moe₂²)."""
+    if before.value is None or after.value is None:
+        return Comparison(
+            None, None, False, "nothing to compare: one of the periods has no answers"
+        )
+    change = after.value - before.value
+    if before.moe is None or after.moe is None:
+        return Comparison(change, None, False, "too few answers to tell change from noise")
+    noise = math.sqrt(before.moe**2 + after.moe**2)
+    direction = "rose" if change > 0 else "fell" if change < 0 else "did not move"
+    amount = f" {abs(change):.1f} {unit}" if change else ""
+    if abs(change) > noise:
+        verdict = f"beyond the noise (±{noise:.1f}): a real change"
+    else:
+        verdict = f"within the noise (±{noise:.1f}): not a real change"
+    if before.low_confidence or after.low_confidence:
+        verdict += "; few answers, read with care"
+    return Comparison(change, noise, abs(change) > noise, f"{direction}{amount}, {verdict}")

@@ -84,3 +84,59 @@ def parse(args: t.Mapping[str, str | None], *, today: dt.date, default_days: int
 def _value(args: t.Mapping[str, str | None], name: str) -> str | None:
     value = args.get(name) or args.get(_ALIASES[name])
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+# --- grains: the buckets a trend is drawn in ----------------------------------------------------
+
+#: The grains a trend may be read in, by name.
+GRAINS = ("week", "month", "quarter")
+
+
+def bucket_start(day: dt.date, grain: str) -> dt.date:
+    """The first day of the bucket ``day`` falls in: the Monday of its ISO week, the first
+    of its month, or the first of its quarter."""
+    if grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "quarter":
+        return day.replace(month=(day.month - 1) // 3 * 3 + 1, day=1)
+    raise PeriodError(f"grain: must be one of {', '.join(GRAINS)}")
+
+
+def next_bucket(start: dt.date, grain: str) -> dt.date:
+    """The first day of the bucket after the one beginning on ``start``."""
+    if grain == "week":
+        return start + dt.timedelta(days=7)
+    months = 1 if grain == "month" else 3
+    year, month = divmod(start.month - 1 + months, 12)
+    return dt.date(start.year + year, month + 1, 1)
+
+
+def buckets(period: Period, grain: str) -> list[dt.date]:
+    """The first days of the buckets that touch ``period``, in order (the first and the last
+    bucket may reach beyond it; what counts is cut at the period's ends)."""
+    first = bucket_start(period.first, grain)
+    found = []
+    while first <= period.last:
+        found.append(first)
+        first = next_bucket(first, grain)
+    return found
+
+
+def bucket_name(start: dt.date, grain: str) -> str:
+    """How a bucket is named in tables, CSV and the API: 2026-W05, 2026-02, 2026-Q1."""
+    if grain == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if grain == "month":
+        return f"{start.year}-{start.month:02d}"
+    return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+
+
+def parse_grain(value: str | None, default: str = "month") -> str:
+    """A grain from a query string or option; :class:`PeriodError` names the choices."""
+    grain = (value or default).strip().lower()
+    if grain not in GRAINS:
+        raise PeriodError(f"grain: must be one of {', '.join(GRAINS)}")
+    return grain

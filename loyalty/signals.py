@@ -31,3 +31,13 @@ dispatch_tick = _events.signal(
     work and must not raise: the invitations keep going out whatever happens in them.
     """,
 )
+
+account_changed = _events.signal(
+    "account-changed",
+    doc="""An account's owner or segment changed, inside the transaction that changes it.
+
+    Sent with the app as sender and ``account=`` (flushed or not). Receivers that count by
+    owner or segment (the metric rollups) mark the account's rows to be counted again; they
+    must not commit.
+    """,
+)

@@ -300,6 +300,7 @@ def test_the_openapi_document_is_served_without_a_key(client):
         "/bounces",
         "/accounts/{external_ref}/health",
         "/accounts/{external_ref}/churn",
+        "/metrics/{metric}",
         "/openapi.json",
     }
     event_schema = doc["components"]["schemas"]["Event"]
@@ -343,6 +344,7 @@ def test_schemathesis_finds_nothing_wrong(app, api_key, api_formats, mode):
     """Requests generated from the served document (valid ones, then ones that break it):
     no 500s, every answer's status, type and body as documented, invalid input refused."""
     from hypothesis import HealthCheck, given, settings
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
 
     schema = api_formats.openapi.from_wsgi("/api/v1/openapi.json", app)
     headers = {"Authorization": f"Bearer {api_key}"}
@@ -356,7 +358,11 @@ def test_schemathesis_finds_nothing_wrong(app, api_key, api_formats, mode):
     )
     @given(case=schema.as_strategy(generation_mode=api_formats.GenerationMode(mode)))
     def check(case):
-        case.call_and_validate(headers=headers)
+        # A trend's query parameters depend on each other (from before to, ten years at
+        # most, an owner who exists), which OpenAPI cannot say: there, a refusal of data the
+        # schema allows is right, as long as it is a 4xx with the documented error body.
+        excluded = [positive_data_acceptance] if case.path == "/metrics/{metric}" else []
+        case.call_and_validate(headers=headers, excluded_checks=excluded)
 
     check()
 

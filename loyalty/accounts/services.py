@@ -9,14 +9,17 @@ back. Callers commit.
 from __future__ import annotations
 
 import datetime as dt
+import typing as t
 from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import current_app
 
 from ..checks import CheckError, one_line
 from ..db import db
 from ..models import LANGUAGES, SEGMENTS, Account, Contact, Event, Response, User, utcnow
+from ..signals import account_changed
 
 
 class InviteError(ValueError):
@@ -115,6 +118,8 @@ def upsert_account(
         account = Account(name=name, segment=segment, external_ref=external_ref)
         db.session.add(account)
     account.name = name
+    if account.id is not None and account.segment != segment:
+        account_changed.send(_app(), account=account)
     account.segment = segment
     if external_ref is not None:
         account.external_ref = external_ref
@@ -217,15 +222,21 @@ def reactivate(account: Account) -> None:
     account.health_stale = True
 
 
+def _app() -> t.Any:
+    """The app itself (signals are sent with it as sender), not the context proxy."""
+    return t.cast(t.Any, current_app)._get_current_object()
+
+
 def set_owner(account: Account, owner_email: str | None) -> None:
     """Give the account to a staff member (by e-mail), or to nobody with an empty one."""
-    if not owner_email:
-        account.owner = None
-        return
-    email = normalise_email(owner_email)
-    owner = db.session.scalar(sa.select(User).where(User.email == email))
-    if owner is None or not owner.active:
-        raise InviteError(f"owner_email: no active staff member {email!r}")
+    owner = None
+    if owner_email:
+        email = normalise_email(owner_email)
+        owner = db.session.scalar(sa.select(User).where(User.email == email))
+        if owner is None or not owner.active:
+            raise InviteError(f"owner_email: no active staff member {email!r}")
+    if account.id is not None and account.owner_id != (owner.id if owner else None):
+        account_changed.send(_app(), account=account)
     account.owner = owner
 
 

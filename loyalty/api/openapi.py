@@ -18,7 +18,9 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..checks import CONTROL, MAX_MONEY
+from ..metrics import NAMED as NAMED_METRICS
 from ..models import EVENT_KINDS, HEALTH_BANDS, LANGUAGES, SEGMENTS, WARNING_KINDS
+from ..periods import GRAINS
 from . import PREFIX
 
 #: No control characters (CR/LF would let a name forge email headers), at least one
@@ -44,6 +46,10 @@ def _error_response(description: str) -> dict[str, t.Any]:
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
+
+
+def _query(name: str, schema: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 _REF = {
@@ -187,6 +193,41 @@ OPENAPI: dict[str, t.Any] = {
                 },
             },
         },
+        "/metrics/{metric}": {
+            "get": {
+                "operationId": "getMetric",
+                "summary": "A metric's trend: one point per week, month or quarter.",
+                "description": "The numbers the dashboard shows, from the same rollups: each "
+                "point with its n, its 95% margin of error and whether n is below the "
+                "minimum (MIN_N). Buckets begin at local midnight in the configured zone.",
+                "parameters": [
+                    {
+                        "name": "metric",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "enum": list(NAMED_METRICS)},
+                    },
+                    _query("grain", {"type": "string", "enum": list(GRAINS)}),
+                    _query("from", {"type": "string", "format": "date"}),
+                    _query("to", {"type": "string", "format": "date"}),
+                    _query("segment", {"type": "string", "enum": list(SEGMENTS)}),
+                    _query("language", {"type": "string", "enum": list(LANGUAGES)}),
+                    _query("survey", {"type": "string", "maxLength": 64}),
+                    _query("owner", {"type": "string", "description": "a staff e-mail"}),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The points, oldest first, empty buckets included.",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Trend"}}
+                        },
+                    },
+                    "400": _error_response("A parameter cannot be read; the error says which."),
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
+                    "404": _error_response("No metric has this name."),
+                },
+            }
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "getOpenApi",
@@ -287,6 +328,32 @@ OPENAPI: dict[str, t.Any] = {
                     "invitations": {
                         "type": "array",
                         "items": {"$ref": "#/components/schemas/Invitation"},
+                    },
+                },
+            },
+            "Trend": {
+                "type": "object",
+                "required": ["metric", "grain", "from", "to", "min_n", "points"],
+                "properties": {
+                    "metric": {"type": "string"},
+                    "grain": {"type": "string"},
+                    "from": {"type": "string", "format": "date"},
+                    "to": {"type": "string", "format": "date"},
+                    "min_n": {"type": "integer"},
+                    "points": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["period", "start", "n", "value", "moe", "low_confidence"],
+                            "properties": {
+                                "period": {"type": "string"},
+                                "start": {"type": "string", "format": "date"},
+                                "n": {"type": "integer", "minimum": 0},
+                                "value": {"type": ["number", "null"]},
+                                "moe": {"type": ["number", "null"]},
+                                "low_confidence": {"type": "boolean"},
+                            },
+                        },
                     },
                 },
             },

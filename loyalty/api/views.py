@@ -13,11 +13,13 @@ import re
 import typing as t
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, current_app, g, request
 from sqlalchemy.exc import IntegrityError
 
+from .. import metrics, periods
 from ..accounts import rollup
 from ..accounts.services import InviteError, find_account, mark_bounced, mark_churned, reactivate
+from ..dashboard import queries, rollups
 from ..db import db
 from ..errors import json_error
 from ..models import Account, HealthWarning, Invitation
@@ -232,3 +234,40 @@ def delete_churn(external_ref: str):
     reactivate(account)
     db.session.commit()
     return _health_json(account)
+
+
+@bp.get("/metrics/<metric>")
+def get_metric(metric: str):
+    """A metric's trend, point by point, from the rollups the dashboard reads."""
+    if metric not in metrics.NAMED:
+        raise _Refused(404, f"no such metric; the metrics are {', '.join(metrics.NAMED)}")
+    tz = rollups.tz()
+    try:
+        grain = periods.parse_grain(request.args.get("grain"))
+        period = periods.parse(
+            request.args, today=periods.today(tz), default_days=queries.DEFAULT_DAYS
+        )
+        filters = queries.parse_filters(request.args)
+    except (periods.PeriodError, queries.FilterError) as exc:
+        raise _Refused(400, str(exc)) from None
+    rollups.refresh_stale()
+    min_n = current_app.config["MIN_N"]
+    (points,) = queries.trend(metric, grain, period, filters, min_n=min_n).values()
+    return {
+        "metric": metric,
+        "grain": grain,
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "min_n": min_n,
+        "points": [
+            {
+                "period": p.name,
+                "start": p.start.isoformat(),
+                "n": p.reading.n,
+                "value": None if p.reading.value is None else round(p.reading.value, 2),
+                "moe": None if p.reading.moe is None else round(p.reading.moe, 2),
+                "low_confidence": p.reading.low_confidence,
+            }
+            for p in points
+        ],
+    }

@@ -228,6 +228,92 @@ def line_chart(
     return figure
 
 
+@dataclass(frozen=True)
+class TrendPoint:
+    """One bucket of a trend: its first day, value (None: no answers), margin of error, n,
+    whether n is too low to read, and where clicking it leads (a same-site path)."""
+
+    at: dt.date
+    value: float | None
+    moe: float | None
+    n: int
+    low_confidence: bool
+    name: str = ""
+    link: str = ""
+
+
+def trend_chart(
+    lines: Sequence[tuple[str, Sequence[TrendPoint]]],
+    *,
+    unit: str = "",
+    value_range: tuple[float, float] | None = None,
+    band: bool = True,
+    min_n: int = 30,
+) -> go.Figure:
+    """A metric over time, honest about noise: each line with its 95% margin of error as a
+    shaded band (``band``), points with too few answers drawn hollow with a hover that says
+    why, and no point at all where a bucket has no answers. Clicking a point follows its
+    ``link`` (static/charts.js)."""
+    colours = [ACCENT, "#b54708", GOOD, "#7a2e98", MUTED, BAD]
+    figure = go.Figure()
+    for index, (name, points) in enumerate(lines):
+        colour = colours[index % len(colours)]
+        known = [p for p in points if p.value is not None]
+        if band and len(lines) == 1:
+            edged = [p for p in known if p.moe is not None]
+            figure.add_trace(
+                go.Scatter(
+                    x=[_moment(p.at) for p in edged] + [_moment(p.at) for p in reversed(edged)],
+                    y=[p.value + p.moe for p in edged]  # type: ignore[operator]
+                    + [p.value - p.moe for p in reversed(edged)],  # type: ignore[operator]
+                    fill="toself",
+                    fillcolor="rgba(52, 81, 178, 0.13)",
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    name=label("95% margin of error"),
+                )
+            )
+        hovers = []
+        for p in known:
+            margin = f" ± {p.moe:.1f}" if p.moe is not None else ""
+            text = f"{p.name}: {p.value:.1f}{margin} {unit} (n={p.n})"
+            if p.low_confidence:
+                text += f"; fewer than {min_n} answers, too few to read"
+            hovers.append(label(text))
+        figure.add_trace(
+            go.Scatter(
+                x=[_moment(p.at) for p in known],
+                y=[p.value for p in known],
+                name=label(name),
+                mode="lines+markers",
+                line={"color": colour, "width": 2},
+                marker={
+                    "size": 9,
+                    "color": ["#fff" if p.low_confidence else colour for p in known],
+                    "line": {"color": colour, "width": 2},
+                },
+                hovertext=hovers,
+                hoverinfo="text",
+                customdata=[p.link for p in known],
+            )
+        )
+    figure.update_layout(
+        **_layout("", height=320),
+        showlegend=len(lines) > 1,
+        legend={"orientation": "h", "y": -0.2},
+        hovermode="closest",
+    )
+    figure.update_xaxes(type="date", gridcolor=LINE, automargin=True)
+    figure.update_yaxes(
+        title_text=label(unit),
+        range=list(value_range) if value_range else None,
+        gridcolor=LINE,
+        fixedrange=True,
+        automargin=True,
+    )
+    return figure
+
+
 def _moment(at: dt.date | dt.datetime) -> str:
     """Plotly reads dates as "YYYY-MM-DD" or "YYYY-MM-DD HH:MM" (already in local time)."""
     if isinstance(at, dt.datetime):

@@ -9,11 +9,15 @@ import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request
 from sqlalchemy.orm import selectinload
 
+from .. import periods
 from ..auth import role_required
 from ..checks import spreadsheet_safe
 from ..db import db
 from ..models import READ_ROLES, Account, Contact, Response
+from ..periods import PeriodError
 from ..specs import surveys
+from ..triage.settings import settings
+from .queries import DEFAULT_DAYS, FilterError, parse_filters
 
 bp = Blueprint("responses", __name__)
 #: 50 a page: a million pages is fifty million responses, past any offset worth asking for.
@@ -36,6 +40,11 @@ def index():
         )
         .order_by(Response.submitted_at.desc(), Response.id.desc())
     )
+    status, message, narrowed = 200, None, False
+    try:
+        query, narrowed = _narrowed(query, request.args)
+    except (PeriodError, FilterError) as exc:
+        status, message = 400, str(exc)
     pagination = db.paginate(query, page=page, per_page=50, error_out=False)
     # Staff read comments under the question they answer, in English.
     questions = {
@@ -45,7 +54,43 @@ def index():
         for survey in surveys(current_app).values()
         for q in survey.questions
     }
-    return render_template("responses/index.html", pagination=pagination, questions=questions)
+    return render_template(
+        "responses/index.html",
+        pagination=pagination,
+        questions=questions,
+        message=message,
+        narrowed=narrowed,
+        args=request.args,
+        keep={k: v for k, v in request.args.items() if k != "page" and v},
+    ), status
+
+
+def _narrowed(query: sa.Select, args: t.Mapping[str, str]) -> tuple[sa.Select, bool]:
+    """The responses a dashboard point stands for: its days (``from``/``to``, local days)
+    and the dashboard's filters (``segment``, ``language``, ``survey``, ``owner``)."""
+    keys = ("from", "to", "segment", "language", "survey", "owner")
+    if not any(args.get(key) for key in keys):
+        return query, False
+    tz = settings().calendar.tz
+    if args.get("from") or args.get("to"):
+        period = periods.parse(args, today=periods.today(tz), default_days=DEFAULT_DAYS)
+        start, end = period.bounds(tz)
+        query = query.where(Response.submitted_at >= start, Response.submitted_at < end)
+    filters = parse_filters(args)
+    if filters.segment or filters.owner_id is not None:
+        query = query.join(Account, Account.id == Response.account_id)
+    if filters.segment:
+        query = query.where(Account.segment == filters.segment)
+    if filters.owner_id is not None:
+        owner = None if filters.owner_id == 0 else filters.owner_id
+        query = query.where(
+            Account.owner_id.is_(None) if owner is None else Account.owner_id == owner
+        )
+    if filters.language:
+        query = query.where(Response.language == filters.language)
+    if filters.survey:
+        query = query.where(Response.survey == filters.survey)
+    return query, True
 
 
 def export_rows() -> t.Iterator[list[t.Any]]:

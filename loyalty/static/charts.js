@@ -20,6 +20,13 @@
       window.Plotly.newPlot(target, figure.data, figure.layout, figure.config || {}).then(
         function () {
           target.classList.add("chart-drawn");
+          // A point with a link (customdata, a path on this site) leads to what is behind it.
+          target.on("plotly_click", function (event) {
+            var link = event.points && event.points[0] && event.points[0].customdata;
+            if (typeof link === "string" && link.charAt(0) === "/" && link.charAt(1) !== "/") {
+              window.location.assign(link);
+            }
+          });
           // Drawn: the table of its numbers folds away (still one click, or key, away).
           var figureElement = target.closest("figure");
           if (!figureElement) return;

@@ -1,0 +1,164 @@
+"""Trends read from the rollups: a named metric per week, month or quarter, filtered and
+split, each point a :class:`~loyalty.metrics.Reading` with its n and margin of error.
+
+The one way the dashboard, the API and the reports read a trend, so the same filters give
+the same number everywhere. Reads :class:`~loyalty.models.MetricDay` only (never the
+responses); call :func:`~loyalty.dashboard.rollups.refresh_stale` first to be current.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from .. import metrics, periods
+from ..db import db
+from ..models import MetricDay
+from .rollups import COUNTS
+
+#: The columns a trend may be split by or filtered on.
+SPLITS = ("segment", "language", "survey", "owner_id")
+#: The default period of a trend: the last 12 months (365 days), today included.
+DEFAULT_DAYS = 365
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a trend is narrowed to; None is "all"."""
+
+    segment: str | None = None
+    language: str | None = None
+    survey: str | None = None
+    owner_id: int | None = None
+
+    def args(self) -> dict[str, str]:
+        """As query arguments (``owner`` for the owner), for links that keep them."""
+        found = {"segment": self.segment, "language": self.language, "survey": self.survey}
+        found["owner"] = None if self.owner_id is None else str(self.owner_id)
+        return {name: value for name, value in found.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One bucket of a trend: its first day, its name (2026-03), the reading, the counts."""
+
+    start: dt.date
+    name: str
+    reading: metrics.Reading
+    counts: dict[str, float]
+
+
+def day_counts(
+    period: periods.Period, filters: Filters, split: str | None = None
+) -> list[tuple[dt.date, t.Any, dict[str, float]]]:
+    """The summed counts of each day of ``period`` (and split value), as stored."""
+    columns: list[t.Any] = [MetricDay.day]
+    if split:
+        columns.append(getattr(MetricDay, split))
+    sums = [sa.func.sum(getattr(MetricDay, name)) for name in COUNTS]
+    query = sa.select(*columns, *sums).where(
+        MetricDay.day >= period.first, MetricDay.day <= period.last
+    )
+    for name in SPLITS:
+        value = getattr(filters, name)
+        if value is not None:
+            query = query.where(getattr(MetricDay, name) == value)
+    query = query.group_by(*columns)
+    found = []
+    for row in db.session.execute(query):
+        key = row[1] if split else None
+        values = row[2:] if split else row[1:]
+        found.append((row[0], key, dict(zip(COUNTS, (v or 0 for v in values), strict=True))))
+    return found
+
+
+def trend(
+    metric: str,
+    grain: str,
+    period: periods.Period,
+    filters: Filters | None = None,
+    *,
+    split: str | None = None,
+    min_n: int = metrics.MIN_N,
+) -> dict[t.Any, list[Point]]:
+    """``metric`` in each bucket of ``period`` (empty buckets included), per split value
+    (one series, keyed None, without a split)."""
+    if metric not in metrics.NAMED:
+        raise ValueError(f"metric: must be one of {', '.join(metrics.NAMED)}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split: must be one of {', '.join(SPLITS)}")
+    starts = periods.buckets(period, grain)
+    sums: dict[t.Any, dict[dt.date, dict[str, float]]] = {}
+    for day, key, counts in day_counts(period, filters or Filters(), split):
+        bucket = sums.setdefault(key, {}).setdefault(periods.bucket_start(day, grain), {})
+        for name, value in counts.items():
+            bucket[name] = bucket.get(name, 0) + value
+    if not sums and split is None:
+        sums[None] = {}
+    return {
+        key: [
+            Point(
+                start,
+                periods.bucket_name(start, grain),
+                metrics.read(metric, by_bucket.get(start, {}), min_n=min_n),
+                by_bucket.get(start, {}),
+            )
+            for start in starts
+        ]
+        for key, by_bucket in sorted(sums.items(), key=lambda item: str(item[0]))
+    }
+
+
+def total(
+    metric: str,
+    period: periods.Period,
+    filters: Filters | None = None,
+    *,
+    min_n: int = metrics.MIN_N,
+) -> metrics.Reading:
+    """``metric`` over the whole of ``period``."""
+    summed: dict[str, float] = {}
+    for _, _, counts in day_counts(period, filters or Filters()):
+        for name, value in counts.items():
+            summed[name] = summed.get(name, 0) + value
+    return metrics.read(metric, summed, min_n=min_n)
+
+
+def previous(period: periods.Period) -> periods.Period:
+    """The period of the same length just before ``period``."""
+    length = dt.timedelta(days=period.days)
+    return periods.Period(period.first - length, period.last - length)
+
+
+class FilterError(ValueError):
+    """A filter that cannot be read; the message says which and how."""
+
+
+def parse_filters(args: t.Mapping[str, str]) -> Filters:
+    """Filters from a query string: ``segment``, ``language``, ``survey`` and ``owner`` (a
+    staff member's id or e-mail); empty values mean "all"."""
+    from ..models import LANGUAGES, SEGMENTS, User
+
+    def text(name: str) -> str | None:
+        value = args.get(name)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    segment, language, survey, owner = (text(n) for n in ("segment", "language", "survey", "owner"))
+    if segment is not None and segment not in SEGMENTS:
+        raise FilterError(f"segment: must be one of {', '.join(SEGMENTS)}")
+    if language is not None and language not in LANGUAGES:
+        raise FilterError(f"language: must be one of {', '.join(LANGUAGES)}")
+    if survey is not None and len(survey) > 64:
+        raise FilterError("survey: at most 64 characters")
+    owner_id = None
+    if owner is not None:
+        if owner.isascii() and owner.isdigit() and len(owner) < 10:
+            owner_id = int(owner)
+        else:
+            owner_id = db.session.scalar(sa.select(User.id).where(User.email == owner.lower()))
+            if owner_id is None:
+                raise FilterError("owner: no staff member has this e-mail address")
+    return Filters(segment, language, survey, owner_id)

@@ -1,0 +1,242 @@
+"""The metric rollups: each local day's answers and invitations counted once, per segment,
+language, survey and account owner (:class:`~loyalty.models.MetricDay`), so a trend over two
+years reads a few thousand rows instead of a million responses.
+
+Kept current by marking days stale and counting them again from the raw rows, which is
+simple and always right: a new or changed answer marks its day (and its invitation's), an
+account whose owner or segment changes marks every day it has rows on, and each dispatcher
+pass marks the last days (invitations went out). :func:`refresh_stale` recounts what is
+marked; readers call it first, so a chart is never behind. :func:`rebuild` counts every day
+from scratch (``flask --app loyalty rollups rebuild``). Days are local days in the SLA
+clock's time zone; after changing it, rebuild.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from .. import metrics, periods
+from ..db import db
+from ..models import (
+    Account,
+    Answer,
+    Contact,
+    Invitation,
+    MetricDay,
+    MetricStaleDay,
+    Response,
+    utcnow,
+)
+from ..triage.settings import settings
+
+#: The columns of a :class:`MetricDay` that are counts (everything but the key).
+COUNTS = (
+    "responses",
+    "promoters",
+    "passives",
+    "detractors",
+    "csat_n",
+    "csat_satisfied",
+    "ces_n",
+    "ces_sum",
+    "ces_squares",
+    "commented",
+    "comments_scored",
+    "polarity_sum",
+    "polarity_squares",
+    "comments_negative",
+    "delivered",
+    "answered",
+)
+KEY = ("segment", "language", "survey", "owner_id")
+#: Days the dispatcher's pass marks stale: today and the two before (invitations going out).
+TICK_DAYS = 3
+
+
+def tz() -> dt.tzinfo:
+    return settings().calendar.tz
+
+
+def local_day(at: dt.datetime, zone: dt.tzinfo | None = None) -> dt.date:
+    return at.astimezone(zone or tz()).date()
+
+
+# --- marking ----------------------------------------------------------------------------------
+
+
+def mark_days(days: Iterable[dt.date]) -> None:
+    """Mark ``days`` stale, in the caller's transaction (a day already marked stays so)."""
+    rows = [{"day": day} for day in sorted(set(days))]
+    if not rows:
+        return
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    db.session.execute(insert(MetricStaleDay).values(rows).on_conflict_do_nothing())
+
+
+def on_response_saved(sender: t.Any, *, response: Response, **_: t.Any) -> None:
+    """An answer was stored or changed: its day, and its invitation's, count again."""
+    zone = tz()
+    days = [local_day(response.submitted_at, zone)]
+    if response.invitation is not None:
+        days.append(local_day(response.invitation.due_at, zone))
+    mark_days(days)
+
+
+def on_account_changed(sender: t.Any, *, account: Account, **_: t.Any) -> None:
+    """Its owner or segment changed: every day the account has rows on counts again."""
+    zone = tz()
+    answered = db.session.scalars(
+        sa.select(Response.submitted_at).where(Response.account_id == account.id)
+    )
+    invited = db.session.scalars(
+        sa.select(Invitation.due_at)
+        .join(Contact, Contact.id == Invitation.contact_id)
+        .where(Contact.account_id == account.id)
+    )
+    mark_days({local_day(at, zone) for at in [*answered, *invited]})
+
+
+def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.Any) -> None:
+    """Invitations went out: the last days count again, now, so charts stay current."""
+    today = local_day(now or utcnow())
+    mark_days(today - dt.timedelta(days=back) for back in range(TICK_DAYS))
+    db.session.commit()
+    refresh_stale()
+
+
+# --- counting ---------------------------------------------------------------------------------
+
+
+def refresh_stale(limit: int | None = None) -> int:
+    """Count the stale days again (the oldest first, at most ``limit``); how many."""
+    query = sa.select(MetricStaleDay.day).order_by(MetricStaleDay.day)
+    days = list(db.session.scalars(query.limit(limit) if limit else query))
+    zone = tz()
+    for day in days:
+        count_day(day, zone)
+        db.session.execute(sa.delete(MetricStaleDay).where(MetricStaleDay.day == day))
+        db.session.commit()
+    return len(days)
+
+
+def _count(condition: t.Any) -> t.Any:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def count_day(day: dt.date, zone: dt.tzinfo) -> None:
+    """Replace ``day``'s rows with a fresh count from the responses, answers and invitations."""
+    start = periods.midnight(day, zone)
+    end = periods.midnight(day + dt.timedelta(days=1), zone)
+    owner = sa.func.coalesce(Account.owner_id, 0)
+    rows: dict[tuple[t.Any, ...], dict[str, t.Any]] = {}
+
+    def add(key: tuple[t.Any, ...], values: dict[str, t.Any]) -> None:
+        row = rows.setdefault(key, dict.fromkeys(COUNTS, 0))
+        for name, value in values.items():
+            row[name] += value or 0
+
+    in_day = (Response.submitted_at >= start, Response.submitted_at < end)
+    answered = sa.select(
+        Account.segment,
+        Response.language,
+        Response.survey,
+        owner,
+        sa.func.count(Response.id),
+        _count(Response.nps >= metrics.PROMOTER_MIN),
+        _count(Response.nps.between(metrics.DETRACTOR_MAX + 1, 8)),
+        _count(Response.nps <= metrics.DETRACTOR_MAX),
+        sa.func.count(Response.csat),
+        _count(Response.csat >= metrics.SATISFIED_MIN),
+        sa.func.count(Response.ces),
+        sa.func.coalesce(sa.func.sum(Response.ces), 0),
+        sa.func.coalesce(sa.func.sum(Response.ces * Response.ces), 0),
+    ).join(Account, Account.id == Response.account_id)
+    names: tuple[str, ...] = ("responses", "promoters", "passives", "detractors", "csat_n")
+    names += ("csat_satisfied", "ces_n", "ces_sum", "ces_squares")
+    for segment, language, survey, owner_id, *values in db.session.execute(
+        answered.where(*in_day).group_by(Account.segment, Response.language, Response.survey, owner)
+    ):
+        add((segment, language, survey, owner_id), dict(zip(names, values, strict=True)))
+
+    written = sa.and_(Answer.text.is_not(None), Answer.text != "")
+    comments = (
+        sa.select(
+            Account.segment,
+            Response.language,
+            Response.survey,
+            owner,
+            sa.func.count(sa.distinct(Answer.response_id)),
+            sa.func.count(Answer.polarity),
+            sa.func.coalesce(sa.func.sum(Answer.polarity), 0.0),
+            sa.func.coalesce(sa.func.sum(Answer.polarity * Answer.polarity), 0.0),
+            _count(Answer.sentiment == "negative"),
+        )
+        .join(Response, Response.id == Answer.response_id)
+        .join(Account, Account.id == Response.account_id)
+        .where(*in_day, written)
+        .group_by(Account.segment, Response.language, Response.survey, owner)
+    )
+    names = ("commented", "comments_scored", "polarity_sum", "polarity_squares")
+    names += ("comments_negative",)
+    for segment, language, survey, owner_id, *values in db.session.execute(comments):
+        add((segment, language, survey, owner_id), dict(zip(names, values, strict=True)))
+
+    # Delivered as the funnel counts it: sent, or answered (an answer proves delivery).
+    invitations = (
+        sa.select(
+            Account.segment,
+            Contact.language,
+            Invitation.survey,
+            owner,
+            sa.func.count(Invitation.id),
+            sa.func.count(Response.id),
+        )
+        .join(Contact, Contact.id == Invitation.contact_id)
+        .join(Account, Account.id == Contact.account_id)
+        .outerjoin(Response, Response.invitation_id == Invitation.id)
+        .where(
+            Invitation.due_at >= start,
+            Invitation.due_at < end,
+            sa.or_(Invitation.status == "sent", Response.id.is_not(None)),
+        )
+        .group_by(Account.segment, Contact.language, Invitation.survey, owner)
+    )
+    for segment, language, survey, owner_id, delivered, replied in db.session.execute(invitations):
+        add((segment, language, survey, owner_id), {"delivered": delivered, "answered": replied})
+
+    db.session.execute(sa.delete(MetricDay).where(MetricDay.day == day))
+    if rows:
+        db.session.execute(
+            sa.insert(MetricDay),
+            [dict(zip(KEY, key, strict=True), day=day, **values) for key, values in rows.items()],
+        )
+
+
+def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
+    """Count every day from the first answer or invitation to today again; how many days."""
+    zone = tz()
+    first = [
+        db.session.scalar(sa.select(sa.func.min(Response.submitted_at))),
+        db.session.scalar(sa.select(sa.func.min(Invitation.due_at))),
+    ]
+    known = [at for at in first if at is not None]
+    db.session.execute(sa.delete(MetricDay))
+    db.session.execute(sa.delete(MetricStaleDay))
+    db.session.commit()
+    if not known:
+        return 0
+    today = local_day(utcnow(), zone)
+    start = min(local_day(at, zone) for at in known)
+    days = [start + dt.timedelta(days=i) for i in range((max(today, start) - start).days + 1)]
+    for done, day in enumerate(days, 1):
+        count_day(day, zone)
+        db.session.commit()
+        if progress:
+            progress(done, len(days))  # (days counted, of how many)
+    return len(days)

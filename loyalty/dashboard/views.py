@@ -1,0 +1,153 @@
+"""``/dashboard``: the page executives open every Monday, honest about noise.
+
+Every trend comes from :mod:`.queries` (the rollups, never the raw responses), each point
+with its n and margin of error; points with too few answers are drawn hollow, and the
+period's NPS is compared with the period before in words that say whether the change is
+beyond the noise. The filters live in the URL, so a view can be shared as a link; every
+chart has its numbers in a table below it; clicking a point opens the answers behind it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+import sqlalchemy as sa
+from flask import Blueprint, current_app, render_template, request, url_for
+
+from .. import metrics, periods
+from ..accounts.views import revenue_at_risk
+from ..auth import role_required
+from ..db import db
+from ..models import HEALTH_BANDS, READ_ROLES, Account, Answer, Flag, Response, User
+from ..specs import surveys
+from . import charts, queries, rollups
+
+bp = Blueprint("dashboard", __name__)
+
+#: The trends the page shows, in order: (metric, the value range of its axis).
+PANELS: tuple[tuple[str, tuple[float, float] | None], ...] = (
+    ("nps", (-100, 100)),
+    ("csat", (0, 100)),
+    ("ces", (1, 7)),
+    ("response_rate", (0, 100)),
+    ("negative_share", (0, 100)),
+)
+LATEST_FLAGGED = 8
+_DAY = dt.timedelta(days=1)
+
+
+class Panel(t.NamedTuple):
+    metric: str
+    title: str
+    unit: str
+    points: list[queries.Point]
+    figure: t.Any
+
+
+def _link(point: queries.Point, grain: str, period: periods.Period, filters: queries.Filters):
+    """The answers behind a point: the responses of its bucket (cut at the period's ends)."""
+    first = max(point.start, period.first)
+    last = min(periods.next_bucket(point.start, grain), period.last + _DAY) - _DAY
+    args = {"from": first.isoformat(), "to": last.isoformat(), **filters.args()}
+    return url_for("responses.index", **t.cast(dict[str, t.Any], args))
+
+
+@bp.get("/dashboard")
+@role_required(*READ_ROLES)
+def index():
+    """Loyalty trends for a period, grain and filters, with the noise shown."""
+    tz = rollups.tz()
+    today = periods.today(tz)
+    status, message = 200, None
+    try:
+        grain = periods.parse_grain(request.args.get("grain"))
+        period = periods.parse(request.args, today=today, default_days=queries.DEFAULT_DAYS)
+        filters = queries.parse_filters(request.args)
+    except (periods.PeriodError, queries.FilterError) as exc:
+        status, message = 400, str(exc)
+        grain = "month"
+        period = periods.parse({}, today=today, default_days=queries.DEFAULT_DAYS)
+        filters = queries.Filters()
+    rollups.refresh_stale()
+    min_n = current_app.config["MIN_N"]
+
+    panels = []
+    for metric, value_range in PANELS:
+        title, unit = metrics.NAMED[metric]
+        (points,) = queries.trend(metric, grain, period, filters, min_n=min_n).values()
+        figure = charts.trend_chart(
+            [(title, _chart_points(points, grain, period, filters))],
+            unit=unit,
+            value_range=value_range,
+            min_n=min_n,
+        )
+        panels.append(Panel(metric, title, unit, points, charts.figure_json(figure)))
+
+    before = queries.previous(period)
+    now_nps = queries.total("nps", period, filters, min_n=min_n)
+    then_nps = queries.total("nps", before, filters, min_n=min_n)
+    return render_template(
+        "dashboard/index.html",
+        panels=panels,
+        period=period,
+        before=before,
+        grain=grain,
+        grains=periods.GRAINS,
+        filters=filters,
+        now_nps=now_nps,
+        comparison=metrics.compare(then_nps, now_nps),
+        min_n=min_n,
+        bands=_bands(),
+        at_risk=revenue_at_risk(),
+        flagged=_latest_flagged(),
+        owners=db.session.scalars(sa.select(User).order_by(User.email)).all(),
+        survey_ids=sorted(surveys(current_app)),
+        message=message,
+    ), status
+
+
+def _chart_points(
+    points: list[queries.Point], grain: str, period: periods.Period, filters: queries.Filters
+) -> list[charts.TrendPoint]:
+    return [
+        charts.TrendPoint(
+            p.start,
+            p.reading.value,
+            p.reading.moe,
+            p.reading.n,
+            p.reading.low_confidence,
+            p.name,
+            _link(p, grain, period, filters),
+        )
+        for p in points
+    ]
+
+
+def _bands() -> dict[str, int]:
+    """Live accounts per health band today."""
+    counts = dict.fromkeys(HEALTH_BANDS, 0)
+    query = (
+        sa.select(Account.health_band, sa.func.count(Account.id))
+        .where(Account.churned_at.is_(None), Account.health_band.is_not(None))
+        .group_by(Account.health_band)
+    )
+    for band, count in db.session.execute(query):
+        counts[str(band)] = count
+    return counts
+
+
+def _latest_flagged() -> list[t.Any]:
+    """The latest flagged answers with their comments, newest first."""
+    query = (
+        sa.select(Response.id, Response.submitted_at, Response.nps, Account.name, Answer.text)
+        .join(Flag, Flag.response_id == Response.id)
+        .join(Account, Account.id == Response.account_id)
+        .outerjoin(
+            Answer,
+            sa.and_(Answer.response_id == Response.id, Answer.text.is_not(None), Answer.text != ""),
+        )
+        .order_by(Flag.created_at.desc(), Flag.id.desc())
+        .limit(LATEST_FLAGGED)
+    )
+    return list(db.session.execute(query).all())

@@ -1,0 +1,107 @@
+"""``/dashboard`` (``loyalty.dashboard.views``): executives land on it, the filters live in
+the URL, bad ones get a 400 with a message, every chart has its numbers as a table, the
+noise is said in words, customer text is escaped, and a point links to its answers."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from loyalty.db import db
+from loyalty.models import Flag, Response
+
+
+def _figures(html: str) -> dict[str, dict]:
+    found = re.findall(r'<script type="application/json" data-chart="([^"]+)">(.*?)</script>', html)
+    return {name: json.loads(body) for name, body in found}
+
+
+def test_an_executive_lands_on_the_dashboard(client, auth):
+    auth.login("executive")
+    reply = client.get("/", follow_redirects=False)
+    assert reply.headers["Location"].endswith("/dashboard")
+    auth.login("support", "lead@example.com")
+    assert client.get("/").headers["Location"].endswith("/responses")
+
+
+def test_the_dashboard_shows_every_trend_with_its_numbers(client, auth, stored_answer):
+    for days, nps in ((5, 10), (6, 9), (7, 3), (40, 8), (400, 2), (420, 9)):
+        stored_answer("Trend A/S", days_ago=days, nps=nps)
+    auth.login("executive")
+    reply = client.get("/dashboard?grain=month")
+    html = reply.get_data(as_text=True)
+    assert reply.status_code == 200
+    figures = _figures(html)
+    assert set(figures) == {
+        f"chart-{m}" for m in ("nps", "csat", "ces", "response_rate", "negative_share")
+    }
+    nps = figures["chart-nps"]["data"]
+    line = next(trace for trace in nps if trace.get("mode") == "lines+markers")
+    assert any(
+        "n=3" in text and "±" in text and "too few to read" in text for text in line["hovertext"]
+    )
+    # few answers: hollow markers, and each point links to its answers
+    assert set(line["marker"]["color"]) == {"#fff"}
+    assert all(link.startswith("/responses?from=") for link in line["customdata"])
+    # the table under the chart, and the comparison in words
+    assert "The numbers" in html and "few answers" in html
+    headline = re.search(r"<p class=\"headline\">(.*?)</p>", html, re.S).group(1)
+    assert "Against the 365 days before" in headline and "noise" in headline, headline
+
+
+def test_a_point_link_opens_the_answers_behind_it(client, auth, stored_answer):
+    stored_answer("Old A/S", days_ago=200, nps=1)
+    stored_answer("New A/S", days_ago=2, nps=10)
+    auth.login("executive")
+    html = client.get("/dashboard").get_data(as_text=True)
+    line = next(t for t in _figures(html)["chart-nps"]["data"] if t.get("mode") == "lines+markers")
+    latest = line["customdata"][-1]
+    page = client.get(latest).get_data(as_text=True)
+    assert "New A/S" in page and "Old A/S" not in page
+    assert "Showing the responses of" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("grain=day", "grain: must be one of week, month, quarter"),
+        ("segment=b2x", "segment: must be one of"),
+        ("from=2026-13-01", "Write dates as YYYY-MM-DD"),
+        ("owner=nobody@example.com", "owner: no staff member"),
+    ],
+)
+def test_bad_filters_get_a_400_with_a_message(client, auth, query, message):
+    auth.login("executive")
+    reply = client.get(f"/dashboard?{query}")
+    assert reply.status_code == 400
+    assert message in reply.get_data(as_text=True)
+    assert client.get(f"/responses?{query.replace('grain=day', 'from=x')}").status_code == 400
+
+
+def test_filters_narrow_every_chart(client, auth, stored_answer):
+    stored_answer("Shop B2C", days_ago=3, nps=10)
+    stored_answer("Partner B2B", days_ago=3, nps=0, segment="b2b")
+    auth.login("executive")
+
+    def ns(query: str) -> int:
+        html = client.get(f"/dashboard?grain=quarter&{query}").get_data(as_text=True)
+        return int(re.search(r"\(n=(\d+)\)\.", html).group(1))
+
+    assert (ns(""), ns("segment=b2b"), ns("segment=b2c"), ns("language=da")) == (2, 1, 1, 0)
+
+
+def test_customer_text_is_escaped_in_the_flagged_list(client, auth, stored_answer):
+    name = '<b>x</b><img src=x onerror="alert(1)">'
+    stored_answer(name, days_ago=1, nps=0, improve='<a href="https://evil.example">click</a>')
+    assert db.session.query(Flag).join(Response).count() == 1
+    auth.login("executive")
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert "&lt;b&gt;x&lt;/b&gt;&lt;img" in html and "<img src=x" not in html
+    assert "&lt;a href=" in html and '<a href="https://evil.example"' not in html
+
+
+def test_the_dashboard_needs_a_sign_in(client):
+    reply = client.get("/dashboard")
+    assert reply.status_code == 302 and "/login" in reply.headers["Location"]

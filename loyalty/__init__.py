@@ -91,13 +91,13 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
 
 
 def _register_start_pages(app: Flask) -> None:
+    from .auth import start_page
+
     @app.get("/")
     def index():
-        """Staff start on the latest responses; everyone else is asked to sign in."""
-        if current_user.is_authenticated and current_user.role == "executive":
-            return redirect(url_for("dashboard.index"))
+        """Staff start on their role's page; everyone else is asked to sign in."""
         if current_user.is_authenticated:
-            return redirect(url_for("responses.index"))
+            return redirect(start_page())
         return redirect(url_for("auth.login"))
 
     @app.get("/healthz")

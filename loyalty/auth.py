@@ -151,6 +151,14 @@ def _safe_next(target: str | None) -> str:
         and checks.is_one_line(target)
     ):
         return target
+    return start_page()
+
+
+def start_page() -> str:
+    """Where a signed-in person starts: executives on the dashboard, the others on the
+    latest responses."""
+    if getattr(current_user, "role", None) == "executive":
+        return url_for("dashboard.index")
     return url_for("responses.index")
 
 

@@ -1,0 +1,88 @@
+"""An executive signs in and lands on the dashboard, in a real browser: every chart is drawn
+by the app's own plotly.js with no console error and no request to anywhere else, hovering
+an NPS point shows its n and margin of error, choosing a segment changes the URL and the
+charts, customer text with markup shows as text, and clicking a point opens its answers."""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import urlsplit
+
+from playwright.sync_api import expect
+from test_accounts_views import staff
+
+if t.TYPE_CHECKING:
+    from playwright.sync_api import BrowserContext
+
+    from .conftest import LiveServer
+
+DESKTOP: dict[str, t.Any] = {"viewport": {"width": 1280, "height": 1000}}
+NAME = '<b>x</b><img src=x onerror="document.title=1">'
+
+
+def test_an_executive_reads_the_trends(
+    app: t.Any,
+    live_server: LiveServer,
+    new_context: t.Callable[..., BrowserContext],
+    stored_answer: t.Any,
+) -> None:
+    staff("ceo@example.com", role="executive")
+    for days, nps in ((3, 10), (4, 9), (35, 2), (70, 8)):
+        stored_answer("Happy Shop", days_ago=days, nps=nps)
+    stored_answer(NAME, days_ago=2, nps=1, segment="b2b", improve='<a href="//evil">x</a>')
+
+    page = new_context(**DESKTOP).new_page()
+    elsewhere: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            elsewhere.append(r.url)
+            if urlsplit(r.url).netloc != urlsplit(live_server.url).netloc
+            else None
+        ),
+    )
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("response", lambda r: errors.append(r.url) if r.status >= 400 else None)
+    page.goto("/login")
+    page.get_by_label("Email").fill("ceo@example.com")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url("/dashboard")  # type: ignore[arg-type]
+
+    charts = page.locator(".chart-area")
+    expect(charts).to_have_count(5)
+    for index in range(5):
+        expect(charts.nth(index)).to_have_class("chart-area js-plotly-plot chart-drawn")
+    # The latest flagged answer: the name and the comment as text, no element made of them.
+    flagged = page.locator("ul.flagged")
+    expect(flagged).to_contain_text(NAME)
+    expect(flagged).to_contain_text('<a href="//evil">x</a>')
+    expect(flagged.locator("b, img, a")).to_have_count(0)
+
+    # Hovering the last NPS point says its n and margin of error.
+    nps = page.locator("#chart-nps")
+    points = nps.locator(".scatterlayer .trace:last-child .point")
+    expect(points.last).to_be_visible()
+    points.last.hover(force=True)
+    expect(nps.locator(".hovertext")).to_contain_text("n=")
+    expect(nps.locator(".hovertext")).to_contain_text("±")
+
+    # A segment: the URL carries it, and the charts are drawn again for it alone.
+    page.get_by_label("Segment").select_option("b2b")
+    page.get_by_role("button", name="Show").click()
+    expect(page).to_have_url("/dashboard?" + page.url.split("?", 1)[1])  # type: ignore[arg-type]
+    assert "segment=b2b" in page.url
+    expect(page.locator(".headline")).to_contain_text("(n=1)")
+    expect(page.locator(".chart-area.chart-drawn")).to_have_count(5)
+
+    # Clicking the point opens the answers behind it.
+    point = page.locator("#chart-nps .scatterlayer .trace:last-child .point").last
+    point.click(force=True)
+    page.wait_for_url("**/responses?**")
+    expect(page.locator("table.responses")).to_contain_text(NAME)
+    expect(page.locator("table.responses")).not_to_contain_text("Happy Shop")
+
+    assert errors == []
+    assert elsewhere == []

@@ -184,3 +184,57 @@ def test_the_scales_are_defined_once():
     assert specs.METRICS is metrics.SCALES
     assert tuple(metrics.SCALES) == flags.METRICS
     assert metrics.SCALES == {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+
+# --- readings and comparisons ----------------------------------------------------------------
+
+
+def test_read_gives_each_named_metric_from_counts():
+    counts = {
+        "promoters": 6,
+        "passives": 2,
+        "detractors": 2,
+        "csat_n": 10,
+        "csat_satisfied": 7,
+        "ces_n": 4,
+        "ces_sum": 20,
+        "ces_squares": 104,
+        "responses": 10,
+        "commented": 4,
+        "comments_scored": 4,
+        "polarity_sum": -0.4,
+        "polarity_squares": 0.5,
+        "comments_negative": 1,
+        "delivered": 20,
+        "answered": 10,
+    }
+    nps = metrics.read("nps", counts, min_n=5)
+    assert (nps.value, nps.n, nps.low_confidence) == (40.0, 10, False)
+    assert nps.moe == pytest.approx(metrics.nps([9] * 6 + [7] * 2 + [0] * 2).margin)
+    assert metrics.read("csat", counts).value == pytest.approx(70.0)
+    assert metrics.read("ces", counts).value == 5.0
+    assert metrics.read("response_rate", counts).value == 50.0
+    assert metrics.read("comment_share", counts).value == 40.0
+    assert metrics.read("sentiment", counts).value == pytest.approx(-0.1)
+    assert metrics.read("negative_share", counts).value == 25.0
+    assert metrics.read("nps", counts).low_confidence  # 10 < MIN_N
+    empty = metrics.read("csat", {})
+    assert (empty.value, empty.moe, empty.n) == (None, None, 0)
+    with pytest.raises(ValueError, match="metric: must be one of"):
+        metrics.read("happiness", counts)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "beyond", "words"),
+    [
+        ((10, 5, 100), (30, 5, 100), True, "rose 20.0 points, beyond the noise (±7.1)"),
+        ((30, 9, 40), (22, 9, 40), False, "fell 8.0 points, within the noise"),
+        ((10, None, 1), (30, 5, 100), False, "too few answers to tell"),
+        ((None, None, 0), (30, 5, 100), False, "nothing to compare"),
+    ],
+)
+def test_compare_says_whether_a_change_is_beyond_the_noise(before, after, beyond, words):
+    a = metrics.Reading(before[0], before[1], before[2], before[2] < 30)
+    b = metrics.Reading(after[0], after[1], after[2], after[2] < 30)
+    result = metrics.compare(a, b)
+    assert result.beyond_noise is beyond and words in result.words

@@ -210,3 +210,39 @@ def test_periods_at_the_limits(args, expected):
 def test_periods_beyond_the_limits(args):
     with pytest.raises(periods.PeriodError):
         periods.parse(args, today=dt.date(2026, 11, 22), default_days=30)
+
+
+# --- grains ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("day", "grain", "start", "name"),
+    [
+        (dt.date(2026, 1, 1), "week", dt.date(2025, 12, 29), "2026-W01"),
+        (dt.date(2026, 3, 31), "month", dt.date(2026, 3, 1), "2026-03"),
+        (dt.date(2026, 12, 31), "quarter", dt.date(2026, 10, 1), "2026-Q4"),
+    ],
+)
+def test_buckets_start_and_are_named(day, grain, start, name):
+    assert periods.bucket_start(day, grain) == start
+    assert periods.bucket_name(start, grain) == name
+
+
+def test_the_buckets_of_a_period_touch_it_all():
+    period = periods.Period(dt.date(2025, 11, 15), dt.date(2026, 2, 3))
+    assert periods.buckets(period, "month") == [
+        dt.date(2025, 11, 1),
+        dt.date(2025, 12, 1),
+        dt.date(2026, 1, 1),
+        dt.date(2026, 2, 1),
+    ]
+    assert periods.buckets(period, "quarter") == [dt.date(2025, 10, 1), dt.date(2026, 1, 1)]
+    assert periods.next_bucket(dt.date(2026, 10, 1), "quarter") == dt.date(2027, 1, 1)
+    weeks = periods.buckets(period, "week")
+    assert weeks[0] == dt.date(2025, 11, 10) and all(w.weekday() == 0 for w in weeks)
+
+
+def test_a_bad_grain_says_the_choices():
+    with pytest.raises(periods.PeriodError, match="grain: must be one of week, month, quarter"):
+        periods.parse_grain("day")
+    assert periods.parse_grain(None) == "month" and periods.parse_grain(" Week ") == "week"

@@ -83,16 +83,20 @@ def trend(
     *,
     split: str | None = None,
     min_n: int = metrics.MIN_N,
+    days: list[tuple[dt.date, t.Any, dict[str, float]]] | None = None,
 ) -> dict[t.Any, list[Point]]:
     """``metric`` in each bucket of ``period`` (empty buckets included), per split value
-    (one series, keyed None, without a split)."""
+    (one series, keyed None, without a split). ``days``: the :func:`day_counts` of the same
+    period, filters and split, when the caller read them already for another metric."""
     if metric not in metrics.NAMED:
         raise ValueError(f"metric: must be one of {', '.join(metrics.NAMED)}")
     if split is not None and split not in SPLITS:
         raise ValueError(f"split: must be one of {', '.join(SPLITS)}")
     starts = periods.buckets(period, grain)
     sums: dict[t.Any, dict[dt.date, dict[str, float]]] = {}
-    for day, key, counts in day_counts(period, filters or Filters(), split):
+    if days is None:
+        days = day_counts(period, filters or Filters(), split)
+    for day, key, counts in days:
         bucket = sums.setdefault(key, {}).setdefault(periods.bucket_start(day, grain), {})
         for name, value in counts.items():
             bucket[name] = bucket.get(name, 0) + value
@@ -118,10 +122,13 @@ def total(
     filters: Filters | None = None,
     *,
     min_n: int = metrics.MIN_N,
+    days: list[tuple[dt.date, t.Any, dict[str, float]]] | None = None,
 ) -> metrics.Reading:
-    """``metric`` over the whole of ``period``."""
+    """``metric`` over the whole of ``period`` (``days`` as for :func:`trend`)."""
     summed: dict[str, float] = {}
-    for _, _, counts in day_counts(period, filters or Filters()):
+    if days is None:
+        days = day_counts(period, filters or Filters())
+    for _, _, counts in days:
         for name, value in counts.items():
             summed[name] = summed.get(name, 0) + value
     return metrics.read(metric, summed, min_n=min_n)

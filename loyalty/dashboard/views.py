@@ -72,10 +72,12 @@ def index():
     rollups.refresh_stale()
     min_n = current_app.config["MIN_N"]
 
+    days = queries.day_counts(period, filters)  # read once, for every panel
     panels = []
     for metric, value_range in PANELS:
         title, unit = metrics.NAMED[metric]
-        (points,) = queries.trend(metric, grain, period, filters, min_n=min_n).values()
+        trend = queries.trend(metric, grain, period, filters, min_n=min_n, days=days)
+        (points,) = trend.values()
         figure = charts.trend_chart(
             [(title, _chart_points(points, grain, period, filters))],
             unit=unit,
@@ -85,7 +87,7 @@ def index():
         panels.append(Panel(metric, title, unit, points, charts.figure_json(figure)))
 
     before = queries.previous(period)
-    now_nps = queries.total("nps", period, filters, min_n=min_n)
+    now_nps = queries.total("nps", period, filters, min_n=min_n, days=days)
     then_nps = queries.total("nps", before, filters, min_n=min_n)
     return render_template(
         "dashboard/index.html",

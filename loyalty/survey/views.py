@@ -15,6 +15,7 @@ from urllib.parse import unquote_to_bytes
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..accounts.services import unsubscribe as unsubscribe_contact
@@ -296,12 +297,36 @@ def submit(token: str):
         notice = ui_text("error_expired_form", language) if form.csrf_token.errors else ""
         page = _Page.from_invitation(invitation)
         return _render(page, values, errors, status=400 if notice else 422, notice=notice)
-    save_response(invitation, survey, values, complete=True)
-    db.session.commit()
+    _save(token, invitation, survey, values, complete=True)
     return redirect(url_for("survey.thanks", token=token), code=303)
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _save(
+    token: str,
+    invitation: Invitation,
+    survey: SurveySpec,
+    values: t.Mapping[str, t.Any],
+    *,
+    complete: bool,
+) -> None:
+    """:func:`save_response` and commit, whoever else is saving this link at the moment.
+
+    Two first submits of one link at once (a double tap, a browser's retry, the page's
+    partial save beside the button) both find no response and both insert one; the unique
+    invitation lets one commit and makes the other fail. The loser rolls back and is saved
+    again as an edit of the winner's answer, as if it had come a moment later: the same
+    success for both, one response stored.
+    """
+    try:
+        save_response(invitation, survey, values, complete=complete)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        save_response(get_invitation_or_404(token), survey, values, complete=complete)
+        db.session.commit()
 
 
 def _undecodable_fields() -> list[str]:
@@ -337,8 +362,7 @@ def save_partial(token: str):
         abort(422)
     if int(raw) not in question.choices:
         abort(422)
-    save_response(invitation, survey, {question.id: int(raw)}, complete=False)
-    db.session.commit()
+    _save(token, invitation, survey, {question.id: int(raw)}, complete=False)
     return "", 204
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from loyalty.accounts import health
+from loyalty.accounts import alarms, health
 from loyalty.accounts.health import AccountHistory, Answer, CaseFact
 
 NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
@@ -108,7 +108,7 @@ def test_entering_at_risk_and_falling_raise_warnings():
         cases=(lost, CaseFact(opened_at=ago(5), first_contact_due_at=ago(4))),
     )
     now = health.assess(angry, NOW, RULES)
-    kinds = {a.kind for a in health.warnings_for(now, NOW, [(ago(7), 80, "healthy")], RULES)}
+    kinds = {a.kind for a in alarms.warnings_for(now, NOW, [(ago(7), 80, "healthy")], RULES)}
     assert "at_risk" in kinds and "falling" in kinds
 
 
@@ -116,13 +116,13 @@ def test_a_stable_grumbler_is_not_news():
     grumbler = AccountHistory("b2c", answers(*[(10 * i, 3) for i in range(1, 12)]))
     now = health.assess(grumbler, NOW, RULES)
     earlier = [(ago(d), now.score, now.band) for d in (60, 30, 7)]
-    kinds = {a.kind for a in health.warnings_for(now, NOW, earlier, RULES)}
+    kinds = {a.kind for a in alarms.warnings_for(now, NOW, earlier, RULES)}
     assert "falling" not in kinds and "at_risk" not in kinds
 
 
 def test_a_churn_cue_warning_clears_when_the_cue_is_old():
     history = AccountHistory("b2c", answers((3, 5), cues=frozenset({"not_renew"})))
     fresh = health.assess(history, NOW, RULES)
-    assert "churn_cue" in {a.kind for a in health.warnings_for(fresh, NOW, [], RULES)}
+    assert "churn_cue" in {a.kind for a in alarms.warnings_for(fresh, NOW, [], RULES)}
     later = health.assess(history, NOW + 400 * DAY, RULES)
-    assert health.cleared("churn_cue", later, RULES)
+    assert alarms.cleared("churn_cue", later, RULES)

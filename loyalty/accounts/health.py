@@ -16,9 +16,8 @@ year later says what it would have said that week. The signals, in the order the
 - ``contacts``: for B2B, how many contacts are positive against negative, with one negative
   decision maker outweighing several happy users.
 
-:func:`warnings_for` says which early warnings a new assessment raises against the ones
-before it: entering at risk, a fall of many points within a window (the slope, not the
-level), a new churn cue, going silent.
+Its rules (the ``HEALTH`` setting) are :mod:`.health_rules`, re-exported here; the early
+warnings an assessment raises are :mod:`.alarms`.
 """
 
 from __future__ import annotations
@@ -30,6 +29,9 @@ import typing as t
 from dataclasses import dataclass, field
 
 from .. import metrics
+from .health_rules import DEFAULT_RULES as DEFAULT_RULES  # re-exported: the health rules
+from .health_rules import HealthRuleError as HealthRuleError
+from .health_rules import parse_rules as parse_rules
 
 DAY = dt.timedelta(days=1)
 #: The signals in the order a page shows them.
@@ -49,92 +51,6 @@ CHURN_CUES = frozenset({"cancel", "switch_competitor", "not_renew"})
 ESCALATION_CUES = frozenset({"legal", "refund"})
 #: A comment at or below this polarity is clearly negative (a contact's answer counts so).
 NEGATIVE_COMMENT = -0.3
-
-#: The defaults, also the documentation of the ``HEALTH`` setting (README, "Account health").
-DEFAULT_RULES: dict[str, t.Any] = {
-    "base": 60,  # an account with nothing to go on
-    "bands": {"healthy": 65, "at_risk": 40},  # at least 65 healthy, below 40 at risk
-    "memory_days": 365,  # the window of NPS, CSAT and sentiment...
-    "half_life_days": 90,  # ...where an answer this old counts half, twice as old a quarter
-    "recent_days": 180,  # the window of churn cues
-    "trend_days": 90,  # the trend: the mean answer of the last 90 days against the year before
-    "trend_base_n": 2,  # ...with at least min_n answers now and this many before...
-    "trend_spread": 1.5,  # ...an answer's spread (standard deviation) taken as at least this...
-    "trend_z": 2.0,  # ...counted when the change is this many standard errors or more
-    "slope_min_n": 5,  # the year's answers fall steadily: a line through at least this many
-    "min_n": 2,  # fewer NPS answers than this in a window: no NPS signal
-    "confidence_n": 3,  # a window of n answers counts n/(n+3) of its points: few, less
-    "nps_points": 0.25,  # per point of NPS (-100..100 gives -25..+25)
-    "trend_points": 5,  # per point of change in the mean answer, at most trend_max either way
-    "trend_max": 15,
-    "csat_points": 40,  # per unit of CSAT share above (or below) csat_expected
-    "csat_expected": 0.75,
-    "csat_max": 10,  # at most this many points either way
-    "sentiment_points": 15,  # per unit of mean comment polarity (-1..1)
-    "churn_cue_points": -25,
-    "decision_maker_churn_cue_points": -35,
-    "escalation_cue_points": -10,
-    "open_case_points": -4,
-    "overdue_case_points": -4,  # on top of being open
-    "cases_max": -16,
-    "recovered_points": 5,  # each case closed as recovered lately: support won them back
-    "recovered_days": 90,
-    "recovered_max": 10,
-    "not_recovered_points": -8,  # each case closed as not recovered in the last year
-    "not_recovered_max": -16,
-    "silence_p": 0.001,  # silent: no answer for so long that chance explains it this rarely...
-    "silence_min_sent": 3,  # ...with this many invitations unanswered (and answers before)
-    "silence_min_days": 180,  # the pace is of at least this many days
-    "answer_days": 7,  # invitations younger than this are not judged yet
-    "silence_points": -15,
-    "recency_days": 240,  # no answer for this long
-    "recency_points": -8,
-    "negative_contact_points": -4,  # each negative contact more than positive ones (B2B)
-    "negative_decision_maker_points": -10,  # each of its last two answers
-    "contacts_max": 12,
-    # the warnings
-    "at_risk_from": 20,  # entering at risk: from this many points above the line or more
-    "fall_days": 90,  # the scores before that a warning compares with
-    "fall_points": 50,  # falling: this many points lost within fall_days, out of healthy...
-    "fall_nps": 1.5,  # falling: the mean answer fell this much (0-10) in trend_days...
-    "fall_z": 2.5,  # ...and by this many standard errors: the account's, or a decision maker's
-    "churn_cue_days": 14,  # a churn cue this recent raises a warning...
-    "decisive_cues_only": 1,  # ...in B2B only a decision maker's (0: anyone's)
-}
-
-
-class HealthRuleError(ValueError):
-    """A ``HEALTH`` setting that cannot be used; the message names the key."""
-
-
-def parse_rules(mapping: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
-    """``HEALTH`` laid over the defaults and checked: every key known, every value a number."""
-    mapping = mapping or {}
-    if not isinstance(mapping, t.Mapping):
-        raise HealthRuleError("HEALTH must be a mapping of rule names to numbers")
-    unknown = set(mapping) - set(DEFAULT_RULES)
-    if unknown:
-        raise HealthRuleError(f"HEALTH: unknown keys {sorted(unknown)}")
-    rules = {**DEFAULT_RULES, **mapping}
-    for key, value in rules.items():
-        if key == "bands":
-            bands = value
-            if (
-                not isinstance(bands, t.Mapping)
-                or set(bands) != {"healthy", "at_risk"}
-                or not all(_is_number(v) for v in bands.values())
-                or not 0 <= bands["at_risk"] <= bands["healthy"] <= 100
-            ):
-                raise HealthRuleError(
-                    "HEALTH['bands']: {'healthy': H, 'at_risk': R} with 0 <= R <= H <= 100"
-                )
-        elif not _is_number(value):
-            raise HealthRuleError(f"HEALTH[{key!r}]: must be a number")
-    return rules
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 # --- what an account's history holds ----------------------------------------------------------
@@ -526,98 +442,3 @@ def _is_negative(answer: Answer) -> bool:
         or (answer.polarity is not None and answer.polarity <= NEGATIVE_COMMENT)
         or bool(answer.cues & CHURN_CUES)
     )
-
-
-# --- the early warnings -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """A warning an assessment raises: its kind and its reasons in words."""
-
-    kind: str
-    reasons: tuple[str, ...]
-
-
-def warnings_for(
-    health: Health,
-    at: dt.datetime,
-    earlier: t.Sequence[tuple[dt.datetime, int, str]],
-    rules: t.Mapping[str, t.Any],
-) -> list[Alarm]:
-    """The warnings ``health`` raises, given the scores before it: (when, score, band).
-
-    Kinds: ``at_risk`` (entered the band), ``falling`` (``fall_points`` or more lost within
-    ``fall_days``: the slope, so a grumbler who is stable is not news), ``churn_cue`` (one
-    written in the last ``churn_cue_days``), ``silent`` (answers stopped coming).
-    """
-    alarms = []
-    reasons = [
-        c.detail for c in sorted(health.contributions, key=lambda c: c.points) if c.points < 0
-    ]
-    words = tuple(reasons[:3]) or ("no single signal stands out",)
-    since = at - rules["fall_days"] * DAY
-    window = [(score, band) for when, score, band in earlier if when >= since]
-    # Entered: at risk now, healthy within fall_days and not at risk since (a score known
-    # only at risk, or wavering about the line, is not news: a stable grumbler is neither).
-    if (
-        health.band == "at_risk"
-        and window
-        and max(s for s, _ in window) >= rules["bands"]["at_risk"] + rules["at_risk_from"]
-        and all(b != "at_risk" for _, b in window)
-    ):
-        alarms.append(Alarm("at_risk", (f"health {health.score}, at risk", *words)))
-
-    # Falling: the answers of the last trend_days are far below the year's before, beyond
-    # chance (a stable grumbler's are not; one bad delivery among good ones is not).
-    def alarms_of(kind: str) -> bool:
-        return any(a.kind == kind for a in alarms)
-
-    top = max((s for s, _ in window), default=None)
-    if top is not None and health.band != "healthy" and top - health.score >= rules["fall_points"]:
-        alarms.append(
-            Alarm(
-                "falling",
-                (
-                    f"health fell from {top} to {health.score} within {rules['fall_days']} days",
-                    *words,
-                ),
-            )
-        )
-    slope = health.facts.get("nps_slope")
-    if (
-        not alarms_of("falling")
-        and isinstance(slope, Slope)
-        and -slope.per_half_year >= rules["fall_nps"]
-        and -slope.t >= rules["fall_z"]
-    ):
-        alarms.append(Alarm("falling", (f"falling: {slope.describe('answers')}", *words)))
-    for key, whose in (("nps_change", "answers"), ("decision_maker_change", "a decision maker")):
-        change = health.facts.get(key)
-        if (
-            not alarms_of("falling")
-            and isinstance(change, Change)
-            and change.then - change.now >= rules["fall_nps"]
-            and -change.z >= rules["fall_z"]
-        ):
-            alarms.append(Alarm("falling", (f"fell: {change.describe(whose)}", *words)))
-            break
-    cue_at = health.facts.get("last_decisive_cue")
-    if cue_at is not None and cue_at > at - rules["churn_cue_days"] * DAY:
-        detail = health.contribution("churn_cues")
-        alarms.append(Alarm("churn_cue", (detail.detail if detail else "a churn cue",)))
-    if health.facts.get("silent"):
-        detail = health.contribution("silence")
-        alarms.append(Alarm("silent", (detail.detail if detail else "answers stopped",)))
-    return alarms
-
-
-def cleared(kind: str, health: Health, rules: t.Mapping[str, t.Any]) -> bool:
-    """Whether an open warning of ``kind`` no longer holds (it then resolves itself)."""
-    if kind == "at_risk":
-        return health.band != "at_risk"
-    if kind == "falling":
-        return health.band == "healthy"
-    if kind == "churn_cue":
-        return health.facts.get("last_decisive_cue") is None
-    return not health.facts.get("silent")

@@ -3,7 +3,8 @@ emailed to the account's owner once, and acknowledged or resolved by people with
 
 One open warning per account and kind. A warning raised today is also posted to other
 systems as an ``account.warning`` webhook; one raised by a rebuild of history is not, and
-nobody is emailed about it.
+nobody is emailed about it. Which warnings an assessment raises, and when one clears, is
+the pure :mod:`.alarms`; this module stores, emails and acts on them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..db import db, rowcount
 from ..mailer import MailError
 from ..models import ACT_ROLES, Account, HealthWarning, User, utcnow
 from ..outreach import webhooks
-from . import health
+from . import alarms, health
 
 #: Warnings older than this are history (a rebuild's): nobody is emailed about them now.
 NOTIFY_WINDOW = dt.timedelta(days=2)
@@ -52,11 +53,11 @@ def raise_warnings(
         )
     }
     for kind, warning in open_.items():
-        if warning.raised_at < at and health.cleared(kind, result, conf):
+        if warning.raised_at < at and alarms.cleared(kind, result, conf):
             warning.status, warning.acted_at = "resolved", at
             warning.note = (warning.note + "\n" if warning.note else "") + "Cleared by itself."
     raised = []
-    for alarm in health.warnings_for(result, at, earlier, conf):
+    for alarm in alarms.warnings_for(result, at, earlier, conf):
         existing = open_.get(alarm.kind)
         if existing is not None and (existing.status != "resolved" or existing.acted_at == at):
             continue

@@ -12,19 +12,19 @@ events posted to the API; they are applied oldest first, so the throttling rules
 as they would have if the events had arrived one by one. Imported responses are history:
 their comments are scored for sentiment like new ones, they count as "surveyed" for the
 contact throttle, and they do not notify webhooks or raise flags.
+
+How a file is read and a cell checked is :mod:`.import_rows`; here are the four kinds of
+import, what each checks of a row and writes, and the one transaction around them.
 """
 
 from __future__ import annotations
 
 import abc
-import csv
 import datetime as dt
 import hashlib
-import io
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 from flask import current_app
@@ -49,26 +49,15 @@ from ..metrics import SCALES
 from ..models import LANGUAGES, SEGMENTS, Account, Answer, Response, utcnow
 from ..survey.responses import apply_sentiment
 from .events import event_from_json, record_event
-
-
-class RowError(Exception):
-    """One row's problem: its line in the file, the column at fault and why."""
-
-    def __init__(self, column: str | None, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.column, self.message, self.line = column, message, line
-
-    def __str__(self) -> str:
-        where = f"line {self.line}" + (f", {self.column}" if self.column else "")
-        return f"{where}: {self.message}"
-
-
-class ImportFailed(Exception):
-    """The file was not imported; ``errors`` says why, row by row."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        super().__init__(f"{len(errors)} problem(s)")
-        self.errors = errors
+from .import_rows import (
+    ImportFailed,
+    RowError,
+    parse_choice,
+    parse_datetime,
+    parse_number,
+    parse_text,
+    read_csv,
+)
 
 
 @dataclass
@@ -80,95 +69,6 @@ class ImportResult:
         return f"{self.rows} rows: " + ", ".join(
             f"{n} {what}" for what, n in sorted(self.outcomes.items())
         )
-
-
-# --- Reading a file ----------------------------------------------------------------------
-
-
-def read_csv(data: bytes, required: t.Sequence[str], optional: t.Sequence[str]):
-    """``(line, row)`` pairs from a CSV file's bytes; raises :class:`ImportFailed` for a
-    file that is not UTF-8 or whose header lacks or adds columns. Comma or semicolon
-    separated (a spreadsheet set to Danish writes semicolons)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ImportFailed([RowError(None, "not UTF-8; save it as 'CSV UTF-8'", line)]) from None
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise ImportFailed([RowError(None, "the file is empty", 1)]) from None
-    except csv.Error as exc:
-        raise ImportFailed([RowError(None, f"not CSV: {exc}", 1)]) from None
-    problems = [RowError(c, "unknown column", 1) for c in header if c not in (*required, *optional)]
-    problems += [RowError(c, "column is missing", 1) for c in required if c not in header]
-    problems += [
-        RowError(c, "column appears twice", 1) for c, n in Counter(header).items() if n > 1
-    ]
-    if problems:
-        expected = ", ".join(required) + (f" (optional: {', '.join(optional)})" if optional else "")
-        problems[-1].message += f"; expected columns: {expected}"
-        raise ImportFailed(problems)
-    rows, errors = [], []
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            errors.append(RowError(None, f"not CSV: {exc}", line))
-            break
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            errors.append(RowError(None, f"{len(cells)} cells; the header has {len(header)}", line))
-            continue
-        rows.append((line, {h: c.strip() for h, c in zip(header, cells, strict=True)}))
-    return rows, errors
-
-
-def _number(row: dict[str, str], column: str, kind: type = Decimal):
-    value = row.get(column, "")
-    if not value:
-        return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise RowError(column, f"{value!r} is not a number") from None
-    if not number.is_finite():
-        raise RowError(column, f"{value!r} is not a number")
-    if kind is int:
-        if number != number.to_integral_value():
-            raise RowError(column, f"{value!r} is not a whole number")
-        return int(number)
-    return number
-
-
-def _datetime(row: dict[str, str], column: str) -> dt.datetime:
-    """ISO 8601; a time without a zone is taken as UTC, a bare date as midnight UTC."""
-    value = row.get(column, "")
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        message = f"{value!r} is not a date and time like 2026-11-22T14:45:00Z"
-        raise RowError(column, message) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    try:
-        return parsed.astimezone(dt.UTC)
-    except OverflowError:
-        raise RowError(column, f"{value!r} is out of range") from None
-
-
-def _choice(row: dict[str, str], column: str, choices: t.Sequence[str]) -> str:
-    value = row.get(column, "").lower()
-    if value not in choices:
-        raise RowError(column, f"must be one of {', '.join(choices)}")
-    return value
 
 
 # --- The four kinds ----------------------------------------------------------------------
@@ -198,17 +98,6 @@ def _outcome(obj: t.Any) -> str:
     return "updated" if db.session.is_modified(obj) else "unchanged"
 
 
-def _text(row: dict[str, str], column: str, max_length: int = 200, *, required=True) -> str:
-    value = row.get(column, "")
-    if not value and required:
-        raise RowError(column, "must not be empty")
-    if len(value) > max_length:
-        raise RowError(column, f"at most {max_length} characters")
-    if not checks.is_one_line(value):
-        raise RowError(column, "must not contain line breaks or control characters")
-    return value
-
-
 class _Accounts(Kind):
     required = ("external_ref", "name", "segment")
     #: ``owner_email``: the staff member who owns it (empty: unchanged); ``churned_at``: when
@@ -217,7 +106,7 @@ class _Accounts(Kind):
 
     def check(self, row):
         try:  # negative, or too large to store once rounded to the cent
-            value = checks.money(_number(row, "annual_value"))
+            value = checks.money(parse_number(row, "annual_value"))
         except checks.CheckError:
             raise RowError("annual_value", "must be from 0 to 999999999999.99") from None
         owner = row.get("owner_email", "")
@@ -228,12 +117,12 @@ class _Accounts(Kind):
                 raise RowError("owner_email", str(exc).partition(": ")[2]) from None
         churn: dt.datetime | None | bool = False  # False: the file has no churned_at column
         if "churned_at" in row:
-            churn = _datetime(row, "churned_at") if row["churned_at"] else None
+            churn = parse_datetime(row, "churned_at") if row["churned_at"] else None
         return (
             dict(
-                external_ref=_text(row, "external_ref", 100),
-                name=_text(row, "name"),
-                segment=_choice(row, "segment", SEGMENTS),
+                external_ref=parse_text(row, "external_ref", 100),
+                name=parse_text(row, "name"),
+                segment=parse_choice(row, "segment", SEGMENTS),
                 annual_value=value,
             ),
             owner,
@@ -335,9 +224,9 @@ class _Events(Kind):
             if value == "":
                 continue
             if column in ("annual_value", "amount"):
-                value = float(_number(row, column))
+                value = float(parse_number(row, column))
             elif column == "occurred_at":
-                value = _datetime(row, column).isoformat()
+                value = parse_datetime(row, column).isoformat()
             elif column in ("kind", "segment", "language"):
                 value = value.lower()
             target = data
@@ -385,7 +274,7 @@ class _Responses(Kind):
             raise RowError("contact_email", str(exc).removeprefix("email: ")) from None
         scores = {}
         for metric, (low, high) in SCALES.items():
-            value = _number(row, metric, int)
+            value = parse_number(row, metric, int)
             if value is not None and not low <= value <= high:
                 raise RowError(metric, f"must be a whole number from {low} to {high}")
             scores[metric] = value
@@ -396,17 +285,17 @@ class _Responses(Kind):
             raise RowError("comment", "contains a NUL character")
         if comment == "" and all(v is None for v in scores.values()):
             raise RowError(None, "no score and no comment")
-        submitted_at = _datetime(row, "submitted_at")
+        submitted_at = parse_datetime(row, "submitted_at")
         if submitted_at > utcnow() + dt.timedelta(days=1):
             raise RowError("submitted_at", "must not be in the future")
         segment = row.get("segment", "")
         return dict(
-            account=_text(row, "account"),
-            account_ref=_text(row, "account_ref", 100, required=False) or None,
-            segment=_choice(row, "segment", SEGMENTS) if segment else None,
+            account=parse_text(row, "account"),
+            account_ref=parse_text(row, "account_ref", 100, required=False) or None,
+            segment=parse_choice(row, "segment", SEGMENTS) if segment else None,
             email=email,
-            name=_text(row, "contact_name", required=False) or email.partition("@")[0],
-            language=_choice(row, "language", LANGUAGES),
+            name=parse_text(row, "contact_name", required=False) or email.partition("@")[0],
+            language=parse_choice(row, "language", LANGUAGES),
             submitted_at=submitted_at,
             comment=comment or None,
             **scores,

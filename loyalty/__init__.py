@@ -50,6 +50,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     settings.settings(app)
     health.parse_rules(app.config["HEALTH"])
     app.extensions[specs.REGISTRY_KEY] = specs.load_folder(app.config["FORMS_FOLDER"])
+    app.extensions[specs.REPORTS_KEY] = specs.load_reports(app.config["REPORTS_FOLDER"])
 
     # Pages: the customer's survey, staff sign-in and pages, the API; errors and filters.
     for blueprint in (survey.bp, auth.bp, responses.bp, funnel.bp, triage.bp, accounts.bp):

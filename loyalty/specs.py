@@ -224,3 +224,127 @@ class _HasExtensions(t.Protocol):
 def surveys(app: _HasExtensions) -> dict[str, SurveySpec]:
     """The app's surveys by id, as loaded and checked at start-up."""
     return app.extensions[REGISTRY_KEY]
+
+
+# --- reports/*.toml ---------------------------------------------------------------------------
+
+REPORT_LANGUAGES = ("en", "da")
+#: The trend kinds a panel may be drawn as.
+CHARTS = ("line", "table")
+#: What a report panel may split by (the rollups' columns; owner by staff member).
+REPORT_SPLITS = ("segment", "language", "survey", "owner_id")
+REPORTS_KEY = "loyalty.reports"
+
+
+class ReportDefinitionError(SurveyDefinitionError):
+    """A file in reports/ is broken; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One chart of a report: a named metric by grain, perhaps split, over ``days``."""
+
+    metric: str
+    grain: str
+    title: dict[str, str]
+    chart: str = "line"
+    split: str | None = None
+    days: int = 365
+    min_n: int | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ReportSpec:
+    id: str
+    title: dict[str, str]
+    intro: dict[str, str]
+    panels: tuple[Panel, ...]
+    #: the default period of the report, in days up to today
+    days: int = 365
+
+
+def load_reports(folder: str | Path) -> dict[str, ReportSpec]:
+    """Load and validate every ``*.toml`` file in the reports folder."""
+    return {path.stem: load_report(path) for path in sorted(Path(folder).glob("*.toml"))}
+
+
+def load_report(path: Path) -> ReportSpec:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ReportDefinitionError(f"{path}: not valid TOML: {exc}") from exc
+    return _ReportParser(path).report(data)
+
+
+class _ReportParser(_Parser):
+    def fail(self, field: str, problem: str) -> t.NoReturn:
+        raise ReportDefinitionError(f"{self.path}: {field}: {problem}")
+
+    def report(self, data: dict[str, t.Any]) -> ReportSpec:
+        from .metrics import NAMED
+        from .periods import GRAINS
+
+        for key in data.keys() - {"id", "title", "intro", "days", "panels"}:
+            self.fail(key, "unknown field")
+        report_id = self.get(data, "id", str, "")
+        if report_id != self.path.stem:
+            self.fail("id", f"must match the file name {self.path.stem!r}")
+        days = self.days(data, "days", "")
+        title = self.texts(data, "title", "", REPORT_LANGUAGES)
+        intro = self.texts(data, "intro", "", REPORT_LANGUAGES)
+        panels = []
+        raw_panels = self.get(data, "panels", list, "")
+        if not raw_panels:
+            self.fail("panels", "at least one panel is needed")
+        for index, panel in enumerate(raw_panels):
+            where = f"panels[{index}]."
+            if not isinstance(panel, dict):
+                self.fail(f"panels[{index}]", "must be a table")
+            for key in panel.keys() - {
+                "metric",
+                "grain",
+                "title",
+                "chart",
+                "split",
+                "days",
+                "min_n",
+            }:
+                self.fail(f"{where}{key}", "unknown field")
+            metric = self.get(panel, "metric", str, where)
+            if metric not in NAMED:
+                self.fail(f"{where}metric", f"must be one of {', '.join(NAMED)}")
+            grain = self.get(panel, "grain", str, where, default="month")
+            if grain not in GRAINS:
+                self.fail(f"{where}grain", f"must be one of {', '.join(GRAINS)}")
+            chart = self.get(panel, "chart", str, where, default="line")
+            if chart not in CHARTS:
+                self.fail(f"{where}chart", f"must be one of {', '.join(CHARTS)}")
+            split = self.get(panel, "split", str, where, default=None)
+            if split is not None and split not in REPORT_SPLITS:
+                self.fail(f"{where}split", f"must be one of {', '.join(REPORT_SPLITS)}")
+            min_n = self.get(panel, "min_n", int, where, default=None)
+            if min_n is not None and not 1 <= min_n <= 10_000:
+                self.fail(f"{where}min_n", "must be between 1 and 10000")
+            panels.append(
+                Panel(
+                    metric,
+                    grain,
+                    self.texts(panel, "title", where, REPORT_LANGUAGES),
+                    chart,
+                    split,
+                    self.days(panel, "days", where, default=days),
+                    min_n,
+                )
+            )
+        return ReportSpec(report_id, title, intro, tuple(panels), days)
+
+    def days(self, data: dict[str, t.Any], key: str, where: str, default: int = 365) -> int:
+        value = self.get(data, key, int, where, default=default)
+        if not 7 <= value <= 3660:
+            self.fail(f"{where}{key}", "must be between 7 and 3660 days")
+        return value
+
+
+def reports(app: _HasExtensions) -> dict[str, ReportSpec]:
+    """The app's reports by id, as loaded and checked at start-up."""
+    return app.extensions[REPORTS_KEY]

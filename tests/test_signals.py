@@ -44,11 +44,14 @@ def test_the_receivers_are_those_of_the_design(app):
         "loyalty.outreach.dispatch.cancel_reminder",
         "loyalty.outreach.webhooks.queue_response_created",
         "loyalty.accounts.rollup.on_response_saved",
+        "loyalty.dashboard.rollups.on_response_saved",
     }
     assert names(signals.dispatch_tick) == {
         "loyalty.triage.notifications.on_dispatch_tick",
         "loyalty.accounts.rollup.on_dispatch_tick",
+        "loyalty.dashboard.rollups.on_dispatch_tick",
     }
+    assert names(signals.account_changed) == {"loyalty.dashboard.rollups.on_account_changed"}
 
 
 def test_the_signals_module_imports_nothing_of_ours():

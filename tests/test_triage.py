@@ -356,6 +356,9 @@ PUBLIC = ("static", "auth.", "survey.", "api.", "index", "healthz", "accounts.")
 STAFF_ROUTES = [
     ("GET", "/responses", None, 200),
     ("GET", "/funnel", None, 200),
+    ("GET", "/dashboard", None, 200),
+    ("GET", "/dashboard?grain=week&segment=b2b", None, 200),
+    ("GET", "/reports/executive-monthly", None, 200),
     ("GET", "/triage", None, 200),
     ("GET", "/triage?status=all&severity=1", None, 200),
     ("GET", "/triage/{case}", None, 200),
@@ -376,6 +379,7 @@ def test_the_route_table_covers_every_staff_route(app):
         if rule.endpoint.startswith(PUBLIC):
             continue
         path = re.sub(r"<int:case_id>", "{case}", rule.rule)
+        path = path.replace("<name>", "executive-monthly")
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (method, path) in covered, f"{method} {rule.rule} is not in STAFF_ROUTES"
 

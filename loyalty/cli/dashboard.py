@@ -1,11 +1,18 @@
-"""``flask rollups``: count the metric rollups the dashboard, the API and the reports read."""
+"""``flask rollups`` (count the metric rollups every trend reads) and ``flask report``."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
+from .. import periods
+from ..dashboard import reports as rendering
 from ..dashboard import rollups
+from ..specs import REPORT_LANGUAGES, reports
 
 
 @click.group("rollups")
@@ -42,4 +49,43 @@ def rollups_refresh() -> None:
     click.echo(f"Counted {rollups.refresh_stale()} stale days.")
 
 
-COMMANDS = (rollups_cli,)
+@click.group("report")
+def report_cli() -> None:
+    """The reports of reports/: render one to a file."""
+
+
+@report_cli.command("render")
+@click.argument("name")
+@click.option("--from", "start", help="First day (YYYY-MM-DD); default: the report's days.")
+@click.option("--to", "end", help="Last day (YYYY-MM-DD), inclusive; default: today.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), required=True)
+@click.option("--format", "kind", type=click.Choice(["html", "csv"]), default="html")
+@click.option("--lang", "language", type=click.Choice(REPORT_LANGUAGES), default="en")
+@with_appcontext
+def report_render(
+    name: str, start: str | None, end: str | None, output: str, kind: str, language: str
+) -> None:
+    """Write report NAME as one self-contained HTML file (plotly.js inlined: it opens
+    offline) or as the CSV of its numbers."""
+    spec = reports(current_app).get(name)
+    if spec is None:
+        known = ", ".join(sorted(reports(current_app))) or "none"
+        raise click.UsageError(f"no report {name!r}; the reports are: {known}")
+    try:
+        period = periods.parse(
+            {"from": start, "to": end}, today=periods.today(rollups.tz()), default_days=spec.days
+        )
+    except periods.PeriodError as exc:
+        raise click.UsageError(str(exc)) from None
+    if kind == "csv":
+        buffer = io.StringIO()
+        rendering.write_csv(spec, period, buffer)
+        text = buffer.getvalue()
+    else:
+        text = rendering.render_html(spec, period, language=language, standalone=True)
+    # Written whole at the end, so a failure leaves no half file behind.
+    Path(output).write_text(text, encoding="utf-8", newline="")
+    click.echo(f"Wrote {spec.id} ({period.first} to {period.last}) to {output}.")
+
+
+COMMANDS = (rollups_cli, report_cli)

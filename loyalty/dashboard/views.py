@@ -13,15 +13,16 @@ import datetime as dt
 import typing as t
 
 import sqlalchemy as sa
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from .. import metrics, periods
-from ..accounts.views import revenue_at_risk
+from ..accounts.listing import revenue_at_risk
 from ..auth import role_required
 from ..db import db
 from ..models import HEALTH_BANDS, READ_ROLES, Account, Answer, Flag, Response, User
-from ..specs import surveys
+from ..specs import REPORT_LANGUAGES, reports, surveys
 from . import charts, queries, rollups
+from . import reports as rendering
 
 bp = Blueprint("dashboard", __name__)
 
@@ -153,3 +154,20 @@ def _latest_flagged() -> list[t.Any]:
         .limit(LATEST_FLAGGED)
     )
     return list(db.session.execute(query).all())
+
+
+@bp.get("/reports/<name>")
+@role_required(*READ_ROLES)
+def report(name: str):
+    """One report of ``reports/``, for a period (its own by default), in English or Danish."""
+    spec = reports(current_app).get(name)
+    if spec is None:
+        abort(404)
+    language = request.args.get("lang", "en")
+    language = language if language in REPORT_LANGUAGES else "en"
+    today = periods.today(rollups.tz())
+    try:
+        period = periods.parse(request.args, today=today, default_days=spec.days)
+    except periods.PeriodError as exc:
+        return render_template("error.html", message=str(exc)), 400
+    return rendering.render_html(spec, period, language=language, standalone=False)

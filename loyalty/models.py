@@ -177,6 +177,8 @@ class Invitation(Model):
     __table_args__ = (
         _choice("status", INVITATION_STATES),
         sa.Index("ix_invitations_status_due_at", "status", "due_at"),
+        # the rollups count each day's invitations, whatever their status
+        sa.Index("ix_invitations_due_at", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

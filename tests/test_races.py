@@ -10,7 +10,9 @@ wait at a barrier and then send at once. SQLite by default, PostgreSQL when
 from __future__ import annotations
 
 import http.client
+import json
 import threading
+import time
 import typing as t
 from urllib.parse import urlencode
 
@@ -20,7 +22,7 @@ from conftest import csrf_from
 from werkzeug.serving import make_server
 
 from loyalty.db import db
-from loyalty.models import Response
+from loyalty.models import Account, Contact, Event, Response
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -142,3 +144,78 @@ def test_partial_saves_beside_submits_of_one_link_at_once_keep_the_complete_answ
     db.session.expire_all()
     (response,) = db.session.scalars(sa.select(Response)).all()
     assert (response.nps, response.complete) == (9, True)
+
+
+#: A new event of a new contact at a new account.
+EVENT = {
+    "external_id": "order-1001",
+    "kind": "delivery",
+    "occurred_at": "2026-11-20T09:30:00+01:00",
+    "account": {"external_ref": "C-17", "name": "Acme A/S", "segment": "b2b"},
+    "contact": {"email": "mette@acme.example.com", "name": "Mette Hansen", "language": "da"},
+}
+
+
+@pytest.fixture
+def wide_window(app):
+    """Each look-up of an account by name waits 50 ms first: the window between the look-up
+    by reference and the one by name, where a twin's commit lands about once in a dozen
+    runs under gunicorn, is then one that every racing request is in."""
+
+    def pause(_conn, _cursor, statement: str, *_args: t.Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "accounts.name = " in statement:
+            time.sleep(0.05)
+
+    sa.event.listen(db.engine, "before_cursor_execute", pause)
+    yield
+    sa.event.remove(db.engine, "before_cursor_execute", pause)
+
+
+@pytest.fixture
+def post_event(app, served, wide_window):
+    from loyalty.api.keys import create_key
+
+    _, key = create_key("tests")
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def post(body: dict) -> tuple[int, t.Any, str]:
+        return served.request("POST", "/api/v1/events", json.dumps(body).encode(), headers)
+
+    return post
+
+
+def test_identical_new_events_posted_at_once_are_one_event_and_idempotent_200s(served, post_event):
+    """The same new event, posted by a retrying client, at once: one 201, the rest 200 with
+    the same ids; never a 422 saying the account's name belongs to "another account" (a
+    twin created the account between the look-ups by reference and by name), never a 500."""
+    replies = served.all_at_once(20, lambda _: post_event(EVENT))
+
+    statuses = sorted(status for status, _, _ in replies)
+    assert statuses == [200] * 19 + [201], [r[2] for r in replies if r[0] not in (200, 201)][:3]
+    bodies = [json.loads(body) for _, _, body in replies]
+    assert len({b["event_id"] for b in bodies}) == 1
+    assert len({tuple(i["id"] for i in b["invitations"]) for b in bodies}) == 1
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 1
+    assert db.session.scalar(sa.select(sa.func.count(Account.id))) == 1
+    assert db.session.scalar(sa.select(sa.func.count(Contact.id))) == 1
+
+
+def test_different_events_of_one_new_account_posted_at_once_all_land_on_it(served, post_event):
+    """Orders of several people at a new customer, told at once: one account, one contact
+    each, every event stored."""
+
+    def one(i: int) -> tuple[int, t.Any, str]:
+        contact = {"email": f"buyer{i}@acme.example.com", "name": f"Buyer {i}", "language": "da"}
+        return post_event({**EVENT, "external_id": f"order-{i}", "contact": contact})
+
+    replies = served.all_at_once(12, one)
+
+    assert [status for status, _, _ in replies] == [201] * 12, [
+        r[2] for r in replies if r[0] != 201
+    ][:3]
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 12
+    assert db.session.scalars(sa.select(Account.external_ref)).all() == ["C-17"]
+    assert db.session.scalar(sa.select(sa.func.count(Contact.id))) == 12

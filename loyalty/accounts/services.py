@@ -100,11 +100,18 @@ def upsert_account(
 
     A name belongs to one account: renaming an account to another's name is refused.
     """
-    account = None
+    # Both look-ups in one statement, so in one snapshot: read one after the other, a new
+    # account committed in between by a request racing this one (the same event posted
+    # twice, two orders of a new customer) would be missing by its reference and then found
+    # by its name, and refused as "another account".
+    wanted = [Account.name == name]
     if external_ref is not None:
-        account = db.session.scalar(sa.select(Account).where(Account.external_ref == external_ref))
+        wanted.append(Account.external_ref == external_ref)
+    found = db.session.scalars(sa.select(Account).where(sa.or_(*wanted))).all()
+    by_ref = [a for a in found if external_ref is not None and a.external_ref == external_ref]
+    account = by_ref[0] if by_ref else None
     if account is None or account.name != name:
-        by_name = db.session.scalar(sa.select(Account).where(Account.name == name))
+        by_name = next((a for a in found if a.name == name), None)
         if account is None and by_name is not None and external_ref is None:
             account = by_name
         elif account is None and by_name is not None and by_name.external_ref is None:

@@ -181,12 +181,14 @@ def test_bad_events_get_422_naming_the_field(api, body, field, message):
     assert db.session.scalar(sa.select(sa.func.count(Account.id))) == 0
 
 
-def test_an_account_name_owned_by_another_ref_is_422(api):
+def test_an_account_name_owned_by_another_ref_is_a_409_conflict(api):
+    """Well-formed, but it clashes with what is stored: 409, and nothing of it is kept."""
     assert api("/events", EVENT).status_code == 201
     other = event(external_id="order-2", **{"account.external_ref": "C-99"})
     reply = api("/events", other)
-    assert (reply.status_code, reply.json["field"]) == (422, "account.name")
+    assert (reply.status_code, reply.json["field"]) == (409, "account.name")
     assert "another account" in reply.json["error"]
+    assert db.session.scalar(sa.select(sa.func.count(Event.id))) == 1
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,11 @@ class InviteError(ValueError):
     """
 
 
+class AccountConflict(InviteError):
+    """The input is well formed but clashes with what is stored: an account's name belongs
+    to another account. The API answers 409, not 422: the same request can be right later."""
+
+
 @dataclass(frozen=True)
 class Invitee:
     """Who to ask, as given by the CLI, the API or an import."""
@@ -117,7 +122,7 @@ def upsert_account(
         elif account is None and by_name is not None and by_name.external_ref is None:
             account = by_name  # known by name until now; from here on also by its reference
         elif by_name is not None and by_name is not account:
-            raise InviteError(
+            raise AccountConflict(
                 f"account: {name!r} is the name of another account"
                 + (f" (external ref {by_name.external_ref!r})" if by_name.external_ref else "")
             )

@@ -110,6 +110,9 @@ OPENAPI: dict[str, t.Any] = {
                             }
                         },
                     },
+                    "409": _error_response(
+                        "The account's name belongs to another account (another external_ref)."
+                    ),
                     **_ERRORS,
                 },
             }

@@ -18,7 +18,14 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import metrics, periods
 from ..accounts import rollup
-from ..accounts.services import InviteError, find_account, mark_bounced, mark_churned, reactivate
+from ..accounts.services import (
+    AccountConflict,
+    InviteError,
+    find_account,
+    mark_bounced,
+    mark_churned,
+    reactivate,
+)
 from ..dashboard import queries, rollups
 from ..db import db
 from ..errors import json_error
@@ -141,6 +148,10 @@ def post_event():
             }
             db.session.commit()
             break
+        except AccountConflict as exc:
+            db.session.rollback()
+            invalid = invite_error(exc, EVENT_FIELDS)
+            return json_error(409, invalid.message, invalid.field)
         except InviteError as exc:
             raise invite_error(exc, EVENT_FIELDS) from None
         except IntegrityError:

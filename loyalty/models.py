@@ -522,8 +522,10 @@ class MetricDay(Model):
 
 
 class MetricStaleDay(Model):
-    """A local day whose :class:`MetricDay` rows must be counted again."""
+    """A local day whose :class:`MetricDay` rows must be counted again. Appended, never
+    unique, so transactions that mark the same day at once never wait for each other."""
 
     __tablename__ = "metric_stale_days"
 
-    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(sa.Date, index=True)

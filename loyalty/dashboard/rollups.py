@@ -18,7 +18,7 @@ import typing as t
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import metrics, periods
 from ..db import db
@@ -70,13 +70,11 @@ def local_day(at: dt.datetime, zone: dt.tzinfo | None = None) -> dt.date:
 
 
 def mark_days(days: Iterable[dt.date]) -> None:
-    """Mark ``days`` stale, in the caller's transaction (a day already marked stays so)."""
+    """Mark ``days`` stale, in the caller's transaction. A plain append: two answers saved
+    at once never wait on each other's marks (a unique day would lock, and deadlock)."""
     rows = [{"day": day} for day in sorted(set(days))]
-    if not rows:
-        return
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    db.session.execute(insert(MetricStaleDay).values(rows).on_conflict_do_nothing())
+    if rows:
+        db.session.execute(sa.insert(MetricStaleDay), rows)
 
 
 def on_response_saved(sender: t.Any, *, response: Response, **_: t.Any) -> None:
@@ -105,24 +103,45 @@ def on_account_changed(sender: t.Any, *, account: Account, **_: t.Any) -> None:
 def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.Any) -> None:
     """Invitations went out: the last days count again, now, so charts stay current."""
     today = local_day(now or utcnow())
-    mark_days(today - dt.timedelta(days=back) for back in range(TICK_DAYS))
-    db.session.commit()
-    refresh_stale()
+    try:
+        mark_days(today - dt.timedelta(days=back) for back in range(TICK_DAYS))
+        db.session.commit()
+        refresh_stale()
+    except sa.exc.SQLAlchemyError:  # the invitations keep going out; the next pass recounts
+        db.session.rollback()
 
 
 # --- counting ---------------------------------------------------------------------------------
 
 
 def refresh_stale(limit: int | None = None) -> int:
-    """Count the stale days again (the oldest first, at most ``limit``); how many."""
-    query = sa.select(MetricStaleDay.day).order_by(MetricStaleDay.day)
-    days = list(db.session.scalars(query.limit(limit) if limit else query))
+    """Count the stale days again (the oldest first, at most ``limit``); how many.
+
+    Each day in its own transaction. Its marks up to the newest one seen are removed with
+    it, so a mark added meanwhile stays for the next pass. If another process counts the
+    same day at the same moment, this one gives way and leaves the day marked."""
+    query = (
+        sa.select(MetricStaleDay.day, sa.func.max(MetricStaleDay.id))
+        .group_by(MetricStaleDay.day)
+        .order_by(MetricStaleDay.day)
+    )
+    days = db.session.execute(query.limit(limit) if limit else query).all()
+    db.session.commit()
     zone = tz()
-    for day in days:
-        count_day(day, zone)
-        db.session.execute(sa.delete(MetricStaleDay).where(MetricStaleDay.day == day))
-        db.session.commit()
-    return len(days)
+    counted = 0
+    for day, newest in days:
+        try:
+            count_day(day, zone)
+            db.session.execute(
+                sa.delete(MetricStaleDay).where(
+                    MetricStaleDay.day == day, MetricStaleDay.id <= newest
+                )
+            )
+            db.session.commit()
+            counted += 1
+        except (IntegrityError, OperationalError):
+            db.session.rollback()
+    return counted
 
 
 def _count(condition: t.Any) -> t.Any:

@@ -296,7 +296,7 @@ def main() -> int:
         }
         with app.app_context():
             answers_s, _ = timed(new_answers, args.new_answers)
-            stale = db.session.scalar(sa.text("SELECT count(*) FROM metric_stale_days"))
+            stale = db.session.scalar(sa.text("SELECT count(DISTINCT day) FROM metric_stale_days"))
             refresh_s, _ = timed(rollups.refresh_stale)
             print(
                 f"{args.new_answers} new answers in {answers_s:.1f} s marked {stale} days stale; "

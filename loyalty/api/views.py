@@ -14,7 +14,7 @@ import typing as t
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import metrics, periods
 from ..accounts import rollup
@@ -154,7 +154,7 @@ def post_event():
             return json_error(409, invalid.message, invalid.field)
         except InviteError as exc:
             raise invite_error(exc, EVENT_FIELDS) from None
-        except IntegrityError:
+        except (IntegrityError, OperationalError):  # a twin's insert, or a deadlock with it
             db.session.rollback()
             if attempt == 2:
                 raise

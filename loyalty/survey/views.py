@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..accounts.services import unsubscribe as unsubscribe_contact
@@ -320,10 +320,16 @@ def _save(
     again as an edit of the winner's answer, as if it had come a moment later: the same
     success for both, one response stored.
     """
+    # PostgreSQL: saves of one link queue on its invitation row, and each reads the answer
+    # stored before it (SQLite writes one at a time anyway); a deadlock elsewhere is retried.
+    db.session.execute(
+        sa.select(Invitation.id).where(Invitation.id == invitation.id).with_for_update()
+    )
+    db.session.expire(invitation)
     try:
         save_response(invitation, survey, values, complete=complete)
         db.session.commit()
-    except IntegrityError:
+    except (IntegrityError, OperationalError):
         db.session.rollback()
         save_response(get_invitation_or_404(token), survey, values, complete=complete)
         db.session.commit()

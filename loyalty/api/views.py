@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import re
+import time
 import typing as t
 
 import sqlalchemy as sa
@@ -130,13 +132,17 @@ def _iso(value: dt.datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
+#: tries of one event against twins posted at the same moment (PostgreSQL may deadlock them)
+_ATTEMPTS = 6
+
+
 @bp.post("/events")
 def post_event():
     """Record an event once and schedule the surveys it triggers: 201, or 200 if known."""
     data = event_from_json(_json_body())
     # Two identical posts at once: one insert wins, the other fails on the unique external
     # id (or on a new account or contact), rolls back and finds what the winner stored.
-    for attempt in range(3):
+    for attempt in range(_ATTEMPTS):
         try:
             recorded = record_event(data)
             db.session.flush()
@@ -156,8 +162,9 @@ def post_event():
             raise invite_error(exc, EVENT_FIELDS) from None
         except (IntegrityError, OperationalError):  # a twin's insert, or a deadlock with it
             db.session.rollback()
-            if attempt == 2:
+            if attempt == _ATTEMPTS - 1:
                 raise
+            time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # twins apart, not in step
     return body, 201 if recorded.created else 200
 
 

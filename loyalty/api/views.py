@@ -259,6 +259,9 @@ def get_metric(metric: str):
     """A metric's trend, point by point, from the rollups the dashboard reads."""
     if metric not in metrics.NAMED:
         raise _Refused(404, f"no such metric; the metrics are {', '.join(metrics.NAMED)}")
+    empty = next((name for name, value in request.args.items() if not value.strip()), None)
+    if empty is not None:  # pages send "" for "all"; an API client leaves the parameter out
+        raise _Refused(400, f"{empty}: must not be empty; leave it out for all")
     tz = rollups.tz()
     try:
         grain = periods.parse_grain(request.args.get("grain"))

@@ -2,7 +2,7 @@
 
 ``GET /bare`` returns a short page and touches nothing; ``POST /insert`` parses the same
 form body the survey receives and stores it with one raw ``sqlite3`` INSERT and a commit, on
-a connection tuned as ``loyalty/db.py`` tunes the app's (WAL, ``synchronous=NORMAL``,
+a connection tuned as ``loyalty/db.py`` tunes the app's (WAL, ``synchronous=FULL``,
 foreign keys, 15 s busy timeout) and kept open per worker, as the app's connection pool does.
 
 Run as ``gunicorn baseline_app:app`` with ``BENCH_BASELINE_DB`` naming the SQLite file.
@@ -37,7 +37,7 @@ def connect(path: str) -> sqlite3.Connection:
     """A connection with the same settings as the app's (see ``loyalty.db._tune_sqlite``)."""
     conn = sqlite3.connect(path, timeout=15)
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=15000")
     return conn

@@ -3,22 +3,28 @@
 Starts, in one run and with the same gunicorn settings (sync workers, ``--workers N``):
 
 * the app (SQLite in a temporary folder, migrated with ``flask --app loyalty db upgrade``,
-  filled with ``--invitations`` invitations in Danish and English), and
+  filled with ``--invitations`` invitations in Danish and English),
+* the same app on the same database file with ``PRAGMA synchronous=NORMAL`` instead of the
+  app's ``FULL`` (``loyalty.db.SQLITE_SYNCHRONOUS``), to measure what syncing every commit
+  to the disk costs, and
 * ``baseline_app.py``: a bare Flask route and a Flask route doing one raw SQLite insert on a
-  connection tuned as ``loyalty/db.py`` tunes the app's (WAL, busy timeout),
+  connection tuned as ``loyalty/db.py`` tunes the app's (WAL, synchronous FULL, busy timeout),
 
-then drives four targets with the same closed-loop load (``--concurrency`` client threads,
+then drives five targets with the same closed-loop load (``--concurrency`` client threads,
 a warm-up, then ``--duration`` seconds each, split over ``--rounds`` rounds that take the
-targets in turn, so that a change in other load on a shared machine hits all four alike):
+targets in turn, so that a change in other load on a shared machine hits all of them alike):
 
 * ``bare``   GET  /bare                  (baseline)
 * ``page``   GET  /s/<token>             (the survey page)
 * ``insert`` POST /insert/<token>        (baseline: the survey's form body, one INSERT)
 * ``submit`` POST /s/<token>             (a complete answer with two comments, CSRF-checked,
                                           sentiment-scored; each POST answers a new invitation)
+* ``submit_normal``                      (``submit`` against the app with synchronous=NORMAL;
+                                          the two draw new invitations from one supply)
 
 Human-readable lines come first; the last line is one JSON object with requests/s, p50/p99
-latency and errors per target, and the ratios submit/insert and page/bare (target >= 0.5).
+latency and errors per target, the ratios submit/insert and page/bare (target >= 0.5), and
+``durability``: submit throughput with synchronous FULL over NORMAL, measured in this run.
 Each target also gets, from Linux /proc, the CPU time per request of its server (master and
 workers) and of the load generator, the time per request the workers were ready but queued
 for a core (other load on the machine), and the share of the workers' time they were blocked
@@ -32,7 +38,7 @@ target, the larger the client's share of the CPU (``client_cpu_ms_per_request``)
 flatters the app's ratios a little. The exit status is 1 when any request failed.
 
     .venv/bin/python tests/benchmarks/bench_survey.py [--duration 8] [--rounds 2]
-        [--warmup 2] [--concurrency 8] [--invitations 5000] [--workers 2]
+        [--warmup 2] [--concurrency 8] [--invitations 8000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -311,13 +317,20 @@ def app_env(tmp: Path, port: int) -> dict[str, str]:
     return env
 
 
-def write_entry_point(tmp: Path) -> str:
-    """A WSGI module whose app keeps its instance folder in ``tmp``, not in the repository."""
-    (tmp / "bench_wsgi.py").write_text(
-        "from loyalty import create_app\n\n"
+def write_entry_point(tmp: Path, synchronous: str | None = None) -> str:
+    """A WSGI module whose app keeps its instance folder in ``tmp``, not in the repository;
+    with ``synchronous``, its SQLite connections use that instead of the app's setting."""
+    module = "bench_wsgi" if synchronous is None else f"bench_wsgi_{synchronous.lower()}"
+    tune = (
+        ""
+        if synchronous is None
+        else f"import loyalty.db\n\nloyalty.db.SQLITE_SYNCHRONOUS = {synchronous!r}\n"
+    )
+    (tmp / f"{module}.py").write_text(
+        f"{tune}from loyalty import create_app\n\n"
         f"app = create_app({{'INSTANCE_PATH': {str(tmp / 'instance')!r}}})\n"
     )
-    return "bench_wsgi:app"
+    return f"{module}:app"
 
 
 def migrate(env: dict[str, str]) -> None:
@@ -683,10 +696,9 @@ def insert_target(links: list[Link], concurrency: int) -> ClientSetup:
     return setup
 
 
-def submit_target(links: list[Link]) -> ClientSetup:
+def submit_target(links: list[Link], dealer: Dealer) -> ClientSetup:
     """Each client opens one survey page for a session cookie and its CSRF token, then
-    answers one new invitation per POST with them."""
-    dealer = Dealer(links)
+    answers one new invitation (from ``dealer``, which targets may share) per POST."""
 
     def setup(index: int, conn: http.client.HTTPConnection) -> NextRequest:
         rng = random.Random(1000 + index)
@@ -752,7 +764,7 @@ def cost_ratio(a: Result, b: Result) -> float | None:
 def result_line(result: Result) -> str:
     row = result.as_json()
     line = (
-        f"{result.name:<7} {row['rps']:>9.1f} {_ms(row['p50_ms'])}  {_ms(row['p99_ms'])}  "
+        f"{result.name:<13} {row['rps']:>9.1f} {_ms(row['p50_ms'])}  {_ms(row['p99_ms'])}  "
         f"{row['requests']:>6} {row['errors']:>6}  "
         f"{_ms(row['server_cpu_ms_per_request'])} / {_ms(row['client_cpu_ms_per_request'])}"
         f"  {_ms(row['worker_queued_ms_per_request'])}  "
@@ -785,7 +797,7 @@ def main(argv: list[str] | None = None) -> int:
         " round (a quarter of it before later rounds)",
     )
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
-    parser.add_argument("--invitations", type=int, default=5000, help="invitations to create")
+    parser.add_argument("--invitations", type=int, default=8000, help="invitations to create")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     args = parser.parse_args(argv)
     if min(args.concurrency, args.workers, args.rounds) < 1:
@@ -798,7 +810,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="bench-survey-"))
     servers: list[Server] = []
     try:
-        app_port, base_port = free_port(), free_port()
+        app_port, normal_port, base_port = free_port(), free_port(), free_port()
         env = app_env(tmp, app_port)
         print(f"temporary folder {tmp}", flush=True)
         migrate(env)
@@ -817,16 +829,25 @@ def main(argv: list[str] | None = None) -> int:
         baseline_app.init_db(base_env["BENCH_BASELINE_DB"])
 
         app = Server("app", write_entry_point(tmp), app_port, args.workers, env, tmp / "app.log")
+        app_normal = Server(
+            "app-normal",
+            write_entry_point(tmp, synchronous="NORMAL"),
+            normal_port,
+            args.workers,
+            env,
+            tmp / "app-normal.log",
+        )
         base = Server(
             "baseline", "baseline_app:app", base_port, args.workers, base_env, tmp / "base.log"
         )
-        servers += [app, base]
+        servers += [app, app_normal, base]
         for server in servers:
             server.start()
         for server in servers:
             server.wait_ready()
         print(
-            f"gunicorn: {args.workers} sync workers each; app on :{app_port}, "
+            f"gunicorn: {args.workers} sync workers each; app on :{app_port} "
+            f"(synchronous=FULL) and :{normal_port} (NORMAL), "
             f"baselines on :{base_port}; {args.concurrency} client threads, "
             f"{args.rounds} round(s) of {args.warmup:g} s warm-up + "
             f"{args.duration / args.rounds:g} s per target "
@@ -835,14 +856,16 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         # Pages come before submits so that every page shows an unanswered survey.
+        dealer = Dealer(links)
         plan: list[tuple[str, Server, ClientSetup]] = [
             ("bare", base, bare_target),
             ("page", app, page_target(links, args.concurrency)),
             ("insert", base, insert_target(links, args.concurrency)),
-            ("submit", app, submit_target(links)),
+            ("submit", app, submit_target(links, dealer)),
+            ("submit_normal", app_normal, submit_target(links, dealer)),
         ]
         header = (
-            "target      req/s   p50 ms   p99 ms      ok errors  CPU ms/req: server / client"
+            "target            req/s   p50 ms   p99 ms      ok errors  CPU ms/req: server / client"
             "  queued ms/req  workers blocked"
         )
         parts: dict[str, list[Result]] = {name: [] for name, _, _ in plan}
@@ -880,6 +903,19 @@ def main(argv: list[str] | None = None) -> int:
             f"submit/raw insert {cpu_ratios['submit_over_raw_insert']}, "
             f"page/bare {cpu_ratios['page_over_bare']}"
         )
+        full, normal = results["submit"], results["submit_normal"]
+        durability = {
+            "synchronous_full_rps": round(full.rps, 1),
+            "synchronous_normal_rps": round(normal.rps, 1),
+            "full_over_normal": ratio(full, normal),
+            "synchronous_full_p50_ms": full.percentile(50),
+            "synchronous_normal_p50_ms": normal.percentile(50),
+        }
+        print(
+            f"synchronous FULL vs NORMAL: submit {durability['synchronous_full_rps']} vs "
+            f"{durability['synchronous_normal_rps']} req/s, ratio "
+            f"{durability['full_over_normal']} (what syncing every commit costs)"
+        )
         stored = stored_counts(tmp / "loyalty.db")
         print("rows stored by the submits: " + ", ".join(f"{k} {v}" for k, v in stored.items()))
         for server in servers:
@@ -894,13 +930,14 @@ def main(argv: list[str] | None = None) -> int:
                 "rounds": args.rounds,
                 "warmup_s": args.warmup,
                 "invitations": len(links),
-                "database": "sqlite (WAL, busy_timeout 15000)",
+                "database": "sqlite (WAL, synchronous FULL, busy_timeout 15000)",
                 "cpu_count": os.cpu_count(),
                 "source": source_version(),
             },
             "targets": {name: result.as_json() for name, result in results.items()},
             "ratios": {"submit_over_raw_insert": submit_ratio, "page_over_bare": page_ratio},
             "cpu_cost_ratios": cpu_ratios,
+            "durability": durability,
             "stored": stored,
             "targets_met": {
                 "submit_over_raw_insert": submit_ratio is not None and submit_ratio >= TARGET_RATIO,

@@ -9,6 +9,9 @@ shown, and the maths is tested on its own:
   confidence and must never be shown as a bare number.
 - CSAT: the share of 4 and 5 on 1–5. CES: the mean on 1–7.
 - Response rate: answered / delivered invitations.
+- Time to first contact and to resolution: the median and 90th percentile in business
+  hours and the share within the SLA (:class:`Durations`); recovery rate: detractors whose
+  next answer after their case was resolved is passive or promoter (:func:`recovery`).
 - Percentiles: linear interpolation between closest ranks (numpy's default, PERCENTILE.INC).
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import math
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: The scale of each headline metric, (lowest, highest); survey definitions must match them.
 SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
@@ -174,6 +177,47 @@ def percentile(values: t.Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+# --- responsiveness: the SLA clock and recovery -------------------------------------------
+
+
+@dataclass
+class Durations:
+    """How long one step took (business hours) over a group of cases, and how many of those
+    that can be judged met their SLA target: the median, the 90th percentile and the share
+    within the SLA, as the responsiveness page, the dashboard and the reports show them."""
+
+    hours: list[float] = field(default_factory=list)
+    in_sla: int = 0
+    judged: int = 0
+
+    @property
+    def median(self) -> float | None:
+        return percentile(self.hours, 50)
+
+    @property
+    def p90(self) -> float | None:
+        return percentile(self.hours, 90)
+
+    @property
+    def share_in_sla(self) -> float | None:
+        return self.in_sla / self.judged if self.judged else None
+
+    def add(self, hours: float | None, in_sla: bool | None) -> None:
+        """One case: its hours (None: not reached yet) and whether it met the SLA (None:
+        cannot be told yet, or no target applies)."""
+        if hours is not None:
+            self.hours.append(hours)
+        if in_sla is not None:
+            self.judged += 1
+            self.in_sla += in_sla
+
+
+def recovery(answered_again: int, recovered: int, *, min_n: int = MIN_N) -> Share:
+    """Recovery rate: of the detractors who answered again after their case was resolved,
+    the share whose next answer was passive or promoter."""
+    return Share(recovered, answered_again, min_n)
+
+
 # --- readings: a named metric from its counts, as trends, reports and the API show it ---------
 
 #: The metrics a trend can show, by name: (what it is called, its unit).
@@ -199,14 +243,16 @@ class Reading:
     low_confidence: bool
 
 
-def _share_reading(share: Share) -> Reading:
+def share_reading(share: Share) -> Reading:
+    """A share as a reading in percent, its margin half the Wilson interval."""
     interval = share.interval
     value = None if share.value is None else 100 * share.value
     moe = None if interval is None else 100 * (interval[1] - interval[0]) / 2
     return Reading(value, moe, share.n, share.low_confidence)
 
 
-def _mean_reading(mean: Mean) -> Reading:
+def mean_reading(mean: Mean) -> Reading:
+    """A mean as a reading, its margin half the interval."""
     interval = mean.interval
     moe = None if interval is None else (interval[1] - interval[0]) / 2
     return Reading(mean.value, moe, mean.n, mean.low_confidence)
@@ -222,14 +268,14 @@ def read(metric: str, counts: t.Mapping[str, float], *, min_n: int = MIN_N) -> R
         score = NPS(c("promoters"), c("passives"), c("detractors"), min_n)
         return Reading(score.score, score.margin, score.n, score.low_confidence)
     if metric == "csat":
-        return _share_reading(Share(c("csat_satisfied"), c("csat_n"), min_n))
+        return share_reading(Share(c("csat_satisfied"), c("csat_n"), min_n))
     if metric == "ces":
         ces_mean = Mean(float(c("ces_sum")), c("ces_n"), float(c("ces_squares")), min_n)
-        return _mean_reading(ces_mean)
+        return mean_reading(ces_mean)
     if metric == "response_rate":
-        return _share_reading(Share(c("answered"), c("delivered"), min_n))
+        return share_reading(Share(c("answered"), c("delivered"), min_n))
     if metric == "comment_share":
-        return _share_reading(Share(c("commented"), c("responses"), min_n))
+        return share_reading(Share(c("commented"), c("responses"), min_n))
     if metric == "sentiment":
         polarity = Mean(
             float(counts.get("polarity_sum", 0.0)),
@@ -237,9 +283,9 @@ def read(metric: str, counts: t.Mapping[str, float], *, min_n: int = MIN_N) -> R
             float(counts.get("polarity_squares", 0.0)),
             min_n,
         )
-        return _mean_reading(polarity)
+        return mean_reading(polarity)
     if metric == "negative_share":
-        return _share_reading(Share(c("comments_negative"), c("comments_scored"), min_n))
+        return share_reading(Share(c("comments_negative"), c("comments_scored"), min_n))
     raise ValueError(f"metric: must be one of {', '.join(NAMED)}")
 
 

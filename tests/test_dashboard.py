@@ -34,9 +34,9 @@ def test_the_dashboard_shows_every_trend_with_its_numbers(client, auth, stored_a
     html = reply.get_data(as_text=True)
     assert reply.status_code == 200
     figures = _figures(html)
-    assert set(figures) == {
-        f"chart-{m}" for m in ("nps", "csat", "ces", "response_rate", "negative_share")
-    }
+    trends = {f"chart-{m}" for m in ("nps", "csat", "ces", "response_rate", "negative_share")}
+    others = {"chart-case-hours", "chart-case-sla", "chart-health-bands", "chart-revenue-at-risk"}
+    assert set(figures) == trends | others  # the movers only once a score moved
     nps = figures["chart-nps"]["data"]
     line = next(trace for trace in nps if trace.get("mode") == "lines+markers")
     assert any(
@@ -90,6 +90,28 @@ def test_filters_narrow_every_chart(client, auth, stored_answer):
         return int(re.search(r"\(n=(\d+)\)\.", html).group(1))
 
     assert (ns(""), ns("segment=b2b"), ns("segment=b2c"), ns("language=da")) == (2, 1, 1, 0)
+
+
+def test_a_split_draws_a_line_per_value_with_its_own_columns(client, auth, stored_answer):
+    stored_answer("Shop B2C", days_ago=3, nps=10)
+    stored_answer("Partner B2B", days_ago=3, nps=0, segment="b2b")
+    stored_answer("Partner B2B", days_ago=4, nps=2, segment="b2b")
+    auth.login("executive")
+    html = client.get("/dashboard?grain=quarter&split=segment").get_data(as_text=True)
+    nps = _figures(html)["chart-nps"]["data"]
+    lines = {t["name"]: t for t in nps if t.get("mode") == "lines+markers"}
+    assert set(lines) == {"B2B", "B2C"}
+    assert [t for t in nps if t.get("fill")] == []  # no single band with several lines
+    assert any("n=2" in text for text in lines["B2B"]["hovertext"])
+    table = re.search(r'aria-label="NPS: the numbers".*?</table>', html, re.S).group(0)
+    assert ">B2B</th>" in table and ">B2C</th>" in table
+    # the headline is still the whole, not one line
+    assert int(re.search(r"\(n=(\d+)\)\.", html).group(1)) == 3
+    by_owner = client.get("/dashboard?split=owner").get_data(as_text=True)
+    names = {t["name"] for t in _figures(by_owner)["chart-nps"]["data"]}
+    assert "no owner" in names
+    reply = client.get("/dashboard?split=account_name")
+    assert reply.status_code == 400 and "split: must be one of" in reply.get_data(as_text=True)
 
 
 def test_customer_text_is_escaped_in_the_flagged_list(client, auth, stored_answer):

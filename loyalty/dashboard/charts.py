@@ -50,8 +50,10 @@ ASSET_MAX_AGE = 365 * 24 * 3600
 
 
 def label(text: object) -> str:
-    """Text as Plotly must get it: escaped, so no tag in it is ever read as markup."""
-    return html.escape("" if text is None else str(text), quote=True)
+    """Text as Plotly must get it: escaped, so no tag in it is ever read as markup. Quotes
+    become numeric entities: Plotly turns those back, but not ``&quot;``."""
+    escaped = html.escape("" if text is None else str(text), quote=False)
+    return escaped.replace('"', "&#34;").replace("'", "&#x27;")
 
 
 # --- bar charts ----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ class Shown:
     min_n: int
 
 
-def _series_name(split: str, key: t.Any, owners: dict[int, str]) -> str:
+def series_name(split: str, key: t.Any, owners: dict[int, str]) -> str:
     """How a split's series is named: B2B, da, post-sale, an owner's e-mail."""
     if split == "owner_id":
         return owners.get(int(key or 0), "no owner")
@@ -53,7 +53,7 @@ def build(report: ReportSpec, period: periods.Period, language: str = "en") -> l
         title, unit = metrics.NAMED[panel.metric]
         trend = queries.trend(panel.metric, panel.grain, period, split=panel.split, min_n=min_n)
         series = {
-            (title if panel.split is None else _series_name(panel.split, key, owners)): points
+            (title if panel.split is None else series_name(panel.split, key, owners)): points
             for key, points in trend.items()
         }
         figure = None

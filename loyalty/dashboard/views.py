@@ -21,7 +21,7 @@ from ..auth import role_required
 from ..db import db
 from ..models import HEALTH_BANDS, READ_ROLES, Account, Answer, Flag, Response, User
 from ..specs import REPORT_LANGUAGES, reports, surveys
-from . import charts, queries, rollups
+from . import charts, health_trends, queries, rollups, sla
 from . import reports as rendering
 
 bp = Blueprint("dashboard", __name__)
@@ -42,8 +42,21 @@ class Panel(t.NamedTuple):
     metric: str
     title: str
     unit: str
-    points: list[queries.Point]
+    #: (line name, its points): one line, or one per value of the split
+    lines: list[tuple[str, list[queries.Point]]]
     figure: t.Any
+
+    @property
+    def buckets(self) -> list[tuple[str, list[metrics.Reading]]]:
+        """The table's rows: each bucket's name and its reading on every line."""
+        names = [p.name for p in self.lines[0][1]] if self.lines else []
+        return [
+            (name, [points[i].reading for _, points in self.lines]) for i, name in enumerate(names)
+        ]
+
+
+#: What the trends may be split by, as the URL says it: the column of the rollups.
+SPLITS = {"segment": "segment", "language": "language", "survey": "survey", "owner": "owner_id"}
 
 
 def _link(point: queries.Point, grain: str, period: periods.Period, filters: queries.Filters):
@@ -65,31 +78,42 @@ def index():
         grain = periods.parse_grain(request.args.get("grain"))
         period = periods.parse(request.args, today=today, default_days=queries.DEFAULT_DAYS)
         filters = queries.parse_filters(request.args)
+        split = _split(request.args.get("split"))
     except (periods.PeriodError, queries.FilterError) as exc:
         status, message = 400, str(exc)
-        grain = "month"
+        grain, split = "month", None
         period = periods.parse({}, today=today, default_days=queries.DEFAULT_DAYS)
         filters = queries.Filters()
     rollups.refresh_stale()
     min_n = current_app.config["MIN_N"]
 
-    days = queries.day_counts(period, filters)  # read once, for every panel
+    owners = db.session.scalars(sa.select(User).order_by(User.email)).all()
+    emails = {u.id: u.email for u in owners}
+    column = SPLITS[split] if split else None
+    days = queries.day_counts(period, filters, column)  # read once, for every panel
+    totals = days if column is None else queries.day_counts(period, filters)
     panels = []
     for metric, value_range in PANELS:
         title, unit = metrics.NAMED[metric]
-        trend = queries.trend(metric, grain, period, filters, min_n=min_n, days=days)
-        (points,) = trend.values()
+        trend = queries.trend(metric, grain, period, filters, split=column, min_n=min_n, days=days)
+        lines = [
+            (title if column is None else rendering.series_name(column, key, emails), points)
+            for key, points in trend.items()
+        ]
         figure = charts.trend_chart(
-            [(title, _chart_points(points, grain, period, filters))],
+            [(name, _chart_points(points, grain, period, filters)) for name, points in lines],
             unit=unit,
             value_range=value_range,
             min_n=min_n,
         )
-        panels.append(Panel(metric, title, unit, points, charts.figure_json(figure)))
+        panels.append(Panel(metric, title, unit, lines, charts.figure_json(figure)))
 
     before = queries.previous(period)
-    now_nps = queries.total("nps", period, filters, min_n=min_n, days=days)
+    now_nps = queries.total("nps", period, filters, min_n=min_n, days=totals)
     then_nps = queries.total("nps", before, filters, min_n=min_n)
+    cases = sla.trend(grain, period, filters, tz)
+    health = health_trends.band_trend(grain, period, filters, tz)
+    fell, rose = health_trends.movers(period, filters, tz)
     return render_template(
         "dashboard/index.html",
         panels=panels,
@@ -101,13 +125,35 @@ def index():
         now_nps=now_nps,
         comparison=metrics.compare(then_nps, now_nps),
         min_n=min_n,
+        split=split,
+        splits=SPLITS,
+        cases=cases,
+        hours_chart=charts.figure_json(sla.hours_chart(cases, min_n=min_n)),
+        share_chart=charts.figure_json(sla.share_chart(cases, min_n=min_n)),
+        health=health,
+        band_chart=charts.figure_json(health_trends.band_chart(health)),
+        risk_chart=charts.figure_json(health_trends.risk_chart(health)),
+        band_names=health_trends.BAND_NAMES,
+        fell=fell,
+        rose=rose,
+        movers_chart=charts.figure_json(health_trends.movers_chart(fell, rose)),
         bands=_bands(),
         at_risk=revenue_at_risk(),
         flagged=_latest_flagged(),
-        owners=db.session.scalars(sa.select(User).order_by(User.email)).all(),
+        owners=owners,
         survey_ids=sorted(surveys(current_app)),
         message=message,
     ), status
+
+
+def _split(value: str | None) -> str | None:
+    """The ``split`` argument: empty for none, else a key of :data:`SPLITS`."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if value not in SPLITS:
+        raise queries.FilterError(f"split: must be one of {', '.join(SPLITS)}, or empty")
+    return value
 
 
 def _chart_points(

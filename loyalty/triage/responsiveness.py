@@ -23,9 +23,6 @@ from ..db import db
 from ..models import READ_ROLES, Account, Case, Flag, Response, User, utcnow
 from . import cases
 
-if t.TYPE_CHECKING:
-    pass
-
 bp = Blueprint("responsiveness", __name__)
 
 #: the default period: the last 13 weeks (a quarter), today included
@@ -63,52 +60,24 @@ class CaseFacts:
 
 
 @dataclass
-class Clock:
-    """One clock's figures (hours) over a group of cases."""
-
-    hours: list[float] = field(default_factory=list)
-    in_sla: int = 0
-    judged: int = 0
-
-    @property
-    def median(self) -> float | None:
-        return metrics.percentile(self.hours, 50)
-
-    @property
-    def p90(self) -> float | None:
-        return metrics.percentile(self.hours, 90)
-
-    @property
-    def share_in_sla(self) -> float | None:
-        return self.in_sla / self.judged if self.judged else None
-
-
-@dataclass
 class Group:
     """The figures for one assignee, one segment, or everything."""
 
     label: str
     cases: int = 0
-    first_contact: Clock = field(default_factory=Clock)
-    resolution: Clock = field(default_factory=Clock)
+    first_contact: metrics.Durations = field(default_factory=metrics.Durations)
+    resolution: metrics.Durations = field(default_factory=metrics.Durations)
     answered_again: int = 0
     recovered: int = 0
 
     @property
     def recovery_rate(self) -> float | None:
-        return self.recovered / self.answered_again if self.answered_again else None
+        return metrics.recovery(self.answered_again, self.recovered).value
 
     def add(self, fact: CaseFacts) -> None:
         self.cases += 1
-        for clock, hours, in_sla in (
-            (self.first_contact, fact.hours_to_first_contact, fact.first_contact_in_sla),
-            (self.resolution, fact.hours_to_resolution, fact.resolution_in_sla),
-        ):
-            if hours is not None:
-                clock.hours.append(hours)
-            if in_sla is not None:
-                clock.judged += 1
-                clock.in_sla += in_sla
+        self.first_contact.add(fact.hours_to_first_contact, fact.first_contact_in_sla)
+        self.resolution.add(fact.hours_to_resolution, fact.resolution_in_sla)
         self.answered_again += fact.detractors_answered_again
         self.recovered += fact.detractors_recovered
 
@@ -132,9 +101,15 @@ def summarize(facts: t.Iterable[CaseFacts]) -> dict[str, list[Group]]:
 
 
 def case_facts(
-    start: dt.datetime | None, end: dt.datetime | None, *, now: dt.datetime | None = None
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    *,
+    now: dt.datetime | None = None,
+    segment: str | None = None,
+    owner_id: int | None = None,
 ) -> list[CaseFacts]:
-    """Every case opened in ``[start, end)`` (open-ended when None), oldest first.
+    """Every case opened in ``[start, end)`` (open-ended when None), oldest first; only
+    those of accounts in ``segment`` or owned by ``owner_id`` when given.
 
     Read as plain rows (no ORM objects), since a year can hold tens of thousands of cases.
     """
@@ -146,6 +121,10 @@ def case_facts(
         period.append(Case.opened_at >= start)
     if end is not None:
         period.append(Case.opened_at < end)
+    if segment is not None:
+        period.append(Account.segment == segment)
+    if owner_id is not None:  # 0: no owner, as the rollups key it
+        period.append(Account.owner_id.is_(None) if owner_id == 0 else Account.owner_id == owner_id)
     found = db.session.execute(
         sa.select(
             Case.id,
@@ -169,6 +148,7 @@ def case_facts(
         sa.select(Case.id, Flag.rules, Response.contact_id, Response.nps)
         .join(Response, Flag.response_id == Response.id)
         .join(Case, Flag.case_id == Case.id)
+        .join(Account, Case.account_id == Account.id)
         .where(*period)
     ).all()
     rules: dict[int, set[str]] = {}

@@ -5,6 +5,7 @@ charts, customer text with markup shows as text, and clicking a point opens its 
 
 from __future__ import annotations
 
+import datetime as dt
 import typing as t
 from urllib.parse import urlsplit
 
@@ -18,6 +19,27 @@ if t.TYPE_CHECKING:
 
 DESKTOP: dict[str, t.Any] = {"viewport": {"width": 1280, "height": 1000}}
 NAME = '<b>x</b><img src=x onerror="document.title=1">'
+#: five trends, two of responsiveness, health bands, revenue at risk, the accounts that moved
+CHARTS = 10
+
+
+def _health_fell(account: t.Any) -> None:
+    """Weekly health snapshots over the dashboard's default year, falling: the account moved
+    most (from the end of the period's first week to its last)."""
+    from loyalty.accounts.rollup import week_ends
+    from loyalty.dashboard.rollups import tz
+    from loyalty.db import db
+    from loyalty.models import HealthSnapshot, utcnow
+
+    today = utcnow().date()
+    ends = week_ends(today - dt.timedelta(days=370), today, tz())
+    for i, at in enumerate(end for end in ends if end <= utcnow()):
+        score = max(0, 90 - 2 * i)
+        band = "healthy" if score >= 70 else "watch" if score >= 40 else "at_risk"
+        db.session.add(
+            HealthSnapshot(account_id=account.id, at=at, score=score, band=band, contributions="[]")
+        )
+    db.session.commit()
 
 
 def test_an_executive_reads_the_trends(
@@ -29,7 +51,8 @@ def test_an_executive_reads_the_trends(
     staff("ceo@example.com", role="executive")
     for days, nps in ((3, 10), (4, 9), (35, 2), (70, 8)):
         stored_answer("Happy Shop", days_ago=days, nps=nps)
-    stored_answer(NAME, days_ago=2, nps=1, segment="b2b", improve='<a href="//evil">x</a>')
+    marked = stored_answer(NAME, days_ago=2, nps=1, segment="b2b", improve='<a href="//evil">x</a>')
+    _health_fell(marked)
 
     page = new_context(**DESKTOP).new_page()
     elsewhere: list[str] = []
@@ -52,9 +75,13 @@ def test_an_executive_reads_the_trends(
     expect(page).to_have_url("/dashboard")  # type: ignore[arg-type]
 
     charts = page.locator(".chart-area")
-    expect(charts).to_have_count(5)
-    for index in range(5):
+    expect(charts).to_have_count(CHARTS)
+    for index in range(CHARTS):
         expect(charts.nth(index)).to_have_class("chart-area js-plotly-plot chart-drawn")
+    # The account whose health fell most: its name as text in the chart and in the table.
+    expect(page.locator("#chart-movers .ytick text").first).to_have_text(NAME)
+    expect(page.locator("#chart-movers b, #chart-movers img")).to_have_count(0)
+    expect(page.locator("#chart-movers-caption ~ details table")).to_contain_text(NAME)
     # The latest flagged answer: the name and the comment as text, no element made of them.
     flagged = page.locator("ul.flagged")
     expect(flagged).to_contain_text(NAME)
@@ -75,7 +102,7 @@ def test_an_executive_reads_the_trends(
     expect(page).to_have_url("/dashboard?" + page.url.split("?", 1)[1])  # type: ignore[arg-type]
     assert "segment=b2b" in page.url
     expect(page.locator(".headline")).to_contain_text("(n=1)")
-    expect(page.locator(".chart-area.chart-drawn")).to_have_count(5)
+    expect(page.locator(".chart-area.chart-drawn")).to_have_count(CHARTS)
 
     # Clicking the point opens the answers behind it.
     point = page.locator("#chart-nps .scatterlayer .trace:last-child .point").last

@@ -1,0 +1,207 @@
+"""Account health over time for the dashboard: accounts per band and revenue at risk at the
+end of each bucket, and the accounts whose health moved most over the period.
+
+Read from the weekly :class:`~loyalty.models.HealthSnapshot` rows: for each bucket only the
+snapshot of its last week, so a year by month reads twelve weeks of snapshots, not fifty-two.
+Revenue at risk counts an account's annual value as it is stored today (no history of values
+is kept). Health belongs to accounts: only the segment and owner filters narrow it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from .. import periods
+from ..accounts.rollup import week_ends
+from ..db import db
+from ..models import HEALTH_BANDS, Account, HealthSnapshot, utcnow
+from . import charts, queries
+
+#: How many accounts the "moved most" chart shows each way.
+MOVERS = 5
+BAND_COLOURS = {"healthy": charts.GOOD, "watch": "#b54708", "at_risk": charts.BAD}
+BAND_NAMES = {"healthy": "Healthy", "watch": "Watch", "at_risk": "At risk"}
+
+
+@dataclass(frozen=True)
+class BandPoint:
+    """The live accounts per band at the end of one bucket (the week ``at``)."""
+
+    start: dt.date
+    name: str
+    at: dt.datetime | None
+    bands: dict[str, int]
+    at_risk_value: Decimal
+
+
+@dataclass(frozen=True)
+class Mover:
+    account_id: int
+    name: str
+    before: int
+    after: int
+    band: str
+
+    @property
+    def change(self) -> int:
+        return self.after - self.before
+
+
+def _where(filters: queries.Filters) -> list[t.Any]:
+    found = []
+    if filters.segment is not None:
+        found.append(Account.segment == filters.segment)
+    if filters.owner_id is not None:
+        owner = filters.owner_id
+        found.append(Account.owner_id.is_(None) if owner == 0 else Account.owner_id == owner)
+    return found
+
+
+def _last_week_end(first: dt.date, last: dt.date, tz: dt.tzinfo) -> dt.datetime | None:
+    """The last week's end (a snapshot time) from ``first`` to the midnight after ``last``,
+    not later than now; None when no week ended in it yet."""
+    now = utcnow()
+    ends = [end for end in week_ends(first, last, tz) if end <= now]
+    return ends[-1] if ends else None
+
+
+def band_trend(
+    grain: str, period: periods.Period, filters: queries.Filters, tz: dt.tzinfo
+) -> list[BandPoint]:
+    """Accounts per band and the annual value of those at risk, at each bucket's end."""
+    ends: dict[dt.date, dt.datetime | None] = {}
+    for start in periods.buckets(period, grain):
+        last = min(periods.next_bucket(start, grain), period.last + dt.timedelta(days=1))
+        ends[start] = _last_week_end(start, last - dt.timedelta(days=1), tz)
+    wanted = sorted({at for at in ends.values() if at is not None})
+    counts: dict[tuple[dt.datetime, str], tuple[int, Decimal]] = {}
+    if wanted:
+        query = (
+            sa.select(
+                HealthSnapshot.at,
+                HealthSnapshot.band,
+                sa.func.count(HealthSnapshot.id),
+                sa.func.coalesce(sa.func.sum(Account.annual_value), 0),
+            )
+            .join(Account, Account.id == HealthSnapshot.account_id)
+            .where(HealthSnapshot.at.in_(wanted), *_where(filters))
+            .group_by(HealthSnapshot.at, HealthSnapshot.band)
+        )
+        for at, band, count, value in db.session.execute(query):
+            counts[(at, band)] = (count, Decimal(str(value)))
+    points = []
+    for start, end in ends.items():
+        bands = {band: counts.get((end, band), (0, Decimal(0)))[0] for band in HEALTH_BANDS}
+        value = counts.get((end, "at_risk"), (0, Decimal(0)))[1] if end else Decimal(0)
+        points.append(BandPoint(start, periods.bucket_name(start, grain), end, bands, value))
+    return points
+
+
+def band_chart(points: t.Sequence[BandPoint]) -> dict[str, t.Any]:
+    """Stacked bars: the accounts in each band at the end of each bucket."""
+    known = [p for p in points if p.at is not None]
+    data = [
+        {
+            "type": "bar",
+            "name": charts.label(BAND_NAMES[band]),
+            "x": [p.start.isoformat() for p in known],
+            "y": [p.bands[band] for p in known],
+            "marker": {"color": BAND_COLOURS[band]},
+            "hovertext": [
+                charts.label(f"{p.name}: {p.bands[band]} accounts {BAND_NAMES[band].lower()}")
+                for p in known
+            ],
+            "hoverinfo": "text",
+        }
+        for band in HEALTH_BANDS
+    ]
+    return _figure(data, "accounts", barmode="stack")
+
+
+def risk_chart(points: t.Sequence[BandPoint]) -> dict[str, t.Any]:
+    """The annual value of the accounts at risk at the end of each bucket."""
+    known = [p for p in points if p.at is not None]
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": charts.label("Revenue at risk"),
+            "x": [p.start.isoformat() for p in known],
+            "y": [float(p.at_risk_value) for p in known],
+            "line": {"color": charts.BAD, "width": 2},
+            "hovertext": [
+                charts.label(
+                    f"{p.name}: {p.at_risk_value:,.0f} a year in {p.bands['at_risk']} accounts"
+                )
+                for p in known
+            ],
+            "hoverinfo": "text",
+        }
+    ]
+    return _figure(data, "annual value at risk")
+
+
+def _figure(data: list[dict[str, t.Any]], unit: str, **layout: t.Any) -> dict[str, t.Any]:
+    return {
+        "data": data,
+        "layout": {
+            "height": 300,
+            "margin": {"l": 10, "r": 20, "t": 10, "b": 40},
+            "font": {"family": charts.FONT, "color": "#1d2330", "size": 13},
+            "paper_bgcolor": "#fff",
+            "plot_bgcolor": "#fff",
+            "showlegend": len(data) > 1,
+            "legend": {"orientation": "h", "y": -0.2},
+            "xaxis": {"type": "date", "gridcolor": charts.LINE, "automargin": True},
+            "yaxis": {
+                "title": {"text": charts.label(unit)},
+                "gridcolor": charts.LINE,
+                "fixedrange": True,
+                "automargin": True,
+                "rangemode": "tozero",
+            },
+            **layout,
+        },
+    }
+
+
+def movers(
+    period: periods.Period, filters: queries.Filters, tz: dt.tzinfo, *, limit: int = MOVERS
+) -> tuple[list[Mover], list[Mover]]:
+    """The accounts whose health score fell most and rose most from the first week's end of
+    ``period`` to its last, each list biggest move first (no account without a move)."""
+    now = utcnow()
+    ends = [end for end in week_ends(period.first, period.last, tz) if end <= now]
+    if len(ends) < 2:
+        return [], []
+    first, last = ends[0], ends[-1]
+    before = sa.orm.aliased(HealthSnapshot)
+    after = sa.orm.aliased(HealthSnapshot)
+    change = after.score - before.score
+    query = (
+        sa.select(Account.id, Account.name, before.score, after.score, after.band)
+        .join(before, before.account_id == Account.id)
+        .join(after, after.account_id == Account.id)
+        .where(before.at == first, after.at == last, change != 0, *_where(filters))
+    )
+    fell = db.session.execute(query.order_by(change, Account.id).limit(limit)).all()
+    rose = db.session.execute(query.order_by(change.desc(), Account.id).limit(limit)).all()
+    return (
+        [Mover(*row) for row in fell if row[3] < row[2]],
+        [Mover(*row) for row in rose if row[3] > row[2]],
+    )
+
+
+def movers_chart(fell: t.Sequence[Mover], rose: t.Sequence[Mover]) -> dict[str, t.Any]:
+    """One bar per account, its change in points; names escaped (they are customer text)."""
+    bars = [
+        charts.Bar(m.name, m.change, f"{m.name}: {m.before} → {m.after} ({m.change:+d})")
+        for m in [*fell, *reversed(rose)]
+    ]
+    figure = charts.bar_chart(bars, axis_title="change in health score", value_format="{:+.0f}")
+    return figure.to_plotly_json()

@@ -1,0 +1,111 @@
+"""Responsiveness over time: time to first contact and to resolution (median, p90, share
+within the SLA) and the recovery rate, per week, month or quarter of the cases opened.
+
+The same per-case facts as ``/responsiveness`` and ``export cases``
+(:func:`loyalty.triage.responsiveness.case_facts`) and the same definitions
+(:class:`loyalty.metrics.Durations`, :func:`loyalty.metrics.recovery`), so the dashboard's
+numbers are the responsiveness page's. Cases are read, not responses: there are few of them
+(one per flagged answer at most), so a year of cases reads quickly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+from dataclasses import dataclass
+
+from .. import metrics, periods
+from ..triage import responsiveness
+from . import charts, queries
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """The cases opened in one bucket and their figures."""
+
+    start: dt.date
+    name: str
+    group: responsiveness.Group
+
+    @property
+    def cases(self) -> int:
+        return self.group.cases
+
+    def first_contact_median(self, min_n: int) -> metrics.Reading:
+        return _median(self.group.first_contact, min_n)
+
+    def resolution_median(self, min_n: int) -> metrics.Reading:
+        return _median(self.group.resolution, min_n)
+
+    def first_contact_in_sla(self, min_n: int) -> metrics.Reading:
+        clock = self.group.first_contact
+        return metrics.share_reading(metrics.Share(clock.in_sla, clock.judged, min_n))
+
+    def resolution_in_sla(self, min_n: int) -> metrics.Reading:
+        clock = self.group.resolution
+        return metrics.share_reading(metrics.Share(clock.in_sla, clock.judged, min_n))
+
+    def recovery(self, min_n: int) -> metrics.Reading:
+        group = self.group
+        return metrics.share_reading(
+            metrics.recovery(group.answered_again, group.recovered, min_n=min_n)
+        )
+
+
+def _median(clock: metrics.Durations, min_n: int) -> metrics.Reading:
+    """A median has no simple margin of error: none is drawn, but few cases still show."""
+    n = len(clock.hours)
+    return metrics.Reading(clock.median, None, n, n < min_n)
+
+
+def trend(
+    grain: str, period: periods.Period, filters: queries.Filters, tz: dt.tzinfo
+) -> list[Bucket]:
+    """The figures of the cases opened in each bucket of ``period`` (empty buckets too).
+
+    Cases belong to accounts, not to a survey or a language: only the segment and owner
+    filters narrow them."""
+    facts = responsiveness.case_facts(
+        *period.bounds(tz), segment=filters.segment, owner_id=filters.owner_id
+    )
+    groups = {start: responsiveness.Group("") for start in periods.buckets(period, grain)}
+    for fact in facts:
+        start = periods.bucket_start(fact.opened_at.astimezone(tz).date(), grain)
+        if start in groups:
+            groups[start].add(fact)
+    return [
+        Bucket(start, periods.bucket_name(start, grain), group) for start, group in groups.items()
+    ]
+
+
+def _chart_points(
+    buckets: t.Sequence[Bucket], reading: t.Callable[[Bucket], metrics.Reading]
+) -> list[charts.TrendPoint]:
+    return [
+        charts.TrendPoint(b.start, r.value, r.moe, r.n, r.low_confidence, b.name)
+        for b in buckets
+        for r in [reading(b)]
+    ]
+
+
+def hours_chart(buckets: t.Sequence[Bucket], *, min_n: int) -> dict[str, t.Any]:
+    """Median business hours to first contact and to resolution, bucket by bucket."""
+    lines = [
+        ("First contact", _chart_points(buckets, lambda b: b.first_contact_median(min_n))),
+        ("Resolution", _chart_points(buckets, lambda b: b.resolution_median(min_n))),
+    ]
+    return charts.trend_chart(lines, unit="business hours (median)", min_n=min_n)
+
+
+def share_chart(buckets: t.Sequence[Bucket], *, min_n: int) -> dict[str, t.Any]:
+    """The share of cases within the SLA (first contact, resolution) and the recovery rate,
+    each with its 95% interval in the hover."""
+    lines = [
+        (
+            "First contact within SLA",
+            _chart_points(buckets, lambda b: b.first_contact_in_sla(min_n)),
+        ),
+        ("Resolved within SLA", _chart_points(buckets, lambda b: b.resolution_in_sla(min_n))),
+        ("Recovery rate", _chart_points(buckets, lambda b: b.recovery(min_n))),
+    ]
+    return charts.trend_chart(lines, unit="%", value_range=(0, 100), min_n=min_n)

@@ -1,0 +1,61 @@
+"""Responsiveness on the dashboard (``loyalty.dashboard.sla``): the cases of each bucket,
+with the same figures as ``/responsiveness`` for the same cases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from test_dashboard import _figures
+from test_responsiveness import later_answer, make_case
+
+from loyalty import periods
+from loyalty.dashboard import queries, sla
+from loyalty.dashboard.rollups import tz
+from loyalty.triage.responsiveness import case_facts, summarize
+
+
+def _cases() -> None:
+    # January: two cases, one contacted within its 8 business hours, one late
+    make_case("2025-01-06 09:00", contacted="2025-01-06 11:00", resolved="2025-01-07 10:00")
+    make_case("2025-01-08 09:00", contacted="2025-01-10 09:00", segment="b2b")
+    # March: one case, resolved, whose detractor answered again as a promoter
+    case = make_case("2025-03-03 09:00", contacted="2025-03-03 10:00", resolved="2025-03-04 09:00")
+    later_answer(case, "2025-03-20 10:00", 9)
+
+
+def test_each_bucket_has_the_figures_of_its_cases(app):
+    _cases()
+    period = periods.Period(dt.date(2025, 1, 1), dt.date(2025, 3, 31))
+    buckets = sla.trend("month", period, queries.Filters(), tz())
+    assert [b.name for b in buckets] == ["2025-01", "2025-02", "2025-03"]
+    assert [b.cases for b in buckets] == [2, 0, 1]
+    january, february, march = buckets
+    # the same numbers as the responsiveness page for January's cases alone
+    (total,) = summarize(
+        case_facts(*periods.Period(period.first, dt.date(2025, 1, 31)).bounds(tz()))
+    )["total"]
+    assert january.group.first_contact.median == total.first_contact.median
+    assert january.group.first_contact.p90 == total.first_contact.p90
+    assert january.first_contact_in_sla(30).value == 50.0
+    assert january.first_contact_in_sla(30).low_confidence
+    assert february.first_contact_median(30).value is None
+    assert march.recovery(30).value == 100.0 and march.recovery(30).n == 1
+    b2b = sla.trend("month", period, queries.Filters(segment="b2b"), tz())
+    assert [b.cases for b in b2b] == [1, 0, 0]
+
+
+def test_the_dashboard_charts_responsiveness_with_its_table(client, auth):
+    _cases()
+    auth.login("executive")
+    html = client.get("/dashboard?from=2025-01-01&to=2025-03-31&grain=month").get_data(as_text=True)
+    figures = _figures(html)
+    hours = {trace["name"]: trace for trace in figures["chart-case-hours"]["data"]}
+    assert set(hours) == {"First contact", "Resolution"}
+    assert hours["First contact"]["x"] == ["2025-01-01", "2025-03-01"]  # no point without cases
+    shares = {trace["name"] for trace in figures["chart-case-sla"]["data"]}
+    assert shares == {"First contact within SLA", "Resolved within SLA", "Recovery rate"}
+    table = re.search(
+        r'aria-label="Within the SLA and recovery: the numbers".*?</table>', html, re.S
+    )
+    assert table and '<th scope="row">2025-01</th><td class="num">50%' in table.group(0)

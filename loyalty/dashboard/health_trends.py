@@ -95,9 +95,13 @@ def band_trend(
         for at, band, count, value in db.session.execute(query):
             counts[(at, band)] = (count, Decimal(str(value)))
     points = []
+    nothing = (0, Decimal(0))
     for start, end in ends.items():
-        bands = {band: counts.get((end, band), (0, Decimal(0)))[0] for band in HEALTH_BANDS}
-        value = counts.get((end, "at_risk"), (0, Decimal(0)))[1] if end else Decimal(0)
+        found = {
+            band: counts.get((end, band), nothing) if end else nothing for band in HEALTH_BANDS
+        }
+        bands = {band: count for band, (count, _) in found.items()}
+        value = found["at_risk"][1]
         points.append(BandPoint(start, periods.bucket_name(start, grain), end, bands, value))
     return points
 

@@ -27,7 +27,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .accounts import health, rollup
     from .accounts import views as accounts
     from .api import views as api
-    from .dashboard import funnel, responses, rollups
+    from .dashboard import funnel, responses, rollups, schedule
     from .dashboard import views as dashboard
     from .outreach import dispatch, webhooks
     from .survey import views as survey
@@ -51,6 +51,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     health.parse_rules(app.config["HEALTH"])
     app.extensions[specs.REGISTRY_KEY] = specs.load_folder(app.config["FORMS_FOLDER"])
     app.extensions[specs.REPORTS_KEY] = specs.load_reports(app.config["REPORTS_FOLDER"])
+    schedule.parse(app.config["REPORT_SCHEDULE"], app.extensions[specs.REPORTS_KEY])
 
     # Pages: the customer's survey, staff sign-in and pages, the API; errors and filters.
     for blueprint in (survey.bp, auth.bp, responses.bp, funnel.bp, triage.bp, accounts.bp):
@@ -86,6 +87,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     signals.dispatch_tick.connect(notifications.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollup.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollups.on_dispatch_tick, app)  # invitations went out
+    signals.dispatch_tick.connect(schedule.on_dispatch_tick, app)  # a period ended: reports
 
     cli.register(app)
     return app

@@ -78,6 +78,14 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "DIGEST_ROLES": (["admin", "support", "executive"], "Staff roles that get the daily digest."),
     # The dashboard, the metrics API and the reports: see README, "The dashboard".
     "MIN_N": (30, "A point resting on fewer answers is low confidence: drawn hollow, never bare."),
+    "REPORT_SCHEDULE": (
+        [
+            {"report": "executive-monthly", "every": "month", "roles": ["executive"]},
+            {"report": "support-weekly", "every": "week", "roles": ["support"]},
+        ],
+        "Reports emailed when a period ends: report, every (week/month/quarter), roles, "
+        "language (en/da), hour (local, default 7).",
+    ),
     # Account health (issue 10): see README, "Account health".
     "HEALTH": (HEALTH_RULES, "Account health: base, bands, windows, signal points, warnings."),
 }

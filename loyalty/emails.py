@@ -24,7 +24,10 @@ if t.TYPE_CHECKING:
     from email.message import EmailMessage
     from zoneinfo import ZoneInfo
 
+    from .dashboard.queries import Summary
+    from .metrics import Reading
     from .models import Account, Case, Contact, HealthWarning, Invitation, User
+    from .specs import ReportSpec
 
 
 def transport() -> Transport:
@@ -193,3 +196,38 @@ def health_warning(
         text=render_template("email/health_warning.txt", **context),
         html=render_template("email/health_warning.html", **context),
     )
+
+
+def _reading(reading: Reading) -> str:
+    """An NPS as the summary says it: +23.4 ± 8.1, or why there is none to read."""
+    if reading.value is None:
+        return "no answers"
+    margin = f" ± {reading.moe:.1f}" if reading.moe is not None else ""
+    few = "; few answers, read with care" if reading.low_confidence else ""
+    return f"{reading.value:+.1f}{margin}{few}"
+
+
+def scheduled_report(
+    user: User, spec: ReportSpec, language: str, summary: Summary, html: str
+) -> EmailMessage:
+    """A scheduled report: the NPS summary in the body, the self-contained HTML attached."""
+    title = spec.title[language]
+    filename = f"{spec.id}-{summary.period.first.isoformat()}.html"
+    context = dict(
+        title=title,
+        s=summary,
+        reading=_reading,
+        filename=filename,
+        dashboard_url=f"{current_app.config['BASE_URL']}/dashboard",
+    )
+    message = build_message(
+        sender=current_app.config["MAIL_FROM"],
+        to_name="",
+        to_email=user.email,
+        subject=f"{title}: NPS {_reading(summary.now)} ({summary.period.first.isoformat()} to "
+        f"{summary.period.last.isoformat()})",
+        text=render_template("email/scheduled_report.txt", **context),
+        html=render_template("email/scheduled_report.html", **context),
+    )
+    message.add_attachment(html.encode("utf-8"), maintype="text", subtype="html", filename=filename)
+    return message

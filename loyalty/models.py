@@ -529,3 +529,22 @@ class MetricStaleDay(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[dt.date] = mapped_column(sa.Date, index=True)
+
+
+class ReportDelivery(Model):
+    """One scheduled report for one period, claimed before it is emailed: the unique key
+    makes it go out once per period, whichever process (dispatcher, cron) gets there first,
+    and across restarts."""
+
+    __tablename__ = "report_deliveries"
+    __table_args__ = (sa.UniqueConstraint("report", "period_first", name="report_period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report: Mapped[str] = mapped_column(sa.String(64))
+    #: the period the report's summary is about (the last whole week, month or quarter)
+    period_first: Mapped[dt.date] = mapped_column(sa.Date)
+    period_last: Mapped[dt.date] = mapped_column(sa.Date)
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: empty until every recipient's message was handed to the mail server
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    recipients: Mapped[int] = mapped_column(default=0)

@@ -35,6 +35,8 @@ def _config(tmp: Path, database_url: str) -> dict[str, t.Any]:
         "INSTANCE_PATH": tmp,
         "MAIL_URL": f"outbox:{tmp / 'outbox'}",
         "BASE_URL": BASE_URL,
+        # Scheduled reports are due in every test's "now"; tests/test_schedule.py sets them.
+        "REPORT_SCHEDULE": [],
     }
 
 

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from flask import current_app
 from test_cases import answer, staff
 
 from loyalty import emails, mailer
@@ -30,6 +31,7 @@ COMMENT = "<script>alert(1)</script> Awful support, nobody answers."
 REPLY = "Sorry, <b>Mette</b> & team.\nWe will call you."
 COMPANY = "Loyalty Demo A/S"
 KINDS = ["invitation", "reminder", "case_assigned", "digest", "case_reply", "health_warning"]
+KINDS += ["scheduled_report"]
 REASON = "NPS fell from +40 to <b>-10</b>"
 
 
@@ -72,6 +74,14 @@ def compose(kind: str, world: World) -> EmailMessage:
             account=account, kind="at_risk", reasons="[]", score=31, raised_at=utcnow()
         )
         return emails.health_warning(warning, account, world.lead, [REASON])
+    if kind == "scheduled_report":
+        from loyalty.dashboard import queries, schedule
+        from loyalty.specs import reports
+
+        period = schedule.last_period("month", utcnow().date())
+        summary = queries.summary(period, schedule.last_period("month", period.first))
+        spec = reports(current_app)["executive-monthly"]
+        return emails.scheduled_report(world.lead, spec, "en", summary, "<html>report</html>")
     return emails.case_reply(world.lead, world.invitation.contact, REPLY)
 
 
@@ -86,7 +96,9 @@ def test_every_composer_is_tested():
         if function.__module__ == emails.__name__
         and inspect.signature(function).return_annotation == "EmailMessage"
     }
-    assert composers == {"invitation", "case_assigned", "digest", "case_reply", "health_warning"}
+    assert composers == {
+        "invitation", "case_assigned", "digest", "case_reply", "health_warning", "scheduled_report"
+    }  # fmt: skip
     assert composers <= set(KINDS)
 
 
@@ -109,7 +121,14 @@ def _expected(kind: str, world: World) -> tuple[str, str]:
     """(the one recipient, the subject) of each message."""
     subject = f"How was your purchase from {COMPANY}?"
     case = world.case
+    from loyalty.dashboard.schedule import last_period
+
+    month = last_period("month", utcnow().date())
     return {
+        "scheduled_report": (
+            "lead@example.com",
+            f"Loyalty, month by month: NPS no answers ({month.first} to {month.last})",
+        ),
         "invitation": ("mette@acme.example.com", subject),
         "reminder": ("mette@acme.example.com", f"Reminder: {subject}"),
         "case_assigned": (
@@ -134,7 +153,9 @@ def test_headers_are_clean(world, kind):
     assert [a.addr_spec for a in message["To"].addresses] == [recipient]
     assert message["Subject"] == subject
     assert message["Message-ID"] and message["Date"]
-    assert message.get_content_type() == "multipart/alternative"
+    # a scheduled report carries its HTML file: text and HTML alternatives, then the file
+    mixed = kind == "scheduled_report"
+    assert message.get_content_type() == ("multipart/mixed" if mixed else "multipart/alternative")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -11,7 +11,7 @@ from flask.cli import with_appcontext
 
 from .. import periods
 from ..dashboard import reports as rendering
-from ..dashboard import rollups
+from ..dashboard import rollups, schedule
 from ..specs import REPORT_LANGUAGES, reports
 
 
@@ -51,7 +51,7 @@ def rollups_refresh() -> None:
 
 @click.group("report")
 def report_cli() -> None:
-    """The reports of reports/: render one to a file."""
+    """The reports of reports/: render one to a file, or email a scheduled one."""
 
 
 @report_cli.command("render")
@@ -86,6 +86,27 @@ def report_render(
     # Written whole at the end, so a failure leaves no half file behind.
     Path(output).write_text(text, encoding="utf-8", newline="")
     click.echo(f"Wrote {spec.id} ({period.first} to {period.last}) to {output}.")
+
+
+@report_cli.command("send")
+@click.argument("name")
+@with_appcontext
+def report_send(name: str) -> None:
+    """Email report NAME for the week, month or quarter that ended last, as REPORT_SCHEDULE
+    says (for cron; the dispatcher sends it too). Once per period: a second run says so."""
+    entries = {entry.report: entry for entry in schedule.schedule()}
+    entry = entries.get(name)
+    if entry is None:
+        known = ", ".join(sorted(entries)) or "none"
+        raise click.UsageError(f"{name!r} is not in REPORT_SCHEDULE; scheduled: {known}")
+    period = schedule.last_period(entry.every, periods.today(rollups.tz()))
+    if not schedule.recipients(entry.roles):
+        raise click.ClickException(f"nobody has the roles {', '.join(entry.roles)}: not sent")
+    sent = schedule.send_due(only=name)
+    if sent:
+        click.echo(f"Sent {name} ({period.first} to {period.last}) to {sent[0].recipients} people.")
+    else:
+        click.echo(f"{name} for {period.first} to {period.last} was sent already; not again.")
 
 
 COMMANDS = (rollups_cli, report_cli)

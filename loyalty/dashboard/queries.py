@@ -134,6 +134,26 @@ def total(
     return metrics.read(metric, summed, min_n=min_n)
 
 
+@dataclass(frozen=True)
+class Summary:
+    """The NPS of a period against the one before, and whether the change is real: what a
+    scheduled report's email says."""
+
+    period: periods.Period
+    before: periods.Period
+    now: metrics.Reading
+    then: metrics.Reading
+    comparison: metrics.Comparison
+
+
+def summary(
+    period: periods.Period, before: periods.Period, *, min_n: int = metrics.MIN_N
+) -> Summary:
+    now = total("nps", period, min_n=min_n)
+    then = total("nps", before, min_n=min_n)
+    return Summary(period, before, now, then, metrics.compare(then, now))
+
+
 def previous(period: periods.Period) -> periods.Period:
     """The period of the same length just before ``period``."""
     length = dt.timedelta(days=period.days)

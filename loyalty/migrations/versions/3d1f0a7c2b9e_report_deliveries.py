@@ -1,0 +1,36 @@
+"""report deliveries: each scheduled report goes out once per period
+
+Revision ID: 3d1f0a7c2b9e
+Revises: 12aa5cbb6c0d
+Create Date: 2026-12-04 00:10:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+
+# revision identifiers, used by Alembic.
+revision = '3d1f0a7c2b9e'
+down_revision = '12aa5cbb6c0d'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    op.create_table(
+        'report_deliveries',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('report', sa.String(length=64), nullable=False),
+        sa.Column('period_first', sa.Date(), nullable=False),
+        sa.Column('period_last', sa.Date(), nullable=False),
+        sa.Column('claimed_at', sa.DateTime(), nullable=False),
+        sa.Column('sent_at', sa.DateTime(), nullable=True),
+        sa.Column('recipients', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_report_deliveries')),
+        sa.UniqueConstraint('report', 'period_first', name='report_period'),
+    )
+
+
+def downgrade():
+    op.drop_table('report_deliveries')

@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import random
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -78,8 +79,11 @@ def test_nothing_stored_counts_nothing(app):
     assert all(p.reading.value is None and p.reading.moe is None for p in points)
 
 
-def test_the_api_equals_a_calculation_from_the_export(app, client, runner, random_answers, api_key):
-    """The monthly NPS of B2C from the API, against plain arithmetic on the exported CSV."""
+def test_the_api_equals_a_calculation_from_the_export(
+    app, client, runner, random_answers, api_key, auth
+):
+    """The monthly NPS of B2C from the API and on the dashboard, against plain arithmetic
+    on the exported CSV."""
     headers = {"Authorization": f"Bearer {api_key}"}
     period = _last_year()
     args = {"grain": "month", "from": period.first.isoformat(), "to": period.last.isoformat()}
@@ -110,6 +114,19 @@ def test_the_api_equals_a_calculation_from_the_export(app, client, runner, rando
         assert point["moe"] == pytest.approx(moe, abs=0.01)
         assert point["low_confidence"] is (n < 30)
     assert all(served[m]["n"] == 0 for m in served if m not in by_month)
+
+    # The dashboard's table under the NPS chart says the same numbers, to one decimal.
+    auth.login("executive")
+    html = client.get("/dashboard", query_string={**args, "segment": "b2c"}).get_data(as_text=True)
+    table = re.search(r'aria-label="NPS: the numbers".*?</table>', html, re.S).group(0)
+    row = r'<th scope="row">(\d{4}-\d\d)</th><td class="num">(.*?)</td><td class="num">(\d+)</td>'
+    shown = {month: (value, int(n)) for month, value, n in re.findall(row, table)}
+    assert set(shown) == set(served)
+    for month, scores in by_month.items():
+        value, n = shown[month]
+        point = served[month]
+        assert n == len(scores)
+        assert value.startswith(f"{point['value']:.1f} ± {point['moe']:.1f}"), value
 
 
 @pytest.fixture

@@ -110,7 +110,7 @@ def test_figure_json_is_safe_inside_a_script_element_and_parses_back():
     assert parsed["data"][0]["y"] == ["&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"]
     assert parsed["layout"]["title"]["text"] == "it&#x27;s &lt;!-- &amp; \u2028"
     assert set(parsed) == {"data", "layout", "config"}
-    assert "layout" not in parsed["layout"]["template"]  # not plotly.py's whole default theme
+    assert "template" not in parsed["layout"]  # not plotly.py's whole default theme
     assert len(text) < 2000
 
 

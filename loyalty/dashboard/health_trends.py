@@ -207,5 +207,4 @@ def movers_chart(fell: t.Sequence[Mover], rose: t.Sequence[Mover]) -> dict[str, 
         charts.Bar(m.name, m.change, f"{m.name}: {m.before} → {m.after} ({m.change:+d})")
         for m in [*fell, *reversed(rose)]
     ]
-    figure = charts.bar_chart(bars, axis_title="change in health score", value_format="{:+.0f}")
-    return figure.to_plotly_json()
+    return charts.bar_chart(bars, axis_title="change in health score", value_format="{:+.0f}")

@@ -4,12 +4,15 @@ aggregate over the responses (monthly NPS per segment) as the baseline, in one r
 Fills a fresh database (SQLite in a temporary folder, or the PostgreSQL database named by
 ``--database-url``, which is WIPED) by bulk insert: ``--accounts`` accounts with owners and
 two contacts each, ``--responses`` answered invitations (and a fifth more unanswered) over
-``--months`` months, a third with a scored comment. Then measures:
+``--months`` months, a third with a scored comment; ``--weeks`` weeks of health snapshots of
+every account and ``--cases`` cases of detractors (the dashboard's health and
+responsiveness charts read them). Then measures:
 
 * ``baseline``: the raw query, monthly NPS per segment over every response;
 * ``rebuild``: ``rollups.rebuild``, every day counted from scratch;
 * ``dashboard`` default and filtered, and ``api`` (``/api/v1/metrics/nps?grain=month``):
   server time p50/p99 through the WSGI interface, signed in / with a key;
+* ``report``: ``/reports/executive-monthly`` and the self-contained file it renders to;
 * ``refresh``: ``--new-answers`` answers saved as the survey saves them, then the stale
   days counted again (what the next page view does first).
 
@@ -185,6 +188,56 @@ def fill(accounts: int, responses: int, months: int, seed: int = 5) -> None:
     _insert(Answer, answers)
 
 
+def fill_health_and_cases(accounts: int, weeks: int, cases: int, seed: int = 7) -> None:
+    """Weekly health snapshots of every account (a random walk) for ``weeks`` weeks, and
+    ``cases`` cases, each with the flag of a detractor's answer, so the health and
+    responsiveness charts have real rows to read."""
+    from loyalty.accounts.rollup import week_ends
+    from loyalty.models import Case, Flag, HealthSnapshot
+
+    rng = random.Random(seed)
+    tz = rollups.tz()
+    today = dt.datetime.now(dt.UTC).date()
+    ends = week_ends(today - dt.timedelta(weeks=weeks), today, tz)
+    rows = []
+    for account in range(1, accounts + 1):
+        score = rng.randint(20, 95)
+        for at in ends:
+            score = max(0, min(100, score + rng.randint(-6, 6)))
+            band = "healthy" if score >= 70 else "watch" if score >= 40 else "at_risk"
+            rows.append(
+                {"account_id": account, "at": at, "score": score, "band": band,
+                 "contributions": "[]"}
+            )  # fmt: skip
+        if len(rows) >= BATCH:
+            _insert(HealthSnapshot, rows)
+            rows = []
+    _insert(HealthSnapshot, rows)
+    detractors = db.session.execute(
+        sa.select(Response.id, Response.account_id, Response.submitted_at)
+        .where(Response.nps <= 6)
+        .order_by(Response.id)
+        .limit(cases)
+    ).all()
+    case_rows, flag_rows = [], []
+    for n, (response_id, account_id, at) in enumerate(detractors, 1):
+        contacted = at + dt.timedelta(hours=rng.uniform(0.5, 30))
+        resolved = contacted + dt.timedelta(hours=rng.uniform(1, 120)) if n % 4 else None
+        case_rows.append(
+            {"id": n, "account_id": account_id, "severity": 2, "opened_at": at,
+             "updated_at": at, "first_contact_due_at": at + dt.timedelta(hours=8),
+             "first_contact_at": contacted, "resolved_at": resolved,
+             "status": "resolved" if resolved else "in_progress",
+             "outcome": "recovered" if resolved else None}
+        )  # fmt: skip
+        flag_rows.append(
+            {"response_id": response_id, "case_id": n, "rules": "detractor", "severity": 2,
+             "created_at": at}
+        )  # fmt: skip
+    _insert(Case, case_rows)
+    _insert(Flag, flag_rows)
+
+
 def baseline() -> int:
     """Monthly NPS per segment straight from the responses: the query the rollups replace."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -256,6 +309,8 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--new-answers", type=int, default=1000)
+    parser.add_argument("--weeks", type=int, default=52, help="weeks of health snapshots")
+    parser.add_argument("--cases", type=int, default=20_000)
     parser.add_argument("--database-url", help="PostgreSQL URL; the database is WIPED")
     args = parser.parse_args()
 
@@ -267,6 +322,8 @@ def main() -> int:
         with app.app_context():
             fill_s, _ = timed(fill, args.accounts, args.responses, args.months)
             print(f"filled {args.accounts} accounts, {args.responses} responses in {fill_s:.1f} s")
+            extra_s, _ = timed(fill_health_and_cases, args.accounts, args.weeks, args.cases)
+            print(f"  and {args.weeks} weeks of health, {args.cases} cases in {extra_s:.1f} s")
             base_s = min(timed(baseline)[0] for _ in range(3))
             rebuild_s, days = timed(rollups.rebuild)
             rows = db.session.scalar(sa.text("SELECT count(*) FROM metric_days"))
@@ -294,7 +351,22 @@ def main() -> int:
                 {"Authorization": f"Bearer {key}"},
             ),
         }
+        pages["report_page"] = request_times(
+            client, "/reports/executive-monthly", max(3, args.requests // 5)
+        )
         with app.app_context():
+            from loyalty import periods
+            from loyalty.dashboard import reports as rendering
+            from loyalty.specs import reports
+
+            spec = reports(app)["executive-monthly"]
+            today = periods.today(rollups.tz())
+            period = periods.Period(today - dt.timedelta(days=spec.days - 1), today)
+            renders = [
+                timed(rendering.render_html, spec, period, standalone=True)[0] for _ in range(3)
+            ]
+            render_s = statistics.median(renders)
+            print(f"report render (self-contained file): {render_s:.2f} s (median of 3)")
             answers_s, _ = timed(new_answers, args.new_answers)
             stale = db.session.scalar(sa.text("SELECT count(DISTINCT day) FROM metric_stale_days"))
             refresh_s, _ = timed(rollups.refresh_stale)
@@ -318,7 +390,9 @@ def main() -> int:
         "new_answers": args.new_answers,
         "stale_days": stale,
         "refresh_ms": round(refresh_s * 1000, 1),
-        "report_render_s": None,  # reports are not built yet
+        "report_render_s": round(render_s, 3),
+        "weeks_of_health": args.weeks,
+        "cases": args.cases,
     }
     print(json.dumps(result))
     return 0

@@ -83,6 +83,7 @@ def test_the_dashboard_shows_health_and_escapes_account_names(client, auth):
     bars = figures["chart-movers"]["data"][0]
     assert "&lt;b&gt;x&lt;/b&gt;&lt;a href=" in bars["y"][0]  # Plotly shows it as text
     assert all("<" not in label for label in bars["y"] + bars["hovertext"])
+    assert bars["customdata"][0] == f"/accounts/{falling.id}"  # a click opens the account
     table = re.search(r'aria-label="Accounts that moved most: the numbers".*?</table>', html, re.S)
     assert table and "&lt;img src=x onerror=" in table.group(0) and "<img src=x" not in html
     assert f"/accounts/{falling.id}" in table.group(0)

@@ -66,6 +66,8 @@ class Bar:
     label: str
     value: float
     hover: str = ""
+    #: where clicking the bar leads (a path on this site), if anywhere
+    link: str = ""
 
 
 def bar_chart(
@@ -95,6 +97,7 @@ def bar_chart(
         "cliponaxis": False,
         "hovertext": [label(b.hover or b.label) for b in bars],
         "hoverinfo": "text",
+        "customdata": [b.link for b in bars],
     }
     reach = max([abs(v) for v in values] + [1.0]) * 1.25
     layout = _layout(title, height=max(140, 60 + 30 * len(bars)))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask import url_for
 
 from .. import periods
 from ..accounts.rollup import week_ends
@@ -202,9 +203,15 @@ def movers(
 
 
 def movers_chart(fell: t.Sequence[Mover], rose: t.Sequence[Mover]) -> dict[str, t.Any]:
-    """One bar per account, its change in points; names escaped (they are customer text)."""
+    """One bar per account, its change in points, leading to the account's page; names
+    escaped (they are customer text)."""
     bars = [
-        charts.Bar(m.name, m.change, f"{m.name}: {m.before} → {m.after} ({m.change:+d})")
+        charts.Bar(
+            m.name,
+            m.change,
+            f"{m.name}: {m.before} → {m.after} ({m.change:+d})",
+            url_for("accounts.account", account_id=m.account_id),
+        )
         for m in [*fell, *reversed(rose)]
     ]
     return charts.bar_chart(bars, axis_title="change in health score", value_format="{:+.0f}")

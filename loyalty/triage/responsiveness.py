@@ -157,14 +157,7 @@ def case_facts(
         rules.setdefault(case_id, set()).update(r for r in flag_rules.split(",") if r)
         if metrics.is_detractor(nps):
             detractors.setdefault(case_id, set()).add(contact_id)
-    recovery = _recovery(
-        [
-            (row.id, contact_id, row.resolved_at)
-            for row in found
-            if row.resolved_at is not None
-            for contact_id in detractors.get(row.id, ())
-        ]
-    )
+    recovery = _recovery(period)
     facts = []
     between, active = calendar.between, cases.ACTIVE_STATES
     for row in found:
@@ -210,32 +203,39 @@ def case_facts(
     return facts
 
 
-def _recovery(pending: list[tuple[int, int, dt.datetime]]) -> dict[int, tuple[int, int]]:
-    """For (case, detractor contact, resolved at): per case, the detractors who answered
-    again after it was resolved, and how many of them answered passive or promoter."""
-    if not pending:
-        return {}
-    later: dict[int, list[tuple[dt.datetime, int]]] = {}
-    contact_ids = sorted({c for _, c, _ in pending})
-    for chunk in range(0, len(contact_ids), 500):
-        rows = db.session.execute(  # by contact: each has a handful of answers
-            sa.select(Response.contact_id, Response.submitted_at, Response.nps)
-            .where(
-                Response.contact_id.in_(contact_ids[chunk : chunk + 500]),
-                Response.nps.is_not(None),
-            )
-            .order_by(Response.submitted_at, Response.id)
+def _recovery(period: list[t.Any]) -> dict[int, tuple[int, int]]:
+    """For the resolved cases that ``period`` selects: per case, the detractors in it who
+    answered again after it was resolved, and how many of them answered passive or promoter.
+
+    One query: each detractor's next scored answer is a subquery on the contact's answers
+    (indexed by contact), so a year of cases does not read every answer of their contacts."""
+    later = sa.orm.aliased(Response)
+    following = (
+        sa.select(later.nps)
+        .where(
+            later.contact_id == Response.contact_id,
+            later.submitted_at > Case.resolved_at,
+            later.nps.is_not(None),
         )
-        for contact_id, submitted_at, nps in rows:
-            assert nps is not None  # the query keeps only responses with a score
-            later.setdefault(contact_id, []).append((submitted_at, nps))
+        .order_by(later.submitted_at, later.id)
+        .limit(1)
+        .correlate(Response, Case)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Case.id, Response.contact_id, following)
+        .join(Flag, Flag.case_id == Case.id)
+        .join(Response, Flag.response_id == Response.id)
+        .join(Account, Case.account_id == Account.id)
+        .where(*period, Case.resolved_at.is_not(None), Response.nps <= metrics.DETRACTOR_MAX)
+        .distinct()
+    )
     result: dict[int, tuple[int, int]] = {}
-    for case_id, contact_id, resolved_at in pending:
-        following = next((nps for at, nps in later.get(contact_id, []) if at > resolved_at), None)
-        if following is None:
-            continue
+    for case_id, _contact_id, next_nps in rows:
+        if next_nps is None:
+            continue  # not answered again (yet)
         answered, recovered = result.get(case_id, (0, 0))
-        result[case_id] = (answered + 1, recovered + (not metrics.is_detractor(following)))
+        result[case_id] = (answered + 1, recovered + (not metrics.is_detractor(next_nps)))
     return result
 
 

@@ -63,6 +63,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Siden var for gammel til at gemme dine svar. Tjek dem og send igen.",
         "en": "The page was too old to save your answers. Please check them and send again.",
     },
+    "error_form_check": {
+        "da": "Vi kunne ikke bekræfte, at svaret kom fra undersøgelsens side, så intet er gemt "
+        "endnu. Tjek dine svar og send igen.",
+        "en": "We could not confirm that the answer came from the survey page, so nothing is "
+        "saved yet. Please check your answers and send again.",
+    },
     "error_too_large": {
         "da": "Svaret er for stort til at blive modtaget. Forkort teksten og prøv igen.",
         "en": "The answer is too large to receive. Please shorten the text and try again.",

@@ -305,3 +305,51 @@ def test_missing_score_is_explained_in_danish_and_typed_text_is_kept(
     (response,) = stored_responses()
     assert (response.nps, response.csat) == (5, 4)
     assert response.answers[0].text == "Glemte at vælge et tal – æøå"
+
+
+def block_cookies(context: BrowserContext) -> None:
+    """Make ``context`` a browser that keeps no cookies, as one set to block them does.
+
+    Every request goes out without a Cookie header and every response arrives without
+    Set-Cookie, and scripts cannot write ``document.cookie`` either.
+    """
+
+    def strip(route: t.Any) -> None:
+        headers = {k: v for k, v in route.request.headers.items() if k.lower() != "cookie"}
+        response = route.fetch(headers=headers, max_redirects=0)
+        context.clear_cookies()  # route.fetch shares the context's cookie jar
+        kept = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+        route.fulfill(response=response, headers=kept)
+
+    context.route("**/*", strip)
+    context.add_init_script(
+        "Object.defineProperty(document, 'cookie', {get: () => '', set: () => {}});"
+    )
+
+
+def test_customer_whose_browser_blocks_cookies_answers(
+    app: Flask, invite: t.Callable[..., t.Any], new_context: t.Callable[..., BrowserContext]
+) -> None:
+    """The survey link is the credential: the form's token needs no session cookie."""
+    app.config["PARTIAL_SAVE_SECONDS"] = 1
+    _, token = invite(language="en")
+    context = new_context()
+    block_cookies(context)
+    page = context.new_page()
+    with page.expect_response(lambda r: r.url.endswith(f"/s/{token}/partial")) as saved:
+        page.goto(f"/s/{token}?nps=4")
+        expect(page.locator("#nps-4")).to_be_checked()
+    assert saved.value.status == 204  # the page's own script works without cookies too
+
+    group(page, "How likely is it").get_by_text("8", exact=True).click()
+    group(page, "Overall, how satisfied").get_by_text("5", exact=True).click()
+    page.get_by_label("What is the main reason for your score?").fill("No cookies, still heard.")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Send answers").click()
+    assert posted.value.status == 303
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
+    assert context.cookies() == []
+
+    (response,) = stored_responses()
+    assert (response.nps, response.csat, response.complete) == (8, 5, True)
+    assert response.answers[0].text == "No cookies, still heard."

@@ -35,10 +35,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Linket er udløbet eller ikke gyldigt. Tak fordi du ville svare.",
         "en": "The link has expired or is not valid. Thank you for wanting to answer.",
     },
-    "error_summary": {
-        "da": "Der er {n} fejl i dine svar. Ret venligst markeringerne herunder.",
-        "en": "There are {n} problems with your answers. Please see the marked questions.",
-    },
     "error_required": {
         "da": "Besvar venligst dette spørgsmål.",
         "en": "Please answer this question.",
@@ -146,6 +142,29 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{email} will not receive more surveys from us.",
     },
 }
+
+#: Strings that depend on a count: (one, other) per language. Danish and English both use
+#: the singular for exactly 1 and the plural otherwise (0 included), as gettext's
+#: ``nplurals=2; plural=(n != 1)`` for both says.
+PLURALS: dict[str, dict[str, tuple[str, str]]] = {
+    "error_summary": {
+        "da": (
+            "Der er {n} fejl i dine svar. Ret venligst det markerede spørgsmål herunder.",
+            "Der er {n} fejl i dine svar. Ret venligst de markerede spørgsmål herunder.",
+        ),
+        "en": (
+            "There is {n} problem with your answers. Please see the marked question.",
+            "There are {n} problems with your answers. Please see the marked questions.",
+        ),
+    },
+}
+
+
+def plural(key: str, language: str, n: int, /, **values: t.Any) -> str:
+    """``key`` in ``language`` for a count of ``n`` (singular for 1), ``{n}`` filled in."""
+    entry = PLURALS[key]
+    one, other = entry.get(language) or entry["en"]
+    return (one if n == 1 else other).format(n=n, **values)
 
 
 def text(key: str, language: str, /, **values: t.Any) -> str:

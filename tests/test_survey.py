@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -222,6 +223,32 @@ def test_staff_posts_still_need_their_session_token(client, invite, auth):
     assert client.get("/triage").status_code == 200  # still signed in
     staff_token = csrf_from(client.get("/triage").get_data(as_text=True))
     assert client.post("/logout", data={"csrf_token": staff_token}).status_code in (302, 303)
+
+
+@pytest.mark.parametrize(
+    ("language", "fields", "summary"),
+    [
+        ("en", {"nps": ""}, "There is 1 problem with your answers."),
+        ("en", {"nps": "", "csat": "9"}, "There are 2 problems with your answers."),
+        ("da", {"nps": ""}, "Der er 1 fejl i dine svar. Ret venligst det markerede spørgsmål"),
+        ("da", {"nps": "", "reason": "x" * 5001}, "Ret venligst de markerede spørgsmål"),
+    ],
+)
+def test_error_summary_counts_in_words_and_links_each_error_to_its_field(
+    client, invite, language, fields, summary
+):
+    _, token = invite(language=language)
+    html = answer(client, token, **fields).get_data(as_text=True)
+    assert summary in html
+    assert "There are 1 " not in html
+    assert re.search(
+        r'<div class="error-summary" role="alert" tabindex="-1" id="errors" autofocus>', html
+    )
+    links = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', html)
+    assert len(links) == len(fields)
+    for target, _ in links:
+        assert f'id="{target}"' in html  # each link leads to a field on the page
+    assert ("nps-0" in dict(links)) and "onclick" not in html
 
 
 def test_invalid_utf8_is_refused(client, invite):

@@ -353,3 +353,55 @@ def test_customer_whose_browser_blocks_cookies_answers(
     (response,) = stored_responses()
     assert (response.nps, response.csat, response.complete) == (8, 5, True)
     assert response.answers[0].text == "No cookies, still heard."
+
+
+def test_scales_fit_one_row_on_a_phone_with_end_labels_under_their_ends(
+    invite: t.Callable[..., t.Any], page: Page
+) -> None:
+    """At 390 px the 0–10 scale is one row of tappable buttons, and each scale's end labels
+    sit under its first and last option, not under empty space (issue 13)."""
+    _, token = invite(language="en")
+    page.goto(f"/s/{token}")
+    assert page.evaluate("window.innerWidth") == 390
+    for name, count in (("csat", 5), ("ces", 7), ("nps", 11)):
+        boxes = page.eval_on_selector_all(
+            f"fieldset:has(#{name}-anchors) .choices label",
+            "ls => ls.map(l => [l.offsetTop, l.offsetHeight, l.getBoundingClientRect().left,"
+            " l.getBoundingClientRect().right])",
+        )
+        assert len(boxes) == count
+        assert len({top for top, _, _, _ in boxes}) == 1, name  # one row
+        assert min(height for _, height, _, _ in boxes) >= 44, name  # a finger's tap
+        low, high = page.eval_on_selector_all(
+            f"#{name}-anchors span",
+            "ss => ss.map(s => [s.getBoundingClientRect().left, s.getBoundingClientRect().right])",
+        )
+        assert abs(low[0] - boxes[0][2]) <= 1, name
+        assert abs(high[1] - boxes[-1][3]) <= 1, name
+        text_right = page.eval_on_selector(
+            f"#{name}-anchors span:last-child",
+            "s => { const r = document.createRange(); r.selectNodeContents(s);"
+            " return r.getBoundingClientRect().right; }",
+        )
+        assert abs(text_right - boxes[-1][3]) <= 1, name  # the words end under the last option
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_failed_submit_focuses_the_summary_whose_links_lead_to_the_fields(
+    invite: t.Callable[..., t.Any], page: Page
+) -> None:
+    _, token = invite(language="en")
+    page.goto(f"/s/{token}")
+    page.eval_on_selector_all("[required]", "els => els.forEach(e => e.required = false)")
+    page.get_by_label("What is the main reason for your score?").fill("x" * 10)
+    page.evaluate("document.getElementById('reason').maxLength = 99999")
+    page.get_by_label("What is the main reason for your score?").fill("x" * 5001)
+    page.get_by_role("button", name="Send answers").click()
+
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("There are 2 problems with your answers.")
+    expect(page.locator("#errors")).to_be_focused()
+    summary.get_by_role("link", name=re.compile("How likely")).click()
+    expect(page.locator("#nps-0")).to_be_focused()
+    summary.get_by_role("link", name=re.compile("main reason")).click()
+    expect(page.locator("#reason")).to_be_focused()

@@ -110,6 +110,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Vil du ikke have flere undersøgelser fra os? Afmeld her:",
         "en": "Don't want more surveys from us? Unsubscribe here:",
     },
+    # The HTML part links a word, not a raw URL that would make the email wider than a phone.
+    "email_unsubscribe_question": {
+        "da": "Vil du ikke have flere undersøgelser fra os?",
+        "en": "Don't want more surveys from us?",
+    },
+    "email_unsubscribe_link": {"da": "Afmeld", "en": "Unsubscribe"},
     # The reply that closes the loop on a case (templates/email/case_reply.*).
     "case_reply_subject": {
         "da": "Om din feedback til {company}",

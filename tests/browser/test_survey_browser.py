@@ -405,3 +405,31 @@ def test_a_failed_submit_focuses_the_summary_whose_links_lead_to_the_fields(
     expect(page.locator("#nps-0")).to_be_focused()
     summary.get_by_role("link", name=re.compile("main reason")).click()
     expect(page.locator("#reason")).to_be_focused()
+
+
+def test_the_invitation_email_fits_a_phone_with_buttons_a_finger_can_tap(
+    app: Flask,
+    invite: t.Callable[..., t.Any],
+    smtp_server: t.Any,
+    page: Page,
+) -> None:
+    """The HTML part as received over SMTP, shown at 390 px: nothing wider than the phone,
+    each tap-to-score button at least 44 px high, unsubscribe a word (issue 13)."""
+    from loyalty import emails
+
+    invitation, _ = invite(language="da", name="Mette Ærø")
+    app.config["MAIL_URL"] = smtp_server.url
+    with emails.transport() as transport:
+        transport.send(emails.invitation(invitation))
+    assert smtp_server.received.wait(5)
+    (message,) = smtp_server.messages
+    page.set_content(message.get_body(("html",)).get_content())
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    sizes = page.eval_on_selector_all(
+        "a[href*='?nps=']",
+        "as => as.map(a => [a.getBoundingClientRect().width, a.getBoundingClientRect().height])",
+    )
+    assert len(sizes) == 11
+    assert min(height for _, height in sizes) >= 44
+    expect(page.get_by_role("link", name="Afmeld", exact=True)).to_be_visible()
+    assert "/u/" not in page.locator("body").inner_text()

@@ -59,10 +59,12 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(responsiveness.bp)
     app.register_blueprint(api.bp)
-    # The survey form checks its own CSRF token so it can keep the customer's answers;
-    # one-click unsubscribe (RFC 8058) comes from mail clients that have no token; API
-    # clients send a bearer key, not a session cookie.
+    # The survey form (and its partial save) checks its own token, bound to the link rather
+    # than to a session cookie, so a customer whose browser blocks cookies can answer, and
+    # so it can keep the customer's answers; one-click unsubscribe (RFC 8058) comes from
+    # mail clients that have no token; API clients send a bearer key, not a session cookie.
     csrf.exempt(survey.submit)
+    csrf.exempt(survey.save_partial)
     csrf.exempt(survey.unsubscribe)
     csrf.exempt(api.bp)
     # API clients need not guess the charset.

@@ -35,10 +35,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Linket er udløbet eller ikke gyldigt. Tak fordi du ville svare.",
         "en": "The link has expired or is not valid. Thank you for wanting to answer.",
     },
-    "error_summary": {
-        "da": "Der er {n} fejl i dine svar. Ret venligst markeringerne herunder.",
-        "en": "There are {n} problems with your answers. Please see the marked questions.",
-    },
     "error_required": {
         "da": "Besvar venligst dette spørgsmål.",
         "en": "Please answer this question.",
@@ -62,6 +58,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "error_expired_form": {
         "da": "Siden var for gammel til at gemme dine svar. Tjek dem og send igen.",
         "en": "The page was too old to save your answers. Please check them and send again.",
+    },
+    "error_form_check": {
+        "da": "Vi kunne ikke bekræfte, at svaret kom fra undersøgelsens side, så intet er gemt "
+        "endnu. Tjek dine svar og send igen.",
+        "en": "We could not confirm that the answer came from the survey page, so nothing is "
+        "saved yet. Please check your answers and send again.",
     },
     "error_too_large": {
         "da": "Svaret er for stort til at blive modtaget. Forkort teksten og prøv igen.",
@@ -108,6 +110,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Vil du ikke have flere undersøgelser fra os? Afmeld her:",
         "en": "Don't want more surveys from us? Unsubscribe here:",
     },
+    # The HTML part links a word, not a raw URL that would make the email wider than a phone.
+    "email_unsubscribe_question": {
+        "da": "Vil du ikke have flere undersøgelser fra os?",
+        "en": "Don't want more surveys from us?",
+    },
+    "email_unsubscribe_link": {"da": "Afmeld", "en": "Unsubscribe"},
     # The reply that closes the loop on a case (templates/email/case_reply.*).
     "case_reply_subject": {
         "da": "Om din feedback til {company}",
@@ -140,6 +148,29 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "{email} will not receive more surveys from us.",
     },
 }
+
+#: Strings that depend on a count: (one, other) per language. Danish and English both use
+#: the singular for exactly 1 and the plural otherwise (0 included), as gettext's
+#: ``nplurals=2; plural=(n != 1)`` for both says.
+PLURALS: dict[str, dict[str, tuple[str, str]]] = {
+    "error_summary": {
+        "da": (
+            "Der er {n} fejl i dine svar. Ret venligst det markerede spørgsmål herunder.",
+            "Der er {n} fejl i dine svar. Ret venligst de markerede spørgsmål herunder.",
+        ),
+        "en": (
+            "There is {n} problem with your answers. Please see the marked question.",
+            "There are {n} problems with your answers. Please see the marked questions.",
+        ),
+    },
+}
+
+
+def plural(key: str, language: str, n: int, /, **values: t.Any) -> str:
+    """``key`` in ``language`` for a count of ``n`` (singular for 1), ``{n}`` filled in."""
+    entry = PLURALS[key]
+    one, other = entry.get(language) or entry["en"]
+    return (one if n == 1 else other).format(n=n, **values)
 
 
 def text(key: str, language: str, /, **values: t.Any) -> str:

@@ -16,6 +16,7 @@ from jinja2 import pass_context
 from markupsafe import Markup, escape
 
 from . import sentiment
+from .i18n import plural
 from .i18n import text as ui_text
 from .metrics import nps_band
 from .triage.flags import severity_name
@@ -27,6 +28,7 @@ if t.TYPE_CHECKING:
 
 def init_app(app: Flask) -> None:
     app.add_template_global(_translate, "_")
+    app.add_template_global(_translate_plural, "_n")
     app.add_template_filter(_local_time, "local")
     app.add_template_filter(hours_text, "hours")
     app.add_template_filter(severity_name, "severity")
@@ -36,6 +38,11 @@ def init_app(app: Flask) -> None:
 @pass_context
 def _translate(context: t.Any, key: str, **values: t.Any) -> str:
     return ui_text(key, context.get("language") or "en", **values)
+
+
+@pass_context
+def _translate_plural(context: t.Any, key: str, n: int, **values: t.Any) -> str:
+    return plural(key, context.get("language") or "en", n, **values)
 
 
 @pass_context

@@ -251,3 +251,32 @@ def test_a_reply_goes_through_the_transport(app, world):
     assert [a.addr_spec for a in stored["To"].addresses] == ["mette@acme.example.com"]
     assert "Bcc" not in stored
     assert "email_sent" in [event.kind for event in world.case.history]
+
+
+@pytest.mark.parametrize(("language", "word"), [("en", "Unsubscribe"), ("da", "Afmeld")])
+def test_the_invitation_links_unsubscribe_by_a_word_not_a_raw_url(
+    invite, smtp_server, app, language, word
+):
+    """A raw URL made the email wider than a phone; the text part keeps it (issue 13)."""
+    invitation, _ = invite(language=language)
+    app.config["MAIL_URL"] = smtp_server.url
+    with emails.transport() as transport:
+        transport.send(emails.invitation(invitation))
+    assert smtp_server.received.wait(5)
+    (message,) = smtp_server.messages
+    url = message["List-Unsubscribe"][1:-1]
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    assert re.search(rf'<a href="{re.escape(url)}"[^>]*>{word}</a>', html)
+    assert html.count(url) == 1  # in the link's href only, never as visible text
+    assert url in text
+
+
+def test_the_invitations_score_buttons_are_a_fingers_height(world):
+    """Each tap-to-score button is at least 44 px high: 2 × 10 px padding, a 24 px line and
+    its border (the browser test measures it at 390 px)."""
+    html = compose("invitation", world).get_body(("html",)).get_content()
+    buttons = re.findall(r'<a href="[^"]*\?nps=\d+" style="([^"]+)"', html)
+    assert len(buttons) == 11
+    for style in buttons:
+        assert "padding:10px 0;" in style and "line-height:24px;" in style

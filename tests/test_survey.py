@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -151,7 +152,7 @@ def test_danish_visitor_with_bad_link_gets_danish_page(client):
         ({"ces": "8"}, 422, "Vælg et helt tal fra 1 til 7."),
         ({"reason": "x" * 5001}, 422, "der er plads til 5000"),
         ({"reason": "nul\x00byte"}, 422, "tegn, vi ikke kan læse"),
-        ({"csrf_token": "forged"}, 400, "Siden var for gammel"),
+        ({"csrf_token": "forged"}, 400, "Vi kunne ikke bekræfte, at svaret kom fra"),
     ],
 )
 def test_bad_answers_get_a_clear_message_and_keep_what_was_stored(
@@ -176,6 +177,78 @@ def test_missing_csrf_token_keeps_the_customers_text(client, invite):
     assert reply.status_code == 400
     assert "Keep &lt;me&gt;</textarea>" in reply.get_data(as_text=True)
     assert stored() == []
+
+
+def test_a_customer_whose_browser_keeps_no_cookies_can_answer(app, invite):
+    """The form's token is bound to the link, so no session cookie is needed (issue 13)."""
+    _, token = invite()
+    cookieless = app.test_client(use_cookies=False)
+    page = cookieless.get(f"/s/{token}?nps=9")
+    assert "Set-Cookie" not in page.headers  # nothing to block, nothing to lose
+    form_token = csrf_from(page.get_data(as_text=True))
+    partial = cookieless.post(f"/s/{token}/partial", data={"nps": "9", "csrf_token": form_token})
+    assert partial.status_code == 204
+    reply = cookieless.post(f"/s/{token}", data={"csrf_token": form_token, **COMPLETE})
+    assert reply.status_code == 303
+    assert reply.headers["Location"].endswith(f"/s/{token}/thanks")
+    db.session.expire_all()
+    (response,) = stored()
+    assert (response.nps, response.csat, response.complete) == (9, 5, True)
+
+
+def test_a_form_token_opens_only_its_own_link(client, invite):
+    _, token = invite()
+    _, other = invite()
+    others_token = csrf_from(client.get(f"/s/{other}").get_data(as_text=True))
+    for sent in (others_token, "", "ÆØÅ", "0" * 64):
+        reply = client.post(f"/s/{token}", data={**COMPLETE, "csrf_token": sent})
+        assert reply.status_code == 400
+        html = reply.get_data(as_text=True)
+        assert "We could not confirm that the answer came from the survey page" in html
+        assert "too old" not in html
+        # The page shown again carries this link's own token, so sending again works.
+        assert csrf_from(html) != others_token
+        partial = client.post(f"/s/{token}/partial", data={"nps": "4", "csrf_token": sent})
+        assert partial.status_code == 400
+    assert stored() == []
+
+
+def test_staff_posts_still_need_their_session_token(client, invite, auth):
+    """Only the survey routes check the link-bound token; staff forms keep Flask-WTF's."""
+    _, token = invite()
+    survey_token = csrf_from(client.get(f"/s/{token}").get_data(as_text=True))
+    auth.login("support")
+    assert client.post("/logout", data={}).status_code == 400
+    assert client.post("/logout", data={"csrf_token": survey_token}).status_code == 400
+    assert client.get("/triage").status_code == 200  # still signed in
+    staff_token = csrf_from(client.get("/triage").get_data(as_text=True))
+    assert client.post("/logout", data={"csrf_token": staff_token}).status_code in (302, 303)
+
+
+@pytest.mark.parametrize(
+    ("language", "fields", "summary"),
+    [
+        ("en", {"nps": ""}, "There is 1 problem with your answers."),
+        ("en", {"nps": "", "csat": "9"}, "There are 2 problems with your answers."),
+        ("da", {"nps": ""}, "Der er 1 fejl i dine svar. Ret venligst det markerede spørgsmål"),
+        ("da", {"nps": "", "reason": "x" * 5001}, "Ret venligst de markerede spørgsmål"),
+    ],
+)
+def test_error_summary_counts_in_words_and_links_each_error_to_its_field(
+    client, invite, language, fields, summary
+):
+    _, token = invite(language=language)
+    html = answer(client, token, **fields).get_data(as_text=True)
+    assert summary in html
+    assert "There are 1 " not in html
+    assert re.search(
+        r'<div class="error-summary" role="alert" tabindex="-1" id="errors" autofocus>', html
+    )
+    links = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', html)
+    assert len(links) == len(fields)
+    for target, _ in links:
+        assert f'id="{target}"' in html  # each link leads to a field on the page
+    assert ("nps-0" in dict(links)) and "onclick" not in html
 
 
 def test_invalid_utf8_is_refused(client, invite):

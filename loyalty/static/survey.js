@@ -1,3 +1,21 @@
+// The error summary of a failed submit takes the focus (for browsers that ignore autofocus
+// on it), and each of its links moves the focus to its field, not only the scroll position.
+(function () {
+  "use strict";
+  var summary = document.getElementById("errors");
+  if (!summary) return;
+  if (document.activeElement !== summary) summary.focus();
+  summary.addEventListener("click", function (event) {
+    var link = event.target.closest("a[href^='#']");
+    var field = link && document.getElementById(link.getAttribute("href").slice(1));
+    if (!field) return;
+    event.preventDefault();
+    var box = field.closest(".question") || field;
+    box.scrollIntoView({ block: "start" });
+    field.focus({ preventScroll: true });
+  });
+})();
+
 // Saves the score tapped in the email as a partial answer, but only once the page has
 // been visible for a few seconds: mail scanners open links, people look at them.
 (function () {

@@ -7,8 +7,12 @@ only place a survey answer is checked, for the page and for the scores tapped in
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import re
+import typing as t
 
+from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import ValidationError
@@ -61,10 +65,37 @@ class _TextAnswer:
             raise ValidationError(ui_text("error_unreadable", self.language))
 
 
+def form_token(link_token: str) -> str:
+    """The survey form's anti-forgery token, bound to the invitation instead of a session.
+
+    The survey link is the customer's credential, and a customer whose browser blocks
+    cookies has no session to bind a token to: an HMAC of the link token under the app's
+    secret key proves the post came from a page the app served for this link, with no
+    cookie at all. Staff pages keep Flask-WTF's session-bound tokens.
+    """
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    message = b"loyalty.survey-form\x00" + link_token.encode("utf-8", "surrogateescape")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def form_token_ok(link_token: str, sent: str | None) -> bool:
+    """Whether ``sent`` is this link's form token (compared in constant time)."""
+    if not sent or not sent.isascii():
+        return False
+    return hmac.compare_digest(sent.encode(), form_token(link_token).encode())
+
+
+class _NoSessionCsrf:
+    """Survey forms check :func:`form_token` in the view, never the session's token."""
+
+    csrf = False
+
+
 @functools.cache
 def form_class(survey: SurveySpec, language: str, max_length: int) -> type[FlaskForm]:
     """A FlaskForm subclass for one survey in one language (built once, then reused)."""
-    fields: dict[str, Field] = {}
+    fields: dict[str, t.Any] = {"Meta": _NoSessionCsrf}
     for q in survey.questions:
         if q.kind == "scale":
             # Rendered as a radio group by the template; a plain field keeps the checking ours.

@@ -26,7 +26,7 @@ from ..metrics import SCALES
 from ..models import Answer, Contact, Invitation, Response, link_is_open
 from ..outreach.invitations import TOKEN_PATTERN, contact_for_unsubscribe, find_open, hash_token
 from ..specs import Question, SurveySpec, surveys
-from .forms import form_class
+from .forms import form_class, form_token, form_token_ok
 from .responses import save_response
 
 if t.TYPE_CHECKING:
@@ -139,6 +139,7 @@ class _Page:
 
 
 def _render(
+    token: str,
     page: _Page,
     values: t.Mapping[str, t.Any],
     errors: t.Mapping[str, list[str]] | None = None,
@@ -164,6 +165,7 @@ def _render(
             save_partial=save_partial,
             partial_seconds=current_app.config["PARTIAL_SAVE_SECONDS"],
             expires=format_date(page.expires_at, language),
+            form_token=form_token(token),
         ),
         status,
     )
@@ -256,7 +258,7 @@ def respond(token: str):
     tapped = request.args.get(question.id, "") if question else ""
     if question and tapped.isdigit() and int(tapped) in question.choices:
         values[question.id] = tapped
-    return _render(page, values)
+    return _render(token, page, values)
 
 
 @bp.post("/s/<token>")
@@ -292,11 +294,12 @@ def submit(token: str):
             form[name].errors = [*form[name].errors, ui_text("error_unreadable", language)]
             valid = False
     values = {q.id: form[q.id].data for q in survey.questions}
-    if not valid:
+    forged = not form_token_ok(token, request.form.get("csrf_token"))
+    if forged or not valid:
         errors = {q.id: form[q.id].errors for q in survey.questions if form[q.id].errors}
-        notice = ui_text("error_expired_form", language) if form.csrf_token.errors else ""
+        notice = ui_text("error_form_check", language) if forged else ""
         page = _Page.from_invitation(invitation)
-        return _render(page, values, errors, status=400 if notice else 422, notice=notice)
+        return _render(token, page, values, errors, status=400 if forged else 422, notice=notice)
     _save(token, invitation, survey, values, complete=True)
     return redirect(url_for("survey.thanks", token=token), code=303)
 
@@ -358,8 +361,10 @@ def _undecodable_fields() -> list[str]:
 def save_partial(token: str):
     """Keep the score tapped in the email once a person has had the page in view.
 
-    Called by the page's script; CSRF is checked by the app-wide protection."""
+    Called by the page's script, with the form's token bound to the link (no cookie)."""
     invitation = get_invitation_or_404(token)
+    if not form_token_ok(token, request.form.get("csrf_token")):
+        abort(400)
     survey, _ = _survey_for(invitation)
     question = survey.email_question
     raw = request.form.get(question.id, "") if question else ""

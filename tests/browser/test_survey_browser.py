@@ -305,3 +305,131 @@ def test_missing_score_is_explained_in_danish_and_typed_text_is_kept(
     (response,) = stored_responses()
     assert (response.nps, response.csat) == (5, 4)
     assert response.answers[0].text == "Glemte at vælge et tal – æøå"
+
+
+def block_cookies(context: BrowserContext) -> None:
+    """Make ``context`` a browser that keeps no cookies, as one set to block them does.
+
+    Every request goes out without a Cookie header and every response arrives without
+    Set-Cookie, and scripts cannot write ``document.cookie`` either.
+    """
+
+    def strip(route: t.Any) -> None:
+        headers = {k: v for k, v in route.request.headers.items() if k.lower() != "cookie"}
+        response = route.fetch(headers=headers, max_redirects=0)
+        context.clear_cookies()  # route.fetch shares the context's cookie jar
+        kept = {k: v for k, v in response.headers.items() if k.lower() != "set-cookie"}
+        route.fulfill(response=response, headers=kept)
+
+    context.route("**/*", strip)
+    context.add_init_script(
+        "Object.defineProperty(document, 'cookie', {get: () => '', set: () => {}});"
+    )
+
+
+def test_customer_whose_browser_blocks_cookies_answers(
+    app: Flask, invite: t.Callable[..., t.Any], new_context: t.Callable[..., BrowserContext]
+) -> None:
+    """The survey link is the credential: the form's token needs no session cookie."""
+    app.config["PARTIAL_SAVE_SECONDS"] = 1
+    _, token = invite(language="en")
+    context = new_context()
+    block_cookies(context)
+    page = context.new_page()
+    with page.expect_response(lambda r: r.url.endswith(f"/s/{token}/partial")) as saved:
+        page.goto(f"/s/{token}?nps=4")
+        expect(page.locator("#nps-4")).to_be_checked()
+    assert saved.value.status == 204  # the page's own script works without cookies too
+
+    group(page, "How likely is it").get_by_text("8", exact=True).click()
+    group(page, "Overall, how satisfied").get_by_text("5", exact=True).click()
+    page.get_by_label("What is the main reason for your score?").fill("No cookies, still heard.")
+    with page.expect_response(lambda r: r.request.method == "POST") as posted:
+        page.get_by_role("button", name="Send answers").click()
+    assert posted.value.status == 303
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
+    assert context.cookies() == []
+
+    (response,) = stored_responses()
+    assert (response.nps, response.csat, response.complete) == (8, 5, True)
+    assert response.answers[0].text == "No cookies, still heard."
+
+
+def test_scales_fit_one_row_on_a_phone_with_end_labels_under_their_ends(
+    invite: t.Callable[..., t.Any], page: Page
+) -> None:
+    """At 390 px the 0–10 scale is one row of tappable buttons, and each scale's end labels
+    sit under its first and last option, not under empty space (issue 13)."""
+    _, token = invite(language="en")
+    page.goto(f"/s/{token}")
+    assert page.evaluate("window.innerWidth") == 390
+    for name, count in (("csat", 5), ("ces", 7), ("nps", 11)):
+        boxes = page.eval_on_selector_all(
+            f"fieldset:has(#{name}-anchors) .choices label",
+            "ls => ls.map(l => [l.offsetTop, l.offsetHeight, l.getBoundingClientRect().left,"
+            " l.getBoundingClientRect().right])",
+        )
+        assert len(boxes) == count
+        assert len({top for top, _, _, _ in boxes}) == 1, name  # one row
+        assert min(height for _, height, _, _ in boxes) >= 44, name  # a finger's tap
+        low, high = page.eval_on_selector_all(
+            f"#{name}-anchors span",
+            "ss => ss.map(s => [s.getBoundingClientRect().left, s.getBoundingClientRect().right])",
+        )
+        assert abs(low[0] - boxes[0][2]) <= 1, name
+        assert abs(high[1] - boxes[-1][3]) <= 1, name
+        text_right = page.eval_on_selector(
+            f"#{name}-anchors span:last-child",
+            "s => { const r = document.createRange(); r.selectNodeContents(s);"
+            " return r.getBoundingClientRect().right; }",
+        )
+        assert abs(text_right - boxes[-1][3]) <= 1, name  # the words end under the last option
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_failed_submit_focuses_the_summary_whose_links_lead_to_the_fields(
+    invite: t.Callable[..., t.Any], page: Page
+) -> None:
+    _, token = invite(language="en")
+    page.goto(f"/s/{token}")
+    page.eval_on_selector_all("[required]", "els => els.forEach(e => e.required = false)")
+    page.get_by_label("What is the main reason for your score?").fill("x" * 10)
+    page.evaluate("document.getElementById('reason').maxLength = 99999")
+    page.get_by_label("What is the main reason for your score?").fill("x" * 5001)
+    page.get_by_role("button", name="Send answers").click()
+
+    summary = page.get_by_role("alert")
+    expect(summary).to_contain_text("There are 2 problems with your answers.")
+    expect(page.locator("#errors")).to_be_focused()
+    summary.get_by_role("link", name=re.compile("How likely")).click()
+    expect(page.locator("#nps-0")).to_be_focused()
+    summary.get_by_role("link", name=re.compile("main reason")).click()
+    expect(page.locator("#reason")).to_be_focused()
+
+
+def test_the_invitation_email_fits_a_phone_with_buttons_a_finger_can_tap(
+    app: Flask,
+    invite: t.Callable[..., t.Any],
+    smtp_server: t.Any,
+    page: Page,
+) -> None:
+    """The HTML part as received over SMTP, shown at 390 px: nothing wider than the phone,
+    each tap-to-score button at least 44 px high, unsubscribe a word (issue 13)."""
+    from loyalty import emails
+
+    invitation, _ = invite(language="da", name="Mette Ærø")
+    app.config["MAIL_URL"] = smtp_server.url
+    with emails.transport() as transport:
+        transport.send(emails.invitation(invitation))
+    assert smtp_server.received.wait(5)
+    (message,) = smtp_server.messages
+    page.set_content(message.get_body(("html",)).get_content())
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    sizes = page.eval_on_selector_all(
+        "a[href*='?nps=']",
+        "as => as.map(a => [a.getBoundingClientRect().width, a.getBoundingClientRect().height])",
+    )
+    assert len(sizes) == 11
+    assert min(height for _, height in sizes) >= 44
+    expect(page.get_by_role("link", name="Afmeld", exact=True)).to_be_visible()
+    assert "/u/" not in page.locator("body").inner_text()

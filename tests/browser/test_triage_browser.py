@@ -172,3 +172,61 @@ def test_actions_work_without_javascript(
     page.get_by_role("button", name="Resolve").click()
     expect(page.get_by_role("status")).to_have_text("Resolved: No action needed.")
     assert stored_case().status == "resolved"
+
+
+LONG_WORD = "Supercalifragilisticexpialidocious" * 4  # one 136-letter word, as pasted URLs are
+LONG_COMMENT = " ".join(
+    ["Nobody answered the phone for three days and the invoice was wrong."] * 12
+)
+
+
+def page_overflow(page: Page, screen: int = 390) -> int:
+    """How far the page is wider than the screen (0 or less when it reflows, WCAG 1.4.10).
+
+    A mobile browser widens its layout viewport (``innerWidth``) to fit a page that
+    overflows, so the page is measured against the screen's width as well."""
+    return page.evaluate(
+        "s => Math.max(document.documentElement.scrollWidth, window.innerWidth) - s", screen
+    )
+
+
+def test_queue_funnel_and_case_fit_a_phone(
+    app: Flask, invite: t.Callable[..., t.Any], new_context: t.Callable[..., BrowserContext]
+) -> None:
+    """A support lead opens an urgent case from a phone (390×844): no page scrolls sideways;
+    wide tables scroll inside their own box, long words wrap (issue 13)."""
+    create_user("lead@example.com", "support", "correct horse battery")
+    db.session.commit()
+    _, token = invite(language="en", name="Ann " + LONG_WORD, account="Acme " + LONG_WORD)
+    page = new_context().new_page()  # a phone, 390×844
+    page.goto(f"/s/{token}")
+    page.locator("label[for=nps-1]").click()
+    page.get_by_label("What is the main reason for your score?").fill(
+        f"Terrible, awful. {LONG_WORD} {LONG_COMMENT}"
+    )
+    page.get_by_label("What could we do better?").fill(LONG_WORD + "!")
+    page.get_by_role("button", name="Send answers").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
+
+    sign_in(page, "lead@example.com")
+    for path in ("/triage", "/funnel"):
+        page.goto(path)
+        assert page_overflow(page) <= 0, path
+    # Wide tables keep their columns and scroll inside a labelled, focusable box.
+    page.goto("/triage")
+    box = page.get_by_role("region", name="Cases")
+    expect(box).to_have_attribute("tabindex", "0")
+    assert box.evaluate("e => getComputedStyle(e).overflowX") == "auto"
+
+    page.locator("table.queue tbody tr a").first.click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    assert page_overflow(page) <= 0
+    comment = page.locator("blockquote.text").first
+    expect(comment).to_contain_text(LONG_WORD)
+    # Text is wrapped, not cut off: the comment's box holds all of its text.
+    assert comment.evaluate("e => e.scrollWidth <= e.clientWidth")
+    # Forms stack: every action form fits the screen.
+    widths = page.eval_on_selector_all(
+        "form.action", "fs => fs.map(f => f.getBoundingClientRect().right)"
+    )
+    assert widths and max(widths) <= 390

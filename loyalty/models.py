@@ -229,6 +229,8 @@ class Response(Model):
     """
 
     __tablename__ = "responses"
+    #: a contact's answers in time order: "their next answer after …" (recovery) is a seek
+    __table_args__ = (sa.Index("ix_responses_contact_submitted", "contact_id", "submitted_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     #: empty for responses imported from another tool
@@ -439,6 +441,8 @@ class HealthSnapshot(Model):
     __table_args__ = (
         sa.UniqueConstraint("account_id", "at", name="account_at"),
         _choice("band", HEALTH_BANDS),
+        # the dashboard counts the accounts per band of a few weeks from this index alone
+        sa.Index("ix_health_snapshots_at_band", "at", "band", "account_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

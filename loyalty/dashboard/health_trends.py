@@ -82,19 +82,27 @@ def band_trend(
     wanted = sorted({at for at in ends.values() if at is not None})
     counts: dict[tuple[dt.datetime, str], tuple[int, Decimal]] = {}
     if wanted:
-        query = (
-            sa.select(
-                HealthSnapshot.at,
-                HealthSnapshot.band,
-                sa.func.count(HealthSnapshot.id),
-                sa.func.coalesce(sa.func.sum(Account.annual_value), 0),
-            )
+        # Counted from the (at, band, account_id) index alone when nothing is filtered; the
+        # accounts are read only for the filters and for the value of those at risk.
+        where = [HealthSnapshot.at.in_(wanted)]
+        per_band = sa.select(HealthSnapshot.at, HealthSnapshot.band, sa.func.count())
+        if _where(filters):
+            per_band = per_band.join(Account, Account.id == HealthSnapshot.account_id)
+        per_band = per_band.where(*where, *_where(filters))
+        for at, band, count in db.session.execute(
+            per_band.group_by(HealthSnapshot.at, HealthSnapshot.band)
+        ):
+            counts[(at, band)] = (count, Decimal(0))
+        at_risk_value = sa.func.coalesce(sa.func.sum(Account.annual_value), 0)
+        risky = (
+            sa.select(HealthSnapshot.at, at_risk_value)
             .join(Account, Account.id == HealthSnapshot.account_id)
-            .where(HealthSnapshot.at.in_(wanted), *_where(filters))
-            .group_by(HealthSnapshot.at, HealthSnapshot.band)
+            .where(*where, HealthSnapshot.band == "at_risk", *_where(filters))
+            .group_by(HealthSnapshot.at)
         )
-        for at, band, count, value in db.session.execute(query):
-            counts[(at, band)] = (count, Decimal(str(value)))
+        for at, total in db.session.execute(risky):
+            count, _ = counts.get((at, "at_risk"), (0, Decimal(0)))
+            counts[(at, "at_risk")] = (count, Decimal(str(total)))
     points = []
     nothing = (0, Decimal(0))
     for start, end in ends.items():

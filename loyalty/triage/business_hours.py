@@ -39,6 +39,10 @@ class _FirstDays(dict[int, int]):
 _JAN1 = _FirstDays()
 
 
+#: how many measured spans a calendar keeps (two per case) before it starts afresh
+_MAX_SPANS = 200_000
+
+
 class CalendarError(ValueError):
     """A business-hours setting that cannot be used; the message names the setting."""
 
@@ -57,6 +61,11 @@ class Calendar:
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
     _windows: dict[dt.date, tuple[dt.datetime, dt.datetime]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    #: spans already measured: a case's clock stops never move, and the dashboard and the
+    #: responsiveness page measure the same cases on every view
+    _spans: dict[tuple[dt.datetime, dt.datetime], float] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
@@ -107,10 +116,19 @@ class Calendar:
         a per-year table of running totals, so a year-long span costs what an hour does;
         reports measure tens of thousands of cases at once.
         """
+        known = self._spans.get((a, b))
+        if known is not None:
+            return known
         _aware(a)
         _aware(b)
         if b <= a:
             return 0.0
+        if len(self._spans) >= _MAX_SPANS:
+            self._spans.clear()
+        hours = self._spans[(a, b)] = self._between(a, b)
+        return hours
+
+    def _between(self, a: dt.datetime, b: dt.datetime) -> float:
         year_a, seconds_a = self._position(a)
         year_b, seconds_b = self._position(b)
         seconds = seconds_b - seconds_a

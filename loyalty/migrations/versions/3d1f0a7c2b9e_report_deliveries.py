@@ -1,4 +1,6 @@
-"""report deliveries: each scheduled report goes out once per period
+"""report deliveries: each scheduled report goes out once per period; a contact's answers
+indexed in time order (the recovery rate seeks each detractor's next answer); health
+snapshots indexed by week and band (the dashboard's bands over time)
 
 Revision ID: 3d1f0a7c2b9e
 Revises: 12aa5cbb6c0d
@@ -30,7 +32,19 @@ def upgrade():
         sa.PrimaryKeyConstraint('id', name=op.f('pk_report_deliveries')),
         sa.UniqueConstraint('report', 'period_first', name='report_period'),
     )
+    # A plain CREATE INDEX: other tables refer to responses, which SQLite cannot copy.
+    op.create_index(
+        'ix_responses_contact_submitted', 'responses', ['contact_id', 'submitted_at'], unique=False
+    )
+
+
+    op.create_index(
+        'ix_health_snapshots_at_band', 'health_snapshots', ['at', 'band', 'account_id'],
+        unique=False,
+    )
 
 
 def downgrade():
+    op.drop_index('ix_health_snapshots_at_band', table_name='health_snapshots')
+    op.drop_index('ix_responses_contact_submitted', table_name='responses')
     op.drop_table('report_deliveries')

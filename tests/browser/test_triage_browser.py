@@ -209,7 +209,7 @@ def test_queue_funnel_and_case_fit_a_phone(
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
 
     sign_in(page, "lead@example.com")
-    for path in ("/triage", "/funnel"):
+    for path in ("/triage", "/funnel", "/dashboard", "/responsiveness"):
         page.goto(path)
         assert page_overflow(page) <= 0, path
     # Wide tables keep their columns and scroll inside a labelled, focusable box.

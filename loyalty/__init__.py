@@ -23,7 +23,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     checked first (a bad one stops start-up, naming what is wrong), then the pages, then who
     listens to each event, then the commands.
     """
-    from . import auth, cli, db, errors, signals, specs, templating
+    from . import auth, cli, db, errors, logs, signals, specs, templating
     from .accounts import health, rollup
     from .accounts import views as accounts
     from .api import views as api
@@ -41,6 +41,9 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
         template_folder=str(config.bundled_folder("templates")),
     )
     config.load(app, test_config)
+    # Link tokens are credentials: the app's error log and the development server's access
+    # log keep a short prefix only (gunicorn's logs: gunicorn.conf.py).
+    logs.install(app.logger.name, "werkzeug")
 
     # Extensions, then what is checked at start-up: the triage settings (flag rules, the
     # SLA clock, the digest) and every survey definition in forms/.

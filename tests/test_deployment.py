@@ -22,6 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 #: Left out of the copy that is built: what is not source, and what a build would reuse.
 NOT_SOURCE = shutil.ignore_patterns(
@@ -96,6 +98,66 @@ def test_slow_installed_wheel_serves_the_login_page_and_every_survey(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+class Gunicorn:
+    """The test's app (its database, secret and base URL) served by gunicorn with the
+    repository's gunicorn.conf.py, as production runs it; its access and error logs."""
+
+    def __init__(self, port: int, access: Path, errors: Path) -> None:
+        self.port, self.access, self.errors = port, access, errors
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            reply = conn.getresponse()
+            return reply.status, reply.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=60)
+
+    def logs(self) -> str:
+        return self.access.read_text() + self.errors.read_text()
+
+
+@pytest.fixture
+def gunicorn(app, tmp_path: Path):
+    env = _environment() | {
+        f"LOYALTY_{name}": str(app.config[name])
+        for name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "MAIL_URL", "INSTANCE_PATH")
+    }
+    port = _free_port()
+    access, errors = tmp_path / "access.log", tmp_path / "error.log"
+    command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py")]
+    command += ["--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    command += ["--access-logfile", str(access), "--error-logfile", str(errors)]
+    server = subprocess.Popen(command + ["loyalty:create_app()"], cwd=REPO, env=env)
+    try:
+        status, page = _get_when_up(f"http://127.0.0.1:{port}/healthz", server, errors)
+        assert status == 200, page
+        yield Gunicorn(port, access, errors)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_gunicorn_logs_a_survey_link_token_by_its_prefix_only(gunicorn, invite):
+    """The access log (path and Referer) and the error log never hold a whole token."""
+    _, token = invite()
+    referer = f"http://survey.test/s/{token}"
+    assert gunicorn.get(f"/s/{token}", {"Referer": referer})[0] == 200
+    assert gunicorn.get(f"/s/{token}x/thanks")[0] == 404
+    time.sleep(0.5)  # the access log is written after the answer
+    logs = gunicorn.logs()
+    assert f"/s/{token[:6]}…" in logs and f"/s/{token[:6]}…/thanks" in logs, logs
+    assert token not in logs and token[:12] not in logs, logs
 
 
 #: Run by the new venv's Python in the working folder: what the installed app found.

@@ -6,6 +6,13 @@ would keep that customer waiting about two seconds.
 
 A survey link's token is its customer's credential: the access log and the error log keep
 only its first characters (:mod:`loyalty.logs`).
+
+Slow clients: a sync worker reads a request's body itself, so a client that declares a
+length and sends less holds the whole worker until the 30 s timeout kills it, and four of
+them took the service down. gthread workers read each request in one of their threads, so
+one slow client holds one thread; ``timeout`` restarts a worker that stops answering its
+arbiter, and a short ``keepalive`` frees idle connections. In production a buffering proxy
+(nginx) in front reads the whole request before gunicorn sees it (README, Deployment).
 """
 
 from __future__ import annotations
@@ -28,6 +35,11 @@ class RedactingLogger(Logger):
 
 
 logger_class = RedactingLogger
+worker_class = "gthread"
+threads = 8  # per worker: a slow client holds one of them, not the worker
+timeout = 30  # a worker silent this long is restarted
+graceful_timeout = 30
+keepalive = 5  # seconds an idle keep-alive connection is held open
 
 
 def post_worker_init(worker: t.Any) -> None:

@@ -23,7 +23,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     checked first (a bad one stops start-up, naming what is wrong), then the pages, then who
     listens to each event, then the commands.
     """
-    from . import auth, cli, db, errors, logs, signals, specs, templating
+    from . import auth, bodies, cli, db, errors, logs, signals, specs, templating
     from .accounts import health, rollup
     from .accounts import views as accounts
     from .api import views as api
@@ -48,6 +48,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     # Extensions, then what is checked at start-up: the triage settings (flag rules, the
     # SLA clock, the digest) and every survey definition in forms/.
     db.init_app(app)
+    bodies.init_app(app)  # before CSRF's check reads the form
     auth.init_app(app)
     csrf.init_app(app)
     settings.settings(app)

@@ -107,8 +107,10 @@ class Gunicorn:
     def __init__(self, port: int, access: Path, errors: Path) -> None:
         self.port, self.access, self.errors = port, access, errors
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, timeout: float = 60
+    ) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path, headers=headers or {})
             reply = conn.getresponse()
@@ -158,6 +160,63 @@ def test_gunicorn_logs_a_survey_link_token_by_its_prefix_only(gunicorn, invite):
     logs = gunicorn.logs()
     assert f"/s/{token[:6]}…" in logs and f"/s/{token[:6]}…/thanks" in logs, logs
     assert token not in logs and token[:12] not in logs, logs
+
+
+def _chunked(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
+        for i in range(0, len(body), 4096)
+    )
+    return "\r\n".join(lines).encode() + b"\r\n\r\n" + chunks + b"0\r\n\r\n"
+
+
+def test_a_chunked_survey_body_over_the_limit_is_refused_whole(gunicorn, invite, app):
+    """Not cut at MAX_CONTENT_LENGTH and stored with a 303: a 413, and nothing stored."""
+    from urllib.parse import urlencode
+
+    import sqlalchemy as sa
+    from conftest import csrf_from
+
+    from loyalty.db import db
+    from loyalty.models import Response
+
+    _, token = invite()
+    conn = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=60)
+    conn.request("GET", f"/s/{token}")
+    reply = conn.getresponse()
+    page, cookie = reply.read().decode(), reply.headers["Set-Cookie"].split(";", 1)[0]
+    conn.close()
+    form = {"csrf_token": csrf_from(page), "nps": "9", "csat": "5", "ces": "6", "reason": "ok"}
+    body = urlencode(form | {"padding": "x" * app.config["MAX_CONTENT_LENGTH"]}).encode()
+    headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    headers["Connection"] = "close"
+    with gunicorn.connect() as sock:
+        sock.sendall(_chunked(f"/s/{token}", body, headers))
+        status_line = sock.makefile("rb").readline().decode()
+    assert status_line.split()[1] == "413", status_line
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Response)).all() == []
+
+
+def test_four_stalled_bodies_do_not_keep_gunicorn_from_answering(gunicorn):
+    """Clients that declare a length and send less each hold a thread, not the service."""
+    slow = []
+    try:
+        for _ in range(4):
+            sock = gunicorn.connect()
+            head = "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            sock.sendall(
+                (head + "Content-Type: application/x-www-form-urlencoded\r\n\r\n").encode()
+            )
+            sock.sendall(b"email=a")
+            slow.append(sock)
+        time.sleep(0.5)
+        assert gunicorn.get("/healthz", timeout=10)[0] == 200
+    finally:
+        for sock in slow:
+            sock.close()
 
 
 #: Run by the new venv's Python in the working folder: what the installed app found.

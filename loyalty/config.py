@@ -46,6 +46,8 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "STAFF_SESSION_HOURS": (12, "A staff sign-in lasts at most this many hours."),
     "COMMENT_MAX_LENGTH": (5000, "Longest free-text answer accepted, in characters."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
+    "LINK_MISS_LIMIT": (30, "Unknown survey links one client may open per window; then 429."),
+    "LINK_MISS_WINDOW": (60, "Seconds of that window."),
     "PARTIAL_SAVE_SECONDS": (4, "Seconds a survey must be in view before a tapped score is saved."),
     "FORMS_FOLDER": (str(bundled_folder("forms")), "Folder of survey definitions (TOML)."),
     "REPORTS_FOLDER": (str(bundled_folder("reports")), "Folder of report definitions (TOML)."),

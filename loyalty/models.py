@@ -529,3 +529,16 @@ class MetricStaleDay(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[dt.date] = mapped_column(sa.Date, index=True)
+
+
+class LinkMiss(Model):
+    """A request for a survey or unsubscribe link that opens nothing, by client address: a
+    client with too many in a window is answered 429 (a table, so every gunicorn worker and
+    every server counts the same misses). Rows older than the window are deleted."""
+
+    __tablename__ = "link_misses"
+    __table_args__ = (sa.Index("ix_link_misses_client_at", "client", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True, default=utcnow)

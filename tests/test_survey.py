@@ -291,3 +291,32 @@ def test_survey_pages_are_never_cached(client, invite):
     _, token = invite(language="en")
     assert client.get(f"/s/{token}").headers["Cache-Control"] == "no-store"
     assert answer(client, token).headers["Cache-Control"] == "no-store"
+
+
+def test_many_unknown_links_from_one_client_get_429_and_real_links_still_open(app, invite):
+    """300 guessed tokens in a minute all got 404; past the limit a client is told to wait,
+    counted in the database (every worker sees it), and a real link opens for anyone."""
+    from loyalty.models import LinkMiss
+
+    _, token = invite()
+    guesser = app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    limit = app.config["LINK_MISS_LIMIT"]
+    statuses = [guesser.get(f"/s/{'x' * 43}{i}").status_code for i in range(limit)]
+    assert statuses == [404] * limit
+    refused = guesser.get(f"/s/{'y' * 43}")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= app.config["LINK_MISS_WINDOW"] + 1
+    assert "Vent lidt" in refused.get_data(as_text=True)  # no Accept-Language: Danish
+    assert guesser.post(f"/u/{'z' * 20}").status_code == 429
+    assert guesser.get(f"/s/{token}").status_code == 200  # a real link is never refused
+
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert other.get(f"/s/{'x' * 44}").status_code == 404
+
+    # After the window the guesser's misses are gone.
+    for miss in db.session.scalars(sa.select(LinkMiss)):
+        miss.at -= dt.timedelta(seconds=app.config["LINK_MISS_WINDOW"] + 1)
+    db.session.commit()
+    assert guesser.get(f"/s/{'x' * 44}").status_code == 404

@@ -195,6 +195,9 @@ class Invitation(Model):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: when a dispatcher took it; lets an operator see sends cut off mid-way
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: committed just before the SMTP transaction starts: a claim cut off without it sent
+    #: nothing and goes back to the queue; with it, the email may have left
+    send_began_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     reminder_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)

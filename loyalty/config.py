@@ -44,7 +44,7 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "INVITATION_DAYS": (30, "Days a survey link stays open for answers and changes."),
     "STAFF_IDLE_MINUTES": (60, "Staff are signed out after this many minutes without a request."),
     "STAFF_SESSION_HOURS": (12, "A staff sign-in lasts at most this many hours."),
-    "COMMENT_MAX_LENGTH": (5000, "Longest free-text answer accepted, in characters."),
+    "COMMENT_MAX_LENGTH": (5000, "Longest free-text answer, in UTF-16 units as maxlength counts."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
     "LINK_MISS_LIMIT": (30, "Unknown survey links one client may open per window; then 429."),
     "LINK_MISS_WINDOW": (60, "Seconds of that window."),

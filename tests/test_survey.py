@@ -150,6 +150,8 @@ def test_danish_visitor_with_bad_link_gets_danish_page(client):
         ({"csat": "0"}, 422, "Vælg et helt tal fra 1 til 5."),
         ({"ces": "8"}, 422, "Vælg et helt tal fra 1 til 7."),
         ({"reason": "x" * 5001}, 422, "der er plads til 5000"),
+        # The comment box's maxlength counts UTF-16 units: 2,501 emoji are 5,002 of them.
+        ({"reason": "\U0001f600" * 2501}, 422, "Teksten er på 5002 tegn"),
         ({"reason": "nul\x00byte"}, 422, "tegn, vi ikke kan læse"),
         ({"csrf_token": "forged"}, 400, "Siden var for gammel"),
     ],
@@ -320,3 +322,11 @@ def test_many_unknown_links_from_one_client_get_429_and_real_links_still_open(ap
         miss.at -= dt.timedelta(seconds=app.config["LINK_MISS_WINDOW"] + 1)
     db.session.commit()
     assert guesser.get(f"/s/{'x' * 44}").status_code == 404
+
+
+def test_a_comment_is_counted_as_the_comment_box_counts_it(client, invite):
+    """2,500 emoji fill the box (5,000 UTF-16 units) and are accepted; a line break sent as
+    CRLF counts once, as the browser counted it."""
+    _, token = invite()
+    assert answer(client, token, reason="\U0001f600" * 2500).status_code == 303
+    assert answer(client, token, reason="a\r\n" * 2500).status_code == 303

@@ -305,3 +305,24 @@ def test_missing_score_is_explained_in_danish_and_typed_text_is_kept(
     (response,) = stored_responses()
     assert (response.nps, response.csat) == (5, 4)
     assert response.answers[0].text == "Glemte at vælge et tal – æøå"
+
+
+def test_a_comment_box_filled_to_its_maxlength_is_accepted(
+    invite: t.Callable[..., t.Any], new_context: t.Callable[..., BrowserContext]
+) -> None:
+    """The box and the server count alike (UTF-16 units, a line break once): a box the
+    browser lets no more into is never refused as too long, with emoji or line breaks."""
+    _, token = invite(language="en")
+    page = new_context().new_page()
+    page.goto(f"/s/{token}")
+    group(page, "How likely is it").get_by_text("9", exact=True).click()
+    reason = page.get_by_label("What is the main reason for your score?")
+    # 3,600 units of lines and 3,000 of emoji, cut at 5,000: 700 emoji are left, and the
+    # form sends the 1,200 line breaks as CRLF (5,500 code points).
+    reason.fill("ok\n" * 1200 + "\U0001f600" * 1500)
+    typed = reason.input_value()
+    assert typed.endswith("\U0001f600") and typed.count("\U0001f600") == 700
+    page.get_by_role("button", name="Send answers").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
+    (response,) = stored_responses()
+    assert response.answers[0].text.count("\U0001f600") == 700

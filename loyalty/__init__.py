@@ -44,6 +44,13 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     # Link tokens are credentials: the app's error log and the development server's access
     # log keep a short prefix only (gunicorn's logs: gunicorn.conf.py).
     logs.install(app.logger.name, "werkzeug")
+    if int(app.config["PROXY_HOPS"]):
+        # Behind nginx every request comes from 127.0.0.1: the client's address (which the
+        # survey link limit counts by) is what the trusted proxies say it is.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     # Extensions, then what is checked at start-up: the triage settings (flag rules, the
     # SLA clock, the digest) and every survey definition in forms/.

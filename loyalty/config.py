@@ -48,6 +48,7 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
     "LINK_MISS_LIMIT": (30, "Unknown survey links one client may open per window; then 429."),
     "LINK_MISS_WINDOW": (60, "Seconds of that window."),
+    "PROXY_HOPS": (0, "Proxies in front that set X-Forwarded-For (nginx: 1); 0 trusts none."),
     "PARTIAL_SAVE_SECONDS": (4, "Seconds a survey must be in view before a tapped score is saved."),
     "FORMS_FOLDER": (str(bundled_folder("forms")), "Folder of survey definitions (TOML)."),
     "REPORTS_FOLDER": (str(bundled_folder("reports")), "Folder of report definitions (TOML)."),

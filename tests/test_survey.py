@@ -330,3 +330,20 @@ def test_a_comment_is_counted_as_the_comment_box_counts_it(client, invite):
     _, token = invite()
     assert answer(client, token, reason="\U0001f600" * 2500).status_code == 303
     assert answer(client, token, reason="a\r\n" * 2500).status_code == 303
+
+
+def test_behind_a_proxy_the_link_limit_counts_the_forwarded_client(app, invite):
+    """Behind nginx every request comes from 127.0.0.1; with PROXY_HOPS the limit counts
+    the address the proxy passes on, so one guesser does not block everyone."""
+    from loyalty import create_app
+
+    proxied = create_app({**app.config, "PROXY_HOPS": 1, "LINK_MISS_LIMIT": 2})
+    client = proxied.test_client()
+    guesser = {"X-Forwarded-For": "203.0.113.9"}
+    assert [client.get(f"/s/{'x' * 44}", headers=guesser).status_code for _ in range(3)] == [
+        404,
+        404,
+        429,
+    ]
+    other = {"X-Forwarded-For": "198.51.100.7"}
+    assert client.get(f"/s/{'x' * 44}", headers=other).status_code == 404

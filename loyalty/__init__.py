@@ -23,7 +23,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     checked first (a bad one stops start-up, naming what is wrong), then the pages, then who
     listens to each event, then the commands.
     """
-    from . import auth, cli, db, errors, signals, specs, templating
+    from . import auth, bodies, cli, db, errors, logs, signals, specs, templating
     from .accounts import health, rollup
     from .accounts import views as accounts
     from .api import views as api
@@ -41,10 +41,21 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
         template_folder=str(config.bundled_folder("templates")),
     )
     config.load(app, test_config)
+    # Link tokens are credentials: the app's error log and the development server's access
+    # log keep a short prefix only (gunicorn's logs: gunicorn.conf.py).
+    logs.install(app.logger.name, "werkzeug")
+    if int(app.config["PROXY_HOPS"]):
+        # Behind nginx every request comes from 127.0.0.1: the client's address (which the
+        # survey link limit counts by) is what the trusted proxies say it is.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     # Extensions, then what is checked at start-up: the triage settings (flag rules, the
     # SLA clock, the digest) and every survey definition in forms/.
     db.init_app(app)
+    bodies.init_app(app)  # before CSRF's check reads the form
     auth.init_app(app)
     csrf.init_app(app)
     settings.settings(app)

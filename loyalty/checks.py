@@ -37,6 +37,13 @@ def is_free_text(value: str) -> bool:
     return _CONTROL_IN_FREE_TEXT.search(value.replace("\r\n", "\n")) is None
 
 
+def typed_length(text: str) -> int:
+    """How long a browser's ``maxlength`` counts ``text``: in UTF-16 code units (an emoji
+    is two), a line break as one, although the form sends it as CRLF. The survey counts
+    comments this way so the box stops typing exactly where the server would refuse."""
+    return len(text.replace("\r\n", "\n").encode("utf-16-le")) // 2
+
+
 def one_line(value: str | None, *, max_length: int, required: bool = True) -> str:
     """``value`` stripped, or :class:`CheckError` saying why it cannot be one-line text."""
     text = (value or "").strip()

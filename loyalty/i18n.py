@@ -31,6 +31,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "You have already answered. You can change your answers below.",
     },
     "not_found_title": {"da": "Linket virker ikke", "en": "This link does not work"},
+    "too_many_title": {"da": "Vent lidt", "en": "Please wait a moment"},
+    "too_many_body": {
+        "da": "Der er åbnet for mange links, der ikke virker, fra din forbindelse. "
+        "Vent et minut, og prøv så igen.",
+        "en": "Too many links that do not work were opened from your connection. "
+        "Please wait a minute, then try again.",
+    },
     "not_found_body": {
         "da": "Linket er udløbet eller ikke gyldigt. Tak fordi du ville svare.",
         "en": "The link has expired or is not valid. Thank you for wanting to answer.",

@@ -195,6 +195,9 @@ class Invitation(Model):
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     #: when a dispatcher took it; lets an operator see sends cut off mid-way
     claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: committed just before the SMTP transaction starts: a claim cut off without it sent
+    #: nothing and goes back to the queue; with it, the email may have left
+    send_began_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     reminder_sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(default=0)
@@ -552,3 +555,16 @@ class ReportDelivery(Model):
     #: empty until every recipient's message was handed to the mail server
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     recipients: Mapped[int] = mapped_column(default=0)
+
+
+class LinkMiss(Model):
+    """A request for a survey or unsubscribe link that opens nothing, by client address: a
+    client with too many in a window is answered 429 (a table, so every gunicorn worker and
+    every server counts the same misses). Rows older than the window are deleted."""
+
+    __tablename__ = "link_misses"
+    __table_args__ = (sa.Index("ix_link_misses_client_at", "client", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True, default=utcnow)

@@ -233,3 +233,11 @@ def test_an_import_amount_that_rounds_past_the_maximum_is_a_row_error(runner, tm
     assert result.exit_code == 1
     assert "line 2, annual_value:" in result.output
     assert db.session.scalar(sa.select(sa.func.count(Account.id))) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "length"),
+    [("abc", 3), ("\U0001f600", 2), ("æøå", 3), ("a\r\nb", 3), ("a\nb", 3), ("👍🏽", 4)],
+)
+def test_typed_length_counts_as_a_browsers_maxlength(text, length):
+    assert checks.typed_length(text) == length

@@ -22,6 +22,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 #: Left out of the copy that is built: what is not source, and what a build would reuse.
 NOT_SOURCE = shutil.ignore_patterns(
@@ -96,6 +98,125 @@ def test_slow_installed_wheel_serves_the_login_page_and_every_survey(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+class Gunicorn:
+    """The test's app (its database, secret and base URL) served by gunicorn with the
+    repository's gunicorn.conf.py, as production runs it; its access and error logs."""
+
+    def __init__(self, port: int, access: Path, errors: Path) -> None:
+        self.port, self.access, self.errors = port, access, errors
+
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, timeout: float = 60
+    ) -> tuple[int, str]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", path, headers=headers or {})
+            reply = conn.getresponse()
+            return reply.status, reply.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection(("127.0.0.1", self.port), timeout=60)
+
+    def logs(self) -> str:
+        return self.access.read_text() + self.errors.read_text()
+
+
+@pytest.fixture
+def gunicorn(app, tmp_path: Path):
+    env = _environment() | {
+        f"LOYALTY_{name}": str(app.config[name])
+        for name in ("SECRET_KEY", "DATABASE_URL", "BASE_URL", "MAIL_URL", "INSTANCE_PATH")
+    }
+    port = _free_port()
+    access, errors = tmp_path / "access.log", tmp_path / "error.log"
+    command = [sys.executable, "-m", "gunicorn", "-c", str(REPO / "gunicorn.conf.py")]
+    command += ["--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    command += ["--access-logfile", str(access), "--error-logfile", str(errors)]
+    server = subprocess.Popen(command + ["loyalty:create_app()"], cwd=REPO, env=env)
+    try:
+        status, page = _get_when_up(f"http://127.0.0.1:{port}/healthz", server, errors)
+        assert status == 200, page
+        yield Gunicorn(port, access, errors)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def test_gunicorn_logs_a_survey_link_token_by_its_prefix_only(gunicorn, invite):
+    """The access log (path and Referer) and the error log never hold a whole token."""
+    _, token = invite()
+    referer = f"http://survey.test/s/{token}"
+    assert gunicorn.get(f"/s/{token}", {"Referer": referer})[0] == 200
+    assert gunicorn.get(f"/s/{token}x/thanks")[0] == 404
+    time.sleep(0.5)  # the access log is written after the answer
+    logs = gunicorn.logs()
+    assert f"/s/{token[:6]}…" in logs and f"/s/{token[:6]}…/thanks" in logs, logs
+    assert token not in logs and token[:12] not in logs, logs
+
+
+def _chunked(path: str, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Transfer-Encoding: chunked"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[i : i + 4096]), body[i : i + 4096])
+        for i in range(0, len(body), 4096)
+    )
+    return "\r\n".join(lines).encode() + b"\r\n\r\n" + chunks + b"0\r\n\r\n"
+
+
+def test_a_chunked_survey_body_over_the_limit_is_refused_whole(gunicorn, invite, app):
+    """Not cut at MAX_CONTENT_LENGTH and stored with a 303: a 413, and nothing stored."""
+    from urllib.parse import urlencode
+
+    import sqlalchemy as sa
+    from conftest import csrf_from
+
+    from loyalty.db import db
+    from loyalty.models import Response
+
+    _, token = invite()
+    conn = http.client.HTTPConnection("127.0.0.1", gunicorn.port, timeout=60)
+    conn.request("GET", f"/s/{token}")
+    reply = conn.getresponse()
+    page, cookie = reply.read().decode(), reply.headers["Set-Cookie"].split(";", 1)[0]
+    conn.close()
+    form = {"csrf_token": csrf_from(page), "nps": "9", "csat": "5", "ces": "6", "reason": "ok"}
+    body = urlencode(form | {"padding": "x" * app.config["MAX_CONTENT_LENGTH"]}).encode()
+    headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
+    headers["Connection"] = "close"
+    with gunicorn.connect() as sock:
+        sock.sendall(_chunked(f"/s/{token}", body, headers))
+        status_line = sock.makefile("rb").readline().decode()
+    assert status_line.split()[1] == "413", status_line
+    db.session.expire_all()
+    assert db.session.scalars(sa.select(Response)).all() == []
+
+
+def test_four_stalled_bodies_do_not_keep_gunicorn_from_answering(gunicorn):
+    """Clients that declare a length and send less each hold a thread, not the service."""
+    slow = []
+    try:
+        for _ in range(4):
+            sock = gunicorn.connect()
+            head = "POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            sock.sendall(
+                (head + "Content-Type: application/x-www-form-urlencoded\r\n\r\n").encode()
+            )
+            sock.sendall(b"email=a")
+            slow.append(sock)
+        time.sleep(0.5)
+        assert gunicorn.get("/healthz", timeout=10)[0] == 200
+    finally:
+        for sock in slow:
+            sock.close()
 
 
 #: Run by the new venv's Python in the working folder: what the installed app found.

@@ -436,3 +436,41 @@ def test_an_email_that_cannot_be_built_fails_alone_and_says_why(app, invite, smt
     assert (result.failed, result.sent) == (1, 1)
     assert broken.status == "failed" and "building the email" in broken.last_error
     assert fine.status == "sent"
+
+
+def _claimed_and_cut_off(invite, *, send_began: bool) -> Invitation:
+    """An invitation as a dispatcher killed after its claim leaves it: ``sending``, claimed
+    now; ``send_began`` says whether it got as far as starting the SMTP transaction."""
+    invitation, _ = invite(due_at=utcnow() - dt.timedelta(minutes=1))
+    invitation.status, invitation.claimed_at, invitation.attempts = "sending", utcnow(), 1
+    invitation.send_began_at = utcnow() if send_began else None
+    db.session.commit()
+    return invitation
+
+
+def test_a_claim_cut_off_before_its_send_began_is_queued_again_and_sent_once(
+    app, invite, smtp_server
+):
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation = _claimed_and_cut_off(invite, send_began=False)
+    assert send_due().sent == 0  # still claimed: another dispatcher may be sending it
+    result = send_due(now=utcnow() + dt.timedelta(minutes=16))
+    assert (result.interrupted, result.sent) == (0, 1)
+    assert _statuses() == ["sent"]
+    (message,) = smtp_server.messages
+    assert message["To"].addresses[0].addr_spec == invitation.contact.email
+    assert db.session.get(Invitation, invitation.id).send_began_at is not None
+    assert send_due(now=utcnow() + dt.timedelta(minutes=40)).sent == 0
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_claim_cut_off_after_its_send_began_is_marked_for_a_person_to_check(
+    app, invite, smtp_server
+):
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation = _claimed_and_cut_off(invite, send_began=True)
+    result = send_due(now=utcnow() + dt.timedelta(minutes=16))
+    assert (result.interrupted, result.sent) == (1, 0)
+    assert _statuses() == ["failed"]
+    assert "check" in db.session.get(Invitation, invitation.id).last_error
+    assert smtp_server.messages == []

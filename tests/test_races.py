@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import threading
 import time
 import typing as t
@@ -203,11 +202,6 @@ def test_identical_new_events_posted_at_once_are_one_event_and_idempotent_200s(s
     assert db.session.scalar(sa.select(sa.func.count(Contact.id))) == 1
 
 
-@pytest.mark.skipif(
-    bool(os.environ.get("LOYALTY_TEST_DATABASE_URL")),
-    reason="open on PostgreSQL (issue 16): different events creating one new account at once "
-    "still deadlock there beyond six retries; SQLite passes",
-)
 def test_different_events_of_one_new_account_posted_at_once_all_land_on_it(served, post_event):
     """Orders of several people at a new customer, told at once: one account, one contact
     each, every event stored."""

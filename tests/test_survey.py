@@ -151,6 +151,8 @@ def test_danish_visitor_with_bad_link_gets_danish_page(client):
         ({"csat": "0"}, 422, "Vælg et helt tal fra 1 til 5."),
         ({"ces": "8"}, 422, "Vælg et helt tal fra 1 til 7."),
         ({"reason": "x" * 5001}, 422, "der er plads til 5000"),
+        # The comment box's maxlength counts UTF-16 units: 2,501 emoji are 5,002 of them.
+        ({"reason": "\U0001f600" * 2501}, 422, "Teksten er på 5002 tegn"),
         ({"reason": "nul\x00byte"}, 422, "tegn, vi ikke kan læse"),
         ({"csrf_token": "forged"}, 400, "Vi kunne ikke bekræfte, at svaret kom fra"),
     ],
@@ -364,3 +366,57 @@ def test_survey_pages_are_never_cached(client, invite):
     _, token = invite(language="en")
     assert client.get(f"/s/{token}").headers["Cache-Control"] == "no-store"
     assert answer(client, token).headers["Cache-Control"] == "no-store"
+
+
+def test_many_unknown_links_from_one_client_get_429_and_real_links_still_open(app, invite):
+    """300 guessed tokens in a minute all got 404; past the limit a client is told to wait,
+    counted in the database (every worker sees it), and a real link opens for anyone."""
+    from loyalty.models import LinkMiss
+
+    _, token = invite()
+    guesser = app.test_client()
+    guesser.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    limit = app.config["LINK_MISS_LIMIT"]
+    statuses = [guesser.get(f"/s/{'x' * 43}{i}").status_code for i in range(limit)]
+    assert statuses == [404] * limit
+    refused = guesser.get(f"/s/{'y' * 43}")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= app.config["LINK_MISS_WINDOW"] + 1
+    assert "Vent lidt" in refused.get_data(as_text=True)  # no Accept-Language: Danish
+    assert guesser.post(f"/u/{'z' * 20}").status_code == 429
+    assert guesser.get(f"/s/{token}").status_code == 200  # a real link is never refused
+
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert other.get(f"/s/{'x' * 44}").status_code == 404
+
+    # After the window the guesser's misses are gone.
+    for miss in db.session.scalars(sa.select(LinkMiss)):
+        miss.at -= dt.timedelta(seconds=app.config["LINK_MISS_WINDOW"] + 1)
+    db.session.commit()
+    assert guesser.get(f"/s/{'x' * 44}").status_code == 404
+
+
+def test_a_comment_is_counted_as_the_comment_box_counts_it(client, invite):
+    """2,500 emoji fill the box (5,000 UTF-16 units) and are accepted; a line break sent as
+    CRLF counts once, as the browser counted it."""
+    _, token = invite()
+    assert answer(client, token, reason="\U0001f600" * 2500).status_code == 303
+    assert answer(client, token, reason="a\r\n" * 2500).status_code == 303
+
+
+def test_behind_a_proxy_the_link_limit_counts_the_forwarded_client(app, invite):
+    """Behind nginx every request comes from 127.0.0.1; with PROXY_HOPS the limit counts
+    the address the proxy passes on, so one guesser does not block everyone."""
+    from loyalty import create_app
+
+    proxied = create_app({**app.config, "PROXY_HOPS": 1, "LINK_MISS_LIMIT": 2})
+    client = proxied.test_client()
+    guesser = {"X-Forwarded-For": "203.0.113.9"}
+    assert [client.get(f"/s/{'x' * 44}", headers=guesser).status_code for _ in range(3)] == [
+        404,
+        404,
+        429,
+    ]
+    other = {"X-Forwarded-For": "198.51.100.7"}
+    assert client.get(f"/s/{'x' * 44}", headers=other).status_code == 404

@@ -98,6 +98,21 @@ def find_account(*, external_ref: str | None = None, name: str | None = None) ->
     return account
 
 
+def _queue_on_account_keys(name: str, external_ref: str | None) -> None:
+    """On PostgreSQL, wait for any other transaction that is writing an account of this name
+    or reference, until it ends. Without it, different events of one new account told at
+    once each insert the account, and the unique indexes make them deadlock on each other
+    beyond any number of retries. Transaction-scoped advisory locks, taken in one order;
+    SQLite has one writer at a time already."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    keys = sorted(
+        {f"account-name:{name}"} | ({f"account-ref:{external_ref}"} if external_ref else set())
+    )
+    for key in keys:
+        db.session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(key))))
+
+
 def upsert_account(
     *, name: str, segment: str, external_ref: str | None, annual_value: Decimal | None
 ) -> Account:
@@ -109,6 +124,7 @@ def upsert_account(
     # account committed in between by a request racing this one (the same event posted
     # twice, two orders of a new customer) would be missing by its reference and then found
     # by its name, and refused as "another account".
+    _queue_on_account_keys(name, external_ref)
     wanted = [Account.name == name]
     if external_ref is not None:
         wanted.append(Account.external_ref == external_ref)

@@ -7,8 +7,10 @@ a restarted one never sends it again. On PostgreSQL the claim picks its row with
 other; SQLite runs one writer at a time and the same conditional update is enough.
 
 Claiming one row at a time (not a batch) means a dispatcher killed mid-pass leaves at most
-one invitation in ``sending``: the one whose email may or may not have left. It is never
-retried; after :data:`SENDING_TIMEOUT` it is marked failed with an explanation.
+one invitation in ``sending``. Just before the SMTP transaction begins, ``send_began_at``
+is committed. After :data:`SENDING_TIMEOUT` a claim without it goes back to the queue (no
+email can have left); one with it may have been delivered, so it is never retried but
+marked failed, saying a person should check.
 
 A failed delivery goes back to ``scheduled`` with a growing delay until the last attempt,
 after which it is ``failed`` with the server's answer. Reminders are claimed the same way
@@ -171,6 +173,8 @@ def _send(invitation: Invitation, now: dt.datetime, mail: Transport, result: Dis
             result.failed += 1
             db.session.commit()
             return
+        invitation.send_began_at = utcnow()
+        db.session.commit()  # from here on the email may leave
         try:
             mail.send(message)
         except MailError as exc:
@@ -179,7 +183,7 @@ def _send(invitation: Invitation, now: dt.datetime, mail: Transport, result: Dis
                 invitation.status = "failed"
                 result.failed += 1
             else:
-                invitation.status = "scheduled"
+                invitation.status, invitation.send_began_at = "scheduled", None
                 invitation.due_at = now + RETRY_DELAYS[invitation.attempts - 1]
                 result.retrying += 1
         else:
@@ -222,11 +226,18 @@ def _remind(invitation: Invitation, now: dt.datetime, mail: Transport, result: D
 
 
 def _fail_interrupted(now: dt.datetime) -> int:
-    """Invitations left in ``sending`` by a dispatcher that died mid-send: the email may
-    have gone out, so they are not tried again but marked failed, saying why."""
+    """Invitations left in ``sending`` by a dispatcher that died: one whose send never began
+    goes back to the queue; one whose send began may have gone out, so it is not tried again
+    but marked failed, saying why. Answers how many were marked failed."""
     stale = sa.and_(
         Invitation.status == "sending",
         sa.or_(Invitation.claimed_at.is_(None), Invitation.claimed_at < now - SENDING_TIMEOUT),
+    )
+    db.session.execute(
+        sa.update(Invitation)
+        .where(stale, Invitation.send_began_at.is_(None))
+        .values(status="scheduled", claimed_at=None)
+        .execution_options(synchronize_session=False)
     )
     count = rowcount(
         db.session.execute(
@@ -235,7 +246,8 @@ def _fail_interrupted(now: dt.datetime) -> int:
             .values(
                 status="failed",
                 last_error="interrupted: the dispatcher stopped while sending this invitation; "
-                "it may have been delivered, so it is not sent again",
+                "it may have been delivered, so it is not sent again: check with the mail "
+                "server's log whether it left",
             )
             .execution_options(synchronize_session=False)
         )

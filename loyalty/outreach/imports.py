@@ -279,7 +279,7 @@ class _Responses(Kind):
                 raise RowError(metric, f"must be a whole number from {low} to {high}")
             scores[metric] = value
         comment = row.get("comment", "")
-        if len(comment) > self.max_length:
+        if checks.typed_length(comment) > self.max_length:  # as the survey counts it
             raise RowError("comment", f"at most {self.max_length} characters")
         if "\x00" in comment:
             raise RowError("comment", "contains a NUL character")

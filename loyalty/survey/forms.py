@@ -17,6 +17,7 @@ from flask_wtf import FlaskForm
 from wtforms import Field, StringField, TextAreaField
 from wtforms.validators import ValidationError
 
+from ..checks import typed_length
 from ..i18n import text as ui_text
 from ..specs import Question, SurveySpec
 
@@ -57,9 +58,10 @@ class _TextAnswer:
             if self.question.required:
                 raise ValidationError(ui_text("error_required", self.language))
             return
-        if len(value) > self.max_length:
+        length = typed_length(value)  # as the comment box's maxlength counts
+        if length > self.max_length:
             raise ValidationError(
-                ui_text("error_too_long", self.language, max=self.max_length, n=len(value))
+                ui_text("error_too_long", self.language, max=self.max_length, n=length)
             )
         if "\x00" in value or "\ufffd" in value:
             raise ValidationError(ui_text("error_unreadable", self.language))

@@ -27,6 +27,7 @@ from ..models import Answer, Contact, Invitation, Response, link_is_open
 from ..outreach.invitations import TOKEN_PATTERN, contact_for_unsubscribe, find_open, hash_token
 from ..specs import Question, SurveySpec, surveys
 from .forms import form_class, form_token, form_token_ok
+from .misses import refuse_if_guessing
 from .responses import save_response
 
 if t.TYPE_CHECKING:
@@ -56,6 +57,7 @@ def _survey_and_language(survey_id: str, contact_language: str) -> tuple[SurveyS
 def get_invitation_or_404(token: str) -> Invitation:
     invitation = find_open(token)
     if invitation is None:
+        refuse_if_guessing()
         abort(404)
     return invitation
 
@@ -104,6 +106,7 @@ def _open_link(token: str) -> sa.Row | None:
 def _open_link_or_404(token: str) -> sa.Row:
     row = _open_link(token)
     if row is None:
+        refuse_if_guessing()
         abort(404)
     return row
 
@@ -395,6 +398,7 @@ def unsubscribe(token: str):
     """Ask before unsubscribing (scanners follow links); a POST, one-click included, does it."""
     contact = contact_for_unsubscribe(token)
     if contact is None:
+        refuse_if_guessing()
         abort(404)
     if request.method == "POST":
         unsubscribe_contact(contact)

@@ -353,6 +353,9 @@ def test_customer_whose_browser_blocks_cookies_answers(
     (response,) = stored_responses()
     assert (response.nps, response.csat, response.complete) == (8, 5, True)
     assert response.answers[0].text == "No cookies, still heard."
+    # A request still in flight when the context closes must not fail the next test.
+    context.unroute_all(behavior="ignoreErrors")
+    context.close()
 
 
 def test_scales_fit_one_row_on_a_phone_with_end_labels_under_their_ends(
@@ -433,3 +436,24 @@ def test_the_invitation_email_fits_a_phone_with_buttons_a_finger_can_tap(
     assert min(height for _, height in sizes) >= 44
     expect(page.get_by_role("link", name="Afmeld", exact=True)).to_be_visible()
     assert "/u/" not in page.locator("body").inner_text()
+
+
+def test_a_comment_box_filled_to_its_maxlength_is_accepted(
+    invite: t.Callable[..., t.Any], new_context: t.Callable[..., BrowserContext]
+) -> None:
+    """The box and the server count alike (UTF-16 units, a line break once): a box the
+    browser lets no more into is never refused as too long, with emoji or line breaks."""
+    _, token = invite(language="en")
+    page = new_context().new_page()
+    page.goto(f"/s/{token}")
+    group(page, "How likely is it").get_by_text("9", exact=True).click()
+    reason = page.get_by_label("What is the main reason for your score?")
+    # 3,600 units of lines and 3,000 of emoji, cut at 5,000: 700 emoji are left, and the
+    # form sends the 1,200 line breaks as CRLF (5,500 code points).
+    reason.fill("ok\n" * 1200 + "\U0001f600" * 1500)
+    typed = reason.input_value()
+    assert typed.endswith("\U0001f600") and typed.count("\U0001f600") == 700
+    page.get_by_role("button", name="Send answers").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
+    (response,) = stored_responses()
+    assert response.answers[0].text.count("\U0001f600") == 700

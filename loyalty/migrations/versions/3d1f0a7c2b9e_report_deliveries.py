@@ -3,7 +3,7 @@ indexed in time order (the recovery rate seeks each detractor's next answer); he
 snapshots indexed by week and band (the dashboard's bands over time)
 
 Revision ID: 3d1f0a7c2b9e
-Revises: 12aa5cbb6c0d
+Revises: 09073af8a60f
 Create Date: 2026-12-04 00:10:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '3d1f0a7c2b9e'
-down_revision = '12aa5cbb6c0d'
+down_revision = '09073af8a60f'
 branch_labels = None
 depends_on = None
 

@@ -177,7 +177,7 @@ def _email_texts(messages) -> list[str]:
     return texts
 
 
-def test_readme_commands_pass_readme_check():
+def test_the_splitter_finds_every_readme_command():
     """The splitter finds the commands a newcomer sees, quotes spanning lines joined."""
     commands = readme_commands((ROOT / "README.md").read_text(encoding="utf-8"))
     assert commands[:2] == [c for c in commands if c.startswith("make ")][:2]

@@ -109,6 +109,14 @@ def _signs_in_as(typed: str) -> str:
         return typed.strip().lower()
 
 
+def address_hint(email: str) -> str:
+    """A short keyed hash of a typed sign-in address, for the log: the same address gives the
+    same hint, so repeated tries at one address show, yet the log holds no address (an
+    unknown one is personal data) and, keyed with the secret, none can be guessed back."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, b"sign-in|" + email.encode(), "sha256").hexdigest()[:10]
+
+
 def create_user(email: str, role: str, password: str) -> User:
     """Create a staff user; raises ValueError with a readable reason.
 
@@ -179,12 +187,25 @@ def login():
             login_user(user)
             session["seen"] = int(time.time())
             db.session.commit()  # the session token, made on first sign-in
+            current_app.logger.info(
+                "sign-in: staff user %s (%s) from %s", user.id, user.role, request.remote_addr
+            )
             return redirect(_safe_next(request.args.get("next")))
-        current_app.logger.info("sign-in refused for a staff address (%s)", request.remote_addr)
+        current_app.logger.warning(
+            "sign-in refused: %s, address hint %s, from %s",
+            "unknown address" if user is None else "wrong password or inactive staff user",
+            address_hint(email),
+            request.remote_addr,
+        )
         flash("Wrong email or password.", "error")
         status = 401
     elif request.method == "POST":
         status = 400
+        current_app.logger.warning(
+            "sign-in refused: form not valid (%s), from %s",
+            ", ".join(sorted(form.errors)),
+            request.remote_addr,
+        )
     return render_template("auth/login.html", form=form), status
 
 

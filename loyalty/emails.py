@@ -13,6 +13,7 @@ import typing as t
 
 from flask import current_app, render_template
 
+from . import periods
 from .i18n import format_date
 from .i18n import text as ui_text
 from .mailer import Transport, build_message, transport_from_url
@@ -135,7 +136,7 @@ def digest(
         queue_url=f"{current_app.config['BASE_URL']}/triage",
         case_url=case_url,
         severity=severity_name,
-        local=lambda moment: moment.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
+        local=lambda moment: periods.local_text(moment, tz),
     )
     return build_message(
         sender=current_app.config["MAIL_FROM"],

@@ -140,3 +140,23 @@ def parse_grain(value: str | None, default: str = "month") -> str:
     if grain not in GRAINS:
         raise PeriodError(f"grain: must be one of {', '.join(GRAINS)}")
     return grain
+
+
+# --- Times as people and files read them -------------------------------------------------
+#: The one rule: pages and emails show a moment in the company's zone with the zone named
+#: ("2026-11-20 16:00 CET"); CSV files write ISO 8601 with the offset and whole seconds.
+
+
+def local_text(moment: dt.datetime, tz: dt.tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """``moment`` in ``tz`` as ``fmt``; with the zone's abbreviation after it when ``fmt``
+    shows a time of day, so no time is ever read in the wrong zone."""
+    local = moment.astimezone(tz)
+    text = local.strftime(fmt)
+    if ("%H" in fmt or "%I" in fmt) and "%Z" not in fmt:
+        text += f" {local.strftime('%Z')}"
+    return text
+
+
+def csv_time(moment: dt.datetime | None) -> str:
+    """ISO 8601 with the offset and whole seconds, as every CSV of ours writes times."""
+    return "" if moment is None else moment.replace(microsecond=0).isoformat()

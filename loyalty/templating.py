@@ -15,7 +15,7 @@ import typing as t
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from . import sentiment
+from . import periods, sentiment
 from .i18n import plural
 from .i18n import text as ui_text
 from .metrics import nps_band
@@ -47,13 +47,14 @@ def _translate_plural(context: t.Any, key: str, n: int, **values: t.Any) -> str:
 
 @pass_context
 def _local_time(context: t.Any, moment: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC moment in the SLA clock's time zone, as staff read times.
+    """A stored UTC moment in the SLA clock's time zone, as staff read times, the zone
+    named after a time of day (:func:`periods.local_text`, the one rule for pages and emails).
 
     Pages that show many times pass ``tz`` in, so the settings are read once a page."""
     if moment is None:
         return ""
     tz = context.get("tz") or settings().calendar.tz
-    return moment.astimezone(tz).strftime(fmt)
+    return periods.local_text(moment, tz, fmt)
 
 
 def hours_text(value: float | None) -> str:

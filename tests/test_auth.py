@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -312,3 +313,33 @@ def test_https_cookies_are_secure_and_host_only(tmp_path):
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_NAME"] == "__Host-loyalty"
     assert app.config["PERMANENT_SESSION_LIFETIME"].total_seconds() == 12 * 3600
+
+
+def test_sign_ins_are_logged_without_passwords_or_addresses(app, client, auth, caplog):
+    """30 wrong passwords in 15 s must leave a trace: each failure a WARNING with the remote
+    address and a hint of the address (never the address or password), a success INFO."""
+    import logging
+
+    from conftest import csrf_from
+
+    auth.login("support", "lead@example.com")
+    client.post("/logout", data={"csrf_token": csrf_from(client.get("/triage").text)})
+    caplog.set_level(logging.INFO, logger=app.logger.name)
+    caplog.clear()
+    for email in ("Lead@example.com", "lead@example.com", "stranger@example.org"):
+        token = csrf_from(client.get("/login").text)
+        data = {"email": email, "password": "guess-Tr0ub4dor", "csrf_token": token}
+        assert client.post("/login", data=data).status_code == 401
+    token = csrf_from(client.get("/login").text)
+    no_password = {"email": "x@example.com", "csrf_token": token}
+    assert client.post("/login", data=no_password).status_code == 400
+    auth.login("support", "lead@example.com")
+    records = [r for r in caplog.records if "sign-in" in r.getMessage()]
+    text = "\n".join(r.getMessage() for r in records)
+    assert [r.levelno for r in records] == [logging.WARNING] * 4 + [logging.INFO]
+    assert all("127.0.0.1" in r.getMessage() for r in records)
+    assert "guess-Tr0ub4dor" not in text and "correct horse" not in text
+    assert "lead@example.com" not in text.lower() and "stranger" not in text
+    hints = [re.search(r"hint (\w+)", r.getMessage())[1] for r in records[:3]]
+    assert hints[0] == hints[1] != hints[2]  # one address, any case: one hint
+    assert "unknown address" in records[2].getMessage()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -126,6 +127,8 @@ def test_export_responses_is_spreadsheet_safe_csv(runner, client, invite):
     assert row["nps"] == "2" and row["survey"] == "post-sale" and row["survey_version"] == "1"
     assert row["reason_sentiment"] == "negative" and float(row["reason_polarity"]) < 0
     assert row["contact_email"].endswith("@example.com")
+    # ISO 8601 with the offset and whole seconds (no microseconds), as every CSV of ours
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", row["submitted_at"])
 
 
 def test_sentiment_score_reads_lines_and_writes_json(runner):

@@ -67,3 +67,20 @@ def test_a_person_made_admin_is_never_reset(runner):
     assert "not the demo's" in output
     user = db.session.scalar(sa.select(User).where(User.email == "admin@example.com"))
     assert user.check_password("my own long password")
+
+
+def test_info_warns_when_no_triage_lead_is_set(app, runner):
+    """make run (through demo info) says what to set before a case goes to nobody."""
+    from loyalty.auth import create_user
+
+    runner.invoke(args=["demo", "seed", "--accounts", "3"])
+    app.config["CASE_DEFAULT_ASSIGNEE"] = ""
+    result = runner.invoke(args=["demo", "info"])
+    assert result.exit_code == 0
+    assert "no triage lead is set" in result.stderr
+    assert "LOYALTY_CASE_DEFAULT_ASSIGNEE" in result.stderr
+    app.config["CASE_DEFAULT_ASSIGNEE"] = "Triage@Example.com"
+    assert "triage@example.com is not an active" in runner.invoke(args=["demo", "info"]).stderr
+    create_user("triage@example.com", "support", "correct horse battery")
+    db.session.commit()
+    assert "Warning" not in runner.invoke(args=["demo", "info"]).stderr

@@ -145,3 +145,17 @@ def test_periods(args, expected):
 def test_bad_periods():
     with pytest.raises(PeriodError):
         period({"start": "2026-11-23"}, dt.date(2026, 11, 22))
+
+
+def test_the_funnel_days_begin_at_local_midnight(client, auth, invite):
+    """A day of the funnel is a day in the configured zone: due 00:30 in Copenhagen (23:30
+    UTC the evening before) is that day's, not the day before's."""
+    from zoneinfo import ZoneInfo
+
+    local = dt.datetime(2026, 11, 10, 0, 30, tzinfo=ZoneInfo("Europe/Copenhagen"))
+    invite(due_at=local.astimezone(dt.UTC))
+    auth.login("support")
+    page = client.get("/funnel?from=2026-11-10&to=2026-11-10").text
+    before = client.get("/funnel?from=2026-11-09&to=2026-11-09").text
+    assert "No invitations" not in page and "Europe/Copenhagen" in page
+    assert "No invitations" in before, before

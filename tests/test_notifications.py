@@ -281,3 +281,24 @@ def test_bad_digest_settings_stop_start_up(tmp_path, setting, value, message):
 
     with pytest.raises(ValueError, match=message):
         create_app({"INSTANCE_PATH": tmp_path, "SECRET_KEY": "x", setting: value})
+
+
+def test_the_assignee_email_and_the_digest_show_one_time_in_one_zone(client, severe, app):
+    """Both say when first contact is due in the configured zone, the zone named ("16:00
+    UTC" in one and "17:00" in the other read as an hour apart)."""
+    from loyalty import emails
+
+    answer(client, severe, nps="1", reason=SCRIPT)
+    case = only_case()
+    case.first_contact_due_at = cph("2030-03-01 17:00")  # 16:00 UTC
+    db.session.commit()
+    assigned = emails.case_assigned(case).get_body(("plain",)).get_content()
+    digest = emails.digest(
+        case.assignee, new=[], overdue=[case], new_total=0, overdue_total=1, tz=CPH
+    )
+    for message in (assigned, digest.get_body(("plain",)).get_content()):
+        assert "2030-03-01 17:00 CET" in message and "UTC" not in message
+    summer = cph("2030-07-01 17:00")
+    case.first_contact_due_at = summer
+    assigned = emails.case_assigned(case).get_body(("html",)).get_content()
+    assert "2030-07-01 17:00 CEST" in assigned

@@ -246,3 +246,12 @@ def test_a_bad_grain_says_the_choices():
     with pytest.raises(periods.PeriodError, match="grain: must be one of week, month, quarter"):
         periods.parse_grain("day")
     assert periods.parse_grain(None) == "month" and periods.parse_grain(" Week ") == "week"
+
+
+def test_times_for_people_name_the_zone_and_for_files_have_offset_and_whole_seconds():
+    moment = dt.datetime(2026, 1, 15, 15, 0, 7, 123456, tzinfo=dt.UTC)
+    cph = ZoneInfo("Europe/Copenhagen")
+    assert periods.local_text(moment, cph) == "2026-01-15 16:00 CET"
+    assert periods.local_text(moment, cph, "%Y-%m-%d") == "2026-01-15"  # a day: no zone
+    assert periods.csv_time(moment) == "2026-01-15T15:00:07+00:00"
+    assert periods.csv_time(None) == ""

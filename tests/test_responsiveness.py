@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -204,6 +205,8 @@ def test_export_cases_csv(runner, history):
     assert (rows[2]["first_contact_at"], rows[2]["first_contact_within_sla"]) == ("", "no")
     evil = next(r for r in rows if "HYPERLINK" in r["account"])
     assert evil["account"].startswith("'=")  # spreadsheet-safe
+    for row in rows:  # ISO 8601 with the offset and whole seconds
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", row["opened_at"])
     everything = runner.invoke(args=["export", "cases"])
     assert len(list(csv.DictReader(io.StringIO(everything.output)))) == 5
 

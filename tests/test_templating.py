@@ -63,4 +63,4 @@ def test_times_are_shown_in_the_clocks_zone(app):
     with app.test_request_context():
         rendered = app.jinja_env.from_string("{{ moment|local }}").render(moment=moment)
         empty = app.jinja_env.from_string("{{ none|local }}").render(none=None)
-    assert rendered == "2026-07-01 12:00" and empty == ""  # Copenhagen is UTC+2 in summer
+    assert rendered == "2026-07-01 12:00 CEST" and empty == ""  # UTC+2 in summer, named

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import json
 import sys
 import typing as t
@@ -167,9 +166,7 @@ def export_warnings(start: str | None, end: str | None) -> None:
         writer.writerow([spreadsheet_safe(v) for v in row])
 
 
-def _iso(moment: dt.datetime | None) -> str:
-    """ISO 8601 with the offset and whole seconds, as every CSV of ours writes times."""
-    return "" if moment is None else moment.replace(microsecond=0).isoformat()
+_iso = periods.csv_time  # ISO 8601 with the offset and whole seconds, as every CSV of ours
 
 
 COMMANDS = (health_cli,)

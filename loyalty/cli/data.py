@@ -16,6 +16,7 @@ from ..dashboard.responses import write_csv
 from ..demo import demo_login, is_empty, seed_demo
 from ..models import LANGUAGES
 from ..survey.responses import count_outdated, rescore_outdated
+from ..triage.flagging import triage_lead_warning
 
 export_cli = AppGroup("export", help="Export data as CSV to standard output.")
 demo_cli = AppGroup("demo", help="Demo data for trying Loyalty out.")
@@ -49,6 +50,9 @@ def demo_info() -> None:
     base = current_app.config["BASE_URL"]
     click.echo(f"\n  Loyalty is at {base}/login\n  Staff login: {email} / {password}")
     click.echo(f"  A survey link: {link}\n")
+    warning = triage_lead_warning()
+    if warning:
+        click.echo(f"  {warning}\n", err=True)
 
 
 @sentiment_cli.command("rescore")

@@ -119,7 +119,7 @@ def export_rows() -> t.Iterator[list[t.Any]]:
     for response, account, email in db.session.execute(query):
         answers = {a.question: a for a in response.answers}
         row = [account, email, response.survey, response.survey_version]
-        row += [response.submitted_at.isoformat(), response.nps, response.csat, response.ces]
+        row += [periods.csv_time(response.submitted_at), response.nps, response.csat, response.ces]
         for qid in text_questions:
             answer = answers.get(qid)
             row += [answer.text, answer.polarity, answer.sentiment] if answer else ["", "", ""]

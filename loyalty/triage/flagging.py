@@ -216,6 +216,26 @@ def default_assignee(account: Account) -> User | None:
     return None
 
 
+def triage_lead_warning() -> str | None:
+    """Why a case of an account with no owner would go to nobody, or None when it would
+    reach someone: said at start-up (``make run``), not found out from a silent case."""
+    email = settings().default_assignee
+    setting = "LOYALTY_CASE_DEFAULT_ASSIGNEE (or CASE_DEFAULT_ASSIGNEE in instance/config.py)"
+    if not email:
+        return (
+            "Warning: no triage lead is set, so a case of an account with no owner is assigned "
+            f"to nobody and emails nobody. Set {setting} to the email of a support or admin user."
+        )
+    user = db.session.scalar(sa.select(User).where(User.email == email))
+    if user is None or not user.active or user.role not in ACT_ROLES:
+        return (
+            f"Warning: the triage lead {email} is not an active support or admin user, so a "
+            f"case of an account with no owner is assigned to nobody. Create that user or "
+            f"change {setting}."
+        )
+    return None
+
+
 def open_case(flag: Flag, *, now: dt.datetime | None = None) -> Case:
     """Open a case for ``flag``; the first-contact clock starts now."""
     now = now or utcnow()

@@ -298,7 +298,7 @@ SUMMARY_COLUMNS = [
 
 def _cell(value: t.Any) -> t.Any:
     if isinstance(value, dt.datetime):
-        return value.isoformat()
+        return periods.csv_time(value)
     if isinstance(value, float):
         return round(value, 2)
     if value is None:

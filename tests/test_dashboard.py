@@ -127,3 +127,33 @@ def test_customer_text_is_escaped_in_the_flagged_list(client, auth, stored_answe
 def test_the_dashboard_needs_a_sign_in(client):
     reply = client.get("/dashboard")
     assert reply.status_code == 302 and "/login" in reply.headers["Location"]
+
+
+def test_one_account_has_its_own_trends_counted_as_the_rollups_count(client, auth, stored_answer):
+    from loyalty import periods
+    from loyalty.dashboard import queries, rollups
+
+    mine = stored_answer("Mine A/S", days_ago=3, nps=10)
+    stored_answer("Mine A/S", days_ago=40, nps=2)
+    stored_answer("Other A/S", days_ago=3, nps=0)
+    rollups.refresh_stale()
+    tz = rollups.tz()
+    period = periods.parse({}, today=periods.today(tz), default_days=queries.DEFAULT_DAYS)
+    # The account's days counted on their own add up to what the rollups hold for them.
+    one = queries.total("nps", period, queries.Filters(account_id=mine.id))
+    assert (one.n, one.value) == (2, 0.0)
+    assert queries.total("nps", period).n == 3
+
+    auth.login("executive")
+    html = client.get(f"/dashboard?account={mine.id}&grain=quarter").get_data(as_text=True)
+    assert "One account:" in html and "Mine A/S" in html
+    assert int(re.search(r"\(n=(\d+)\)\.", html).group(1)) == 2
+    line = next(t for t in _figures(html)["chart-nps"]["data"] if t.get("mode") == "lines+markers")
+    assert all(f"account={mine.id}" in link for link in line["customdata"])
+    answers = client.get(line["customdata"][-1]).get_data(as_text=True)
+    assert "Mine A/S" in answers and "Other A/S" not in answers
+    account_page = client.get(f"/accounts/{mine.id}").get_data(as_text=True)
+    assert f"/dashboard?account={mine.id}" in account_page
+    for bad, message in (("x", "account: an account"), ("99999", "no account has this number")):
+        reply = client.get(f"/dashboard?account={bad}")
+        assert reply.status_code == 400 and message in reply.get_data(as_text=True)

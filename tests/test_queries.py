@@ -145,6 +145,11 @@ def test_filters_and_splits(app, random_answers):
     b2b = queries.total("nps", period, queries.Filters(segment="b2b"))
     b2c = queries.total("nps", period, queries.Filters(segment="b2c"))
     assert whole.n == b2b.n + b2c.n == 60
+    # One account's counts, from its own rows, add up over the accounts to the rollups'.
+    ids = list(db.session.scalars(sa.select(Account.id)))
+    for metric in ("nps", "csat", "comment_share", "response_rate"):
+        ones = [queries.total(metric, period, queries.Filters(account_id=i)).n for i in ids]
+        assert sum(ones) == queries.total(metric, period).n, metric
     split = queries.trend("csat", "quarter", period, split="segment")
     assert set(split) == {"b2b", "b2c"}
     assert (

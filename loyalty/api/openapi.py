@@ -217,6 +217,10 @@ OPENAPI: dict[str, t.Any] = {
                     _query("language", {"type": "string", "enum": list(LANGUAGES)}),
                     _query("survey", {"type": "string", "maxLength": 64}),
                     _query("owner", {"type": "string", "description": "a staff e-mail"}),
+                    _query(
+                        "account",
+                        {"type": "string", "description": "one account's number (its id)"},
+                    ),
                 ],
                 "responses": {
                     "200": {

@@ -60,6 +60,8 @@ def _where(filters: queries.Filters) -> list[t.Any]:
     if filters.owner_id is not None:
         owner = filters.owner_id
         found.append(Account.owner_id.is_(None) if owner == 0 else Account.owner_id == owner)
+    if filters.account_id is not None:
+        found.append(Account.id == filters.account_id)
     return found
 
 

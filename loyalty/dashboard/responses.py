@@ -68,7 +68,7 @@ def index():
 def _narrowed(query: sa.Select, args: t.Mapping[str, str]) -> tuple[sa.Select, bool]:
     """The responses a dashboard point stands for: its days (``from``/``to``, local days)
     and the dashboard's filters (``segment``, ``language``, ``survey``, ``owner``)."""
-    keys = ("from", "to", "segment", "language", "survey", "owner")
+    keys = ("from", "to", "segment", "language", "survey", "owner", "account")
     if not any(args.get(key) for key in keys):
         return query, False
     tz = settings().calendar.tz
@@ -86,6 +86,8 @@ def _narrowed(query: sa.Select, args: t.Mapping[str, str]) -> tuple[sa.Select, b
         query = query.where(
             Account.owner_id.is_(None) if owner is None else Account.owner_id == owner
         )
+    if filters.account_id is not None:
+        query = query.where(Response.account_id == filters.account_id)
     if filters.language:
         query = query.where(Response.language == filters.language)
     if filters.survey:

@@ -88,16 +88,26 @@ def on_response_saved(sender: t.Any, *, response: Response, **_: t.Any) -> None:
 
 def on_account_changed(sender: t.Any, *, account: Account, **_: t.Any) -> None:
     """Its owner or segment changed: every day the account has rows on counts again."""
-    zone = tz()
-    answered = db.session.scalars(
-        sa.select(Response.submitted_at).where(Response.account_id == account.id)
-    )
-    invited = db.session.scalars(
+    mark_days(account_days(account.id, tz()))
+
+
+def account_days(
+    account_id: int, zone: dt.tzinfo, period: periods.Period | None = None
+) -> list[dt.date]:
+    """The local days (of ``period``, if given) on which the account has answers or
+    invitations: the days its counts can be on."""
+    answered = sa.select(Response.submitted_at).where(Response.account_id == account_id)
+    invited = (
         sa.select(Invitation.due_at)
         .join(Contact, Contact.id == Invitation.contact_id)
-        .where(Contact.account_id == account.id)
+        .where(Contact.account_id == account_id)
     )
-    mark_days({local_day(at, zone) for at in [*answered, *invited]})
+    if period is not None:
+        start, end = period.bounds(zone)
+        answered = answered.where(Response.submitted_at >= start, Response.submitted_at < end)
+        invited = invited.where(Invitation.due_at >= start, Invitation.due_at < end)
+    moments = [*db.session.scalars(answered), *db.session.scalars(invited)]
+    return sorted({local_day(at, zone) for at in moments})
 
 
 def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.Any) -> None:
@@ -150,6 +160,21 @@ def _count(condition: t.Any) -> t.Any:
 
 def count_day(day: dt.date, zone: dt.tzinfo) -> None:
     """Replace ``day``'s rows with a fresh count from the responses, answers and invitations."""
+    rows = day_rows(day, zone)
+    db.session.execute(sa.delete(MetricDay).where(MetricDay.day == day))
+    if rows:
+        db.session.execute(
+            sa.insert(MetricDay),
+            [dict(zip(KEY, key, strict=True), day=day, **values) for key, values in rows.items()],
+        )
+
+
+def day_rows(
+    day: dt.date, zone: dt.tzinfo, account_id: int | None = None
+) -> dict[tuple[t.Any, ...], dict[str, t.Any]]:
+    """``day``'s counts per key (segment, language, survey, owner), counted from the raw
+    rows; only one account's when ``account_id`` is given (what a trend of one account
+    reads: the same counting as the rollups, so the same numbers)."""
     start = periods.midnight(day, zone)
     end = periods.midnight(day + dt.timedelta(days=1), zone)
     owner = sa.func.coalesce(Account.owner_id, 0)
@@ -160,7 +185,8 @@ def count_day(day: dt.date, zone: dt.tzinfo) -> None:
         for name, value in values.items():
             row[name] += value or 0
 
-    in_day = (Response.submitted_at >= start, Response.submitted_at < end)
+    one = () if account_id is None else (Account.id == account_id,)
+    in_day = (Response.submitted_at >= start, Response.submitted_at < end, *one)
     answered = sa.select(
         Account.segment,
         Response.language,
@@ -222,19 +248,14 @@ def count_day(day: dt.date, zone: dt.tzinfo) -> None:
         .where(
             Invitation.due_at >= start,
             Invitation.due_at < end,
+            *one,
             sa.or_(Invitation.status == "sent", Response.id.is_not(None)),
         )
         .group_by(Account.segment, Contact.language, Invitation.survey, owner)
     )
     for segment, language, survey, owner_id, delivered, replied in db.session.execute(invitations):
         add((segment, language, survey, owner_id), {"delivered": delivered, "answered": replied})
-
-    db.session.execute(sa.delete(MetricDay).where(MetricDay.day == day))
-    if rows:
-        db.session.execute(
-            sa.insert(MetricDay),
-            [dict(zip(KEY, key, strict=True), day=day, **values) for key, values in rows.items()],
-        )
+    return rows
 
 
 def rebuild(progress: Callable[[int, int], None] | None = None) -> int:

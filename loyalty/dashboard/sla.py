@@ -63,10 +63,13 @@ def trend(
 ) -> list[Bucket]:
     """The figures of the cases opened in each bucket of ``period`` (empty buckets too).
 
-    Cases belong to accounts, not to a survey or a language: only the segment and owner
-    filters narrow them."""
+    Cases belong to accounts, not to a survey or a language: only the segment, owner and
+    account filters narrow them."""
     facts = responsiveness.case_facts(
-        *period.bounds(tz), segment=filters.segment, owner_id=filters.owner_id
+        *period.bounds(tz),
+        segment=filters.segment,
+        owner_id=filters.owner_id,
+        account_id=filters.account_id,
     )
     groups = {start: responsiveness.Group("") for start in periods.buckets(period, grain)}
     for fact in facts:

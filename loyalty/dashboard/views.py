@@ -127,6 +127,7 @@ def index():
         min_n=min_n,
         split=split,
         splits=SPLITS,
+        account=None if filters.account_id is None else db.session.get(Account, filters.account_id),
         cases=cases,
         hours_chart=charts.figure_json(sla.hours_chart(cases, min_n=min_n)),
         share_chart=charts.figure_json(sla.share_chart(cases, min_n=min_n)),

@@ -107,9 +107,10 @@ def case_facts(
     now: dt.datetime | None = None,
     segment: str | None = None,
     owner_id: int | None = None,
+    account_id: int | None = None,
 ) -> list[CaseFacts]:
     """Every case opened in ``[start, end)`` (open-ended when None), oldest first; only
-    those of accounts in ``segment`` or owned by ``owner_id`` when given.
+    those of accounts in ``segment``, owned by ``owner_id``, or of ``account_id`` when given.
 
     Read as plain rows (no ORM objects), since a year can hold tens of thousands of cases.
     """
@@ -125,6 +126,8 @@ def case_facts(
         period.append(Account.segment == segment)
     if owner_id is not None:  # 0: no owner, as the rollups key it
         period.append(Account.owner_id.is_(None) if owner_id == 0 else Account.owner_id == owner_id)
+    if account_id is not None:
+        period.append(Account.id == account_id)
     found = db.session.execute(
         sa.select(
             Case.id,

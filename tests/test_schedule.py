@@ -113,6 +113,8 @@ def test_a_monthly_report_goes_out_once_with_its_summary_and_file(
     restarted = create_app({**config, "MAIL_URL": smtp_server.url, "REPORT_SCHEDULE": MONTHLY})
     with restarted.app_context():
         assert schedule.send_due() == []
+        db.session.remove()
+        db.engine.dispose()  # its own engine: closed, so no connection outlives it
     result = runner.invoke(args=["report", "send", "executive-monthly"])
     assert result.exit_code == 0 and "not again" in result.output, result.output
     assert len([m for m in smtp_server.messages if m["Subject"].startswith(TITLE)]) == 2

@@ -420,3 +420,5 @@ def test_behind_a_proxy_the_link_limit_counts_the_forwarded_client(app, invite):
     ]
     other = {"X-Forwarded-For": "198.51.100.7"}
     assert client.get(f"/s/{'x' * 44}", headers=other).status_code == 404
+    with proxied.app_context():  # its own engine: closed, so no connection outlives it
+        db.engine.dispose()

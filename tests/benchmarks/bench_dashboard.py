@@ -238,6 +238,20 @@ def fill_health_and_cases(accounts: int, weeks: int, cases: int, seed: int = 7) 
     _insert(Flag, flag_rows)
 
 
+def advance_sequences() -> None:
+    """The bulk rows carry their own ids; PostgreSQL's sequences must start after them."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    for table in ("users", "accounts", "contacts", "invitations", "responses", "cases"):
+        db.session.execute(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT coalesce(max(id), 1) FROM {table}))"
+            )
+        )
+    db.session.commit()
+
+
 def baseline() -> int:
     """Monthly NPS per segment straight from the responses: the query the rollups replace."""
     if db.session.get_bind().dialect.name == "postgresql":
@@ -324,6 +338,7 @@ def main() -> int:
             print(f"filled {args.accounts} accounts, {args.responses} responses in {fill_s:.1f} s")
             extra_s, _ = timed(fill_health_and_cases, args.accounts, args.weeks, args.cases)
             print(f"  and {args.weeks} weeks of health, {args.cases} cases in {extra_s:.1f} s")
+            advance_sequences()
             base_s = min(timed(baseline)[0] for _ in range(3))
             rebuild_s, days = timed(rollups.rebuild)
             rows = db.session.scalar(sa.text("SELECT count(*) FROM metric_days"))

@@ -92,12 +92,17 @@ def test_slow_installed_wheel_serves_the_login_page_and_every_survey(tmp_path):
         status, _ = _get_when_up(f"http://127.0.0.1:{port}/static/style.css", server, log)
         assert status == 200, "the static files are not in the wheel"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """End a served app: asked politely first, killed if it will not go."""
+    server.terminate()
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 class Gunicorn:
@@ -142,12 +147,7 @@ def gunicorn(app, tmp_path: Path):
         assert status == 200, page
         yield Gunicorn(port, access, errors)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
 
 
 def test_gunicorn_logs_a_survey_link_token_by_its_prefix_only(gunicorn, invite):

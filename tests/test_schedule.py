@@ -159,3 +159,12 @@ def test_the_command_sends_a_scheduled_report_and_refuses_others(app, smtp_serve
     assert len(smtp_server.messages) == 1
     result = runner.invoke(args=["report", "send", "support-weekly"])
     assert result.exit_code == 2 and "not in REPORT_SCHEDULE" in result.output
+
+
+def test_the_command_says_when_the_mail_server_refused_it(app, smtp_server, runner):
+    app.config.update(MAIL_URL=smtp_server.url, REPORT_SCHEDULE=MONTHLY)
+    staff("ceo@example.com", role="executive")
+    smtp_server.refuse = "550 mailbox unavailable"
+    result = runner.invoke(args=["report", "send", "executive-monthly"])
+    assert result.exit_code == 1 and "the mail server refused it" in result.output
+    assert "sent already" not in result.output and "not again" not in result.output

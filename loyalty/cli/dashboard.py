@@ -102,11 +102,18 @@ def report_send(name: str) -> None:
     period = schedule.last_period(entry.every, periods.today(rollups.tz()))
     if not schedule.recipients(entry.roles):
         raise click.ClickException(f"nobody has the roles {', '.join(entry.roles)}: not sent")
+    earlier = schedule.delivered(name, period)
+    if earlier is not None:
+        when = "is being sent now" if earlier.sent_at is None else f"went out {earlier.sent_at}"
+        click.echo(f"{name} for {period.first} to {period.last} {when}; not again.")
+        return
     sent = schedule.send_due(only=name)
-    if sent:
-        click.echo(f"Sent {name} ({period.first} to {period.last}) to {sent[0].recipients} people.")
-    else:
-        click.echo(f"{name} for {period.first} to {period.last} was sent already; not again.")
+    if not sent:
+        raise click.ClickException(
+            f"{name} not sent: the mail server refused it (see the log), "
+            "or another process is sending it"
+        )
+    click.echo(f"Sent {name} ({period.first} to {period.last}) to {sent[0].recipients} people.")
 
 
 COMMANDS = (rollups_cli, report_cli)

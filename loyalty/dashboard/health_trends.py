@@ -82,37 +82,32 @@ def band_trend(
         last = min(periods.next_bucket(start, grain), period.last + dt.timedelta(days=1))
         ends[start] = _last_week_end(start, last - dt.timedelta(days=1), tz)
     wanted = sorted({at for at in ends.values() if at is not None})
-    counts: dict[tuple[dt.datetime, str], tuple[int, Decimal]] = {}
+    counts: dict[tuple[dt.datetime, str], int] = {}
+    at_risk: dict[dt.datetime, Decimal] = {}
     if wanted:
         # Counted from the (at, band, account_id) index alone when nothing is filtered; the
         # accounts are read only for the filters and for the value of those at risk.
-        where = [HealthSnapshot.at.in_(wanted)]
+        filtered = _where(filters)
+        narrowed = [HealthSnapshot.at.in_(wanted), *filtered]
         per_band = sa.select(HealthSnapshot.at, HealthSnapshot.band, sa.func.count())
-        if _where(filters):
+        if filtered:
             per_band = per_band.join(Account, Account.id == HealthSnapshot.account_id)
-        per_band = per_band.where(*where, *_where(filters))
-        for at, band, count in db.session.execute(
-            per_band.group_by(HealthSnapshot.at, HealthSnapshot.band)
-        ):
-            counts[(at, band)] = (count, Decimal(0))
-        at_risk_value = sa.func.coalesce(sa.func.sum(Account.annual_value), 0)
+        per_band = per_band.where(*narrowed).group_by(HealthSnapshot.at, HealthSnapshot.band)
+        for at, band, count in db.session.execute(per_band):
+            counts[(at, band)] = count
+        value_sum = sa.func.coalesce(sa.func.sum(Account.annual_value), 0)
         risky = (
-            sa.select(HealthSnapshot.at, at_risk_value)
+            sa.select(HealthSnapshot.at, value_sum)
             .join(Account, Account.id == HealthSnapshot.account_id)
-            .where(*where, HealthSnapshot.band == "at_risk", *_where(filters))
+            .where(*narrowed, HealthSnapshot.band == "at_risk")
             .group_by(HealthSnapshot.at)
         )
         for at, total in db.session.execute(risky):
-            count, _ = counts.get((at, "at_risk"), (0, Decimal(0)))
-            counts[(at, "at_risk")] = (count, Decimal(str(total)))
+            at_risk[at] = Decimal(str(total))
     points = []
-    nothing = (0, Decimal(0))
     for start, end in ends.items():
-        found = {
-            band: counts.get((end, band), nothing) if end else nothing for band in HEALTH_BANDS
-        }
-        bands = {band: count for band, (count, _) in found.items()}
-        value = found["at_risk"][1]
+        bands = {band: counts.get((end, band), 0) if end else 0 for band in HEALTH_BANDS}
+        value = at_risk.get(end, Decimal(0)) if end else Decimal(0)
         points.append(BandPoint(start, periods.bucket_name(start, grain), end, bands, value))
     return points
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 
 from .. import metrics, periods
 from ..db import db
-from ..models import MetricDay
-from .rollups import COUNTS
+from ..models import Account, MetricDay
+from .rollups import COUNTS, KEY, account_days, day_rows, tz
 
 #: The columns a trend may be split by or filtered on.
 SPLITS = ("segment", "language", "survey", "owner_id")
@@ -86,8 +86,6 @@ def _account_day_counts(
 ) -> list[tuple[dt.date, t.Any, dict[str, float]]]:
     """:func:`day_counts` of one account: a few hundred rows, read through the rollups'
     own counting (:func:`~loyalty.dashboard.rollups.day_rows`) day by day."""
-    from .rollups import KEY, account_days, day_rows, tz
-
     account_id = t.cast(int, filters.account_id)
     zone = tz()
     found: list[tuple[dt.date, t.Any, dict[str, float]]] = []
@@ -223,8 +221,6 @@ def parse_filters(args: t.Mapping[str, str]) -> Filters:
                 raise FilterError("owner: no staff member has this e-mail address")
     account_id = None
     if account is not None:
-        from ..models import Account
-
         if not (account.isascii() and account.isdigit() and len(account) < 10):
             raise FilterError("account: an account's number, as in /accounts/<number>")
         account_id = int(account)

@@ -38,18 +38,20 @@ class Bucket:
         return _median(self.group.resolution, min_n)
 
     def first_contact_in_sla(self, min_n: int) -> metrics.Reading:
-        clock = self.group.first_contact
-        return metrics.share_reading(metrics.Share(clock.in_sla, clock.judged, min_n))
+        return _in_sla(self.group.first_contact, min_n)
 
     def resolution_in_sla(self, min_n: int) -> metrics.Reading:
-        clock = self.group.resolution
-        return metrics.share_reading(metrics.Share(clock.in_sla, clock.judged, min_n))
+        return _in_sla(self.group.resolution, min_n)
 
     def recovery(self, min_n: int) -> metrics.Reading:
         group = self.group
         return metrics.share_reading(
             metrics.recovery(group.answered_again, group.recovered, min_n=min_n)
         )
+
+
+def _in_sla(clock: metrics.Durations, min_n: int) -> metrics.Reading:
+    return metrics.share_reading(metrics.Share(clock.in_sla, clock.judged, min_n))
 
 
 def _median(clock: metrics.Durations, min_n: int) -> metrics.Reading:

@@ -91,7 +91,6 @@ def index():
     emails = {u.id: u.email for u in owners}
     column = SPLITS[split] if split else None
     days = queries.day_counts(period, filters, column)  # read once, for every panel
-    totals = days if column is None else queries.day_counts(period, filters)
     panels = []
     for metric, value_range in PANELS:
         title, unit = metrics.NAMED[metric]
@@ -109,7 +108,8 @@ def index():
         panels.append(Panel(metric, title, unit, lines, charts.figure_json(figure)))
 
     before = queries.previous(period)
-    now_nps = queries.total("nps", period, filters, min_n=min_n, days=totals)
+    # A total sums every day's counts, whatever the split: the same days serve it.
+    now_nps = queries.total("nps", period, filters, min_n=min_n, days=days)
     then_nps = queries.total("nps", before, filters, min_n=min_n)
     cases = sla.trend(grain, period, filters, tz)
     health = health_trends.band_trend(grain, period, filters, tz)

@@ -31,7 +31,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .dashboard import views as dashboard
     from .outreach import dispatch, webhooks
     from .survey import views as survey
-    from .triage import flagging, notifications, responsiveness, settings
+    from .triage import clock, flagging, notifications, responsiveness, settings
     from .triage import views as triage
 
     app = Flask(
@@ -100,6 +100,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     signals.dispatch_tick.connect(notifications.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollup.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollups.on_dispatch_tick, app)  # invitations went out
+    signals.dispatch_tick.connect(clock.on_dispatch_tick, app)  # cases' SLA figures
     signals.dispatch_tick.connect(schedule.on_dispatch_tick, app)  # a period ended: reports
 
     cli.register(app)

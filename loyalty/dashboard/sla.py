@@ -1,11 +1,11 @@
 """Responsiveness over time: time to first contact and to resolution (median, p90, share
 within the SLA) and the recovery rate, per week, month or quarter of the cases opened.
 
-The same per-case facts as ``/responsiveness`` and ``export cases``
-(:func:`loyalty.triage.responsiveness.case_facts`) and the same definitions
+The same per-case figures as ``/responsiveness`` and ``export cases`` (kept on each case by
+:mod:`loyalty.triage.clock`, judged by its SQL) and the same definitions
 (:class:`loyalty.metrics.Durations`, :func:`loyalty.metrics.recovery`), so the dashboard's
-numbers are the responsiveness page's. Cases are read, not responses: there are few of them
-(one per flagged answer at most), so a year of cases reads quickly.
+numbers are the responsiveness page's. Only a few numbers per case are read, and no
+business hours are counted, so a year of cases reads quickly.
 """
 
 from __future__ import annotations
@@ -14,8 +14,13 @@ import datetime as dt
 import typing as t
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from .. import metrics, periods
-from ..triage import responsiveness
+from ..db import db
+from ..models import Account, Case, utcnow
+from ..triage import clock, responsiveness
+from ..triage.settings import settings
 from . import charts, queries
 
 
@@ -66,18 +71,41 @@ def trend(
     """The figures of the cases opened in each bucket of ``period`` (empty buckets too).
 
     Cases belong to accounts, not to a survey or a language: only the segment, owner and
-    account filters narrow them."""
-    facts = responsiveness.case_facts(
+    account filters narrow them. Only the figures are read (the kept clock figures and the
+    judgements, as ``case_facts`` reads them), not the cases' names and rules."""
+    clock.refresh()
+    now = utcnow()
+    conditions = responsiveness.case_filters(
         *period.bounds(tz),
         segment=filters.segment,
         owner_id=filters.owner_id,
         account_id=filters.account_id,
     )
+    rows = db.session.execute(
+        sa.select(
+            Case.opened_at,
+            Case.hours_to_first_contact,
+            clock.first_contact_in_sla(now),
+            Case.hours_to_resolution,
+            clock.resolution_in_sla(now, settings().resolution_hours),
+            Case.detractors_answered_again,
+            Case.detractors_recovered,
+        )
+        .join(Account, Case.account_id == Account.id)
+        .where(*conditions)
+    )
     groups = {start: responsiveness.Group("") for start in periods.buckets(period, grain)}
-    for fact in facts:
-        start = periods.bucket_start(fact.opened_at.astimezone(tz).date(), grain)
-        if start in groups:
-            groups[start].add(fact)
+    judged = clock.judged
+    day_starts: dict[dt.date, dt.date] = {}
+    for opened, to_contact, contact_ok, to_resolve, resolve_ok, answered, recovered in rows:
+        day = opened.astimezone(tz).date()
+        start = day_starts.get(day)
+        if start is None:
+            start = day_starts[day] = periods.bucket_start(day, grain)
+        group = groups.get(start)
+        if group is not None:
+            group.count(to_contact, judged(contact_ok), to_resolve, judged(resolve_ok),
+                        answered, recovered)  # fmt: skip
     return [
         Bucket(start, periods.bucket_name(start, grain), group) for start, group in groups.items()
     ]

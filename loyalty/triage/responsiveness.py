@@ -20,8 +20,8 @@ from .. import metrics, periods
 from ..auth import role_required
 from ..checks import spreadsheet_safe
 from ..db import db
-from ..models import READ_ROLES, Account, Case, Flag, Response, User, utcnow
-from . import cases
+from ..models import READ_ROLES, Account, Case, Flag, User, utcnow
+from . import cases, clock
 
 bp = Blueprint("responsiveness", __name__)
 
@@ -75,11 +75,30 @@ class Group:
         return metrics.recovery(self.answered_again, self.recovered).value
 
     def add(self, fact: CaseFacts) -> None:
+        self.count(
+            fact.hours_to_first_contact,
+            fact.first_contact_in_sla,
+            fact.hours_to_resolution,
+            fact.resolution_in_sla,
+            fact.detractors_answered_again,
+            fact.detractors_recovered,
+        )
+
+    def count(
+        self,
+        to_contact: float | None,
+        contact_in_sla: bool | None,
+        to_resolve: float | None,
+        resolve_in_sla: bool | None,
+        answered_again: int,
+        recovered: int,
+    ) -> None:
+        """One case, from its figures alone (the dashboard reads no more of it)."""
         self.cases += 1
-        self.first_contact.add(fact.hours_to_first_contact, fact.first_contact_in_sla)
-        self.resolution.add(fact.hours_to_resolution, fact.resolution_in_sla)
-        self.answered_again += fact.detractors_answered_again
-        self.recovered += fact.detractors_recovered
+        self.first_contact.add(to_contact, contact_in_sla)
+        self.resolution.add(to_resolve, resolve_in_sla)
+        self.answered_again += answered_again
+        self.recovered += recovered
 
 
 def summarize(facts: t.Iterable[CaseFacts]) -> dict[str, list[Group]]:
@@ -112,25 +131,18 @@ def case_facts(
     """Every case opened in ``[start, end)`` (open-ended when None), oldest first; only
     those of accounts in ``segment``, owned by ``owner_id``, or of ``account_id`` when given.
 
-    Read as plain rows (no ORM objects), since a year can hold tens of thousands of cases.
-    """
+    Read as plain rows (no ORM objects), since a year can hold tens of thousands of cases;
+    their clock figures are the ones kept on each case (:mod:`.clock`), counted first if
+    stale."""
     now = now or utcnow()
-    conf = cases.settings()
-    calendar = conf.calendar
-    period = []
-    if start is not None:
-        period.append(Case.opened_at >= start)
-    if end is not None:
-        period.append(Case.opened_at < end)
-    if segment is not None:
-        period.append(Account.segment == segment)
-    if owner_id is not None:  # 0: no owner, as the rollups key it
-        period.append(Account.owner_id.is_(None) if owner_id == 0 else Account.owner_id == owner_id)
-    if account_id is not None:
-        period.append(Account.id == account_id)
+    clock.refresh()
+    period = case_filters(start, end, segment=segment, owner_id=owner_id, account_id=account_id)
     found = db.session.execute(
         sa.select(
             Case.id,
+            Account.name,
+            Account.segment,
+            User.email,
             Case.status,
             Case.outcome,
             Case.severity,
@@ -138,9 +150,12 @@ def case_facts(
             Case.first_contact_due_at,
             Case.first_contact_at,
             Case.resolved_at,
-            Account.name,
-            Account.segment,
-            User.email,
+            Case.hours_to_first_contact,
+            Case.hours_to_resolution,
+            clock.first_contact_in_sla(now),
+            clock.resolution_in_sla(now, cases.settings().resolution_hours),
+            Case.detractors_answered_again,
+            Case.detractors_recovered,
         )
         .join(Account, Case.account_id == Account.id)
         .outerjoin(User, Case.assignee_id == User.id)
@@ -148,39 +163,20 @@ def case_facts(
         .order_by(Case.opened_at, Case.id)
     ).all()
     flagged = db.session.execute(
-        sa.select(Case.id, Flag.rules, Response.contact_id, Response.nps)
-        .join(Response, Flag.response_id == Response.id)
+        sa.select(Case.id, Flag.rules)
         .join(Case, Flag.case_id == Case.id)
         .join(Account, Case.account_id == Account.id)
         .where(*period)
     ).all()
     rules: dict[int, set[str]] = {}
-    detractors: dict[int, set[int]] = {}
-    for case_id, flag_rules, contact_id, nps in flagged:
+    for case_id, flag_rules in flagged:
         rules.setdefault(case_id, set()).update(r for r in flag_rules.split(",") if r)
-        if metrics.is_detractor(nps):
-            detractors.setdefault(case_id, set()).add(contact_id)
-    recovery = _recovery(period)
+    judged = clock.judged
     facts = []
-    between, active = calendar.between, cases.ACTIVE_STATES
-    for row in found:
-        (case_id, status, outcome, severity, opened, due, contacted, resolved) = row[:8]
-        to_contact = between(opened, contacted) if contacted else None
-        to_resolve = between(opened, resolved) if resolved else None
-        if contacted is not None:
-            contact_ok: bool | None = contacted <= due
-        elif status in active and due <= now:
-            contact_ok = False
-        else:
-            contact_ok = None  # not due yet, or resolved with no contact needed
-        if to_resolve is not None:
-            resolve_ok: bool | None = to_resolve <= conf.resolution_hours
-        elif between(opened, now) > conf.resolution_hours:
-            resolve_ok = False
-        else:
-            resolve_ok = None
-        answered, recovered = recovery.get(case_id, (0, 0))
-        account, segment, assignee = row[8:]
+    for (
+        case_id, account, segment, assignee, status, outcome, severity, opened, due, contacted,
+        resolved, to_contact, to_resolve, contact_ok, resolve_ok, answered, recovered,
+    ) in found:  # fmt: skip
         facts.append(
             CaseFacts(
                 case_id,
@@ -197,8 +193,8 @@ def case_facts(
                 resolved,
                 to_contact,
                 to_resolve,
-                contact_ok,
-                resolve_ok,
+                judged(contact_ok),
+                judged(resolve_ok),
                 answered,
                 recovered,
             )  # fmt: skip
@@ -206,40 +202,28 @@ def case_facts(
     return facts
 
 
-def _recovery(period: list[t.Any]) -> dict[int, tuple[int, int]]:
-    """For the resolved cases that ``period`` selects: per case, the detractors in it who
-    answered again after it was resolved, and how many of them answered passive or promoter.
-
-    One query: each detractor's next scored answer is a subquery on the contact's answers
-    (indexed by contact), so a year of cases does not read every answer of their contacts."""
-    later = sa.orm.aliased(Response)
-    following = (
-        sa.select(later.nps)
-        .where(
-            later.contact_id == Response.contact_id,
-            later.submitted_at > Case.resolved_at,
-            later.nps.is_not(None),
-        )
-        .order_by(later.submitted_at, later.id)
-        .limit(1)
-        .correlate(Response, Case)
-        .scalar_subquery()
-    )
-    rows = db.session.execute(
-        sa.select(Case.id, Response.contact_id, following)
-        .join(Flag, Flag.case_id == Case.id)
-        .join(Response, Flag.response_id == Response.id)
-        .join(Account, Case.account_id == Account.id)
-        .where(*period, Case.resolved_at.is_not(None), Response.nps <= metrics.DETRACTOR_MAX)
-        .distinct()
-    )
-    result: dict[int, tuple[int, int]] = {}
-    for case_id, _contact_id, next_nps in rows:
-        if next_nps is None:
-            continue  # not answered again (yet)
-        answered, recovered = result.get(case_id, (0, 0))
-        result[case_id] = (answered + 1, recovered + (not metrics.is_detractor(next_nps)))
-    return result
+def case_filters(
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    *,
+    segment: str | None = None,
+    owner_id: int | None = None,
+    account_id: int | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    """The conditions that choose the cases opened in ``[start, end)`` of the accounts
+    asked for, on a query joined to their accounts."""
+    period = []
+    if start is not None:
+        period.append(Case.opened_at >= start)
+    if end is not None:
+        period.append(Case.opened_at < end)
+    if segment is not None:
+        period.append(Account.segment == segment)
+    if owner_id is not None:  # 0: no owner, as the rollups key it
+        period.append(Account.owner_id.is_(None) if owner_id == 0 else Account.owner_id == owner_id)
+    if account_id is not None:
+        period.append(Account.id == account_id)
+    return period
 
 
 # --- the period ----------------------------------------------------------------------------

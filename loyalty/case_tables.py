@@ -18,6 +18,20 @@ if t.TYPE_CHECKING:
 
 CASE_STATES = ("open", "in_progress", "waiting_on_customer", "resolved")
 CASE_OUTCOMES = ("recovered", "not_recovered", "no_action_needed")
+#: the columns the dashboard reads of each case, opening time first
+CLOCK_COLUMNS = (
+    "opened_at",
+    "account_id",
+    "status",
+    "first_contact_due_at",
+    "first_contact_at",
+    "hours_to_first_contact",
+    "resolved_at",
+    "resolution_due_at",
+    "hours_to_resolution",
+    "detractors_answered_again",
+    "detractors_recovered",
+)
 
 
 class Flag(Model):
@@ -34,7 +48,8 @@ class Flag(Model):
     #: why the severity is what it is, as decided when the flag was raised or last changed
     #: (a JSON list of lines, "+1 B2B decision maker"); empty for flags older than this column
     reasons: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: indexed: the dashboard lists the latest flags first
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     response: Mapped[Response] = relationship()
@@ -61,6 +76,9 @@ class Case(Model):
             "first_contact_due_at",
             "first_contact_at",
         ),
+        # Covers what the dashboard reads of a year of cases (their clock figures and what
+        # judges them), so the read is one range of this index and no row of the table.
+        sa.Index("ix_cases_clock", *CLOCK_COLUMNS),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -69,7 +87,8 @@ class Case(Model):
     status: Mapped[str] = mapped_column(sa.String(24), default="open")
     outcome: Mapped[str | None] = mapped_column(sa.String(24))
     severity: Mapped[int] = mapped_column(sa.SmallInteger, index=True)
-    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: indexed as the first column of ix_cases_clock
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_contact_due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     first_contact_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

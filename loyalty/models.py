@@ -355,12 +355,14 @@ class HealthSnapshot(Model):
         _choice("band", HEALTH_BANDS),
         # the dashboard counts the accounts per band of a few weeks from this index alone
         sa.Index("ix_health_snapshots_at_band", "at", "band", "account_id"),
+        # ... and the movers, each account's score at two weeks' ends, from this one
+        sa.Index("ix_health_snapshots_at_score", "at", "account_id", "score", "band"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
     #: the end of the week (local midnight starting Monday, in UTC)
-    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     score: Mapped[int] = mapped_column(sa.SmallInteger)
     band: Mapped[str] = mapped_column(sa.String(8))
     #: JSON list of {"signal", "points", "detail"}: why the score is what it is

@@ -35,7 +35,7 @@ def stale_count() -> int:
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Case)
-        .where(sa.or_(Case.clock_key.is_(None), Case.clock_key != key))
+        .where(sa.or_(Case.clock_key.is_(None), Case.clock_key != key))  # not clock.stale
     )
 
 

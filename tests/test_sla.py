@@ -59,3 +59,25 @@ def test_the_dashboard_charts_responsiveness_with_its_table(client, auth):
         r'aria-label="Within the SLA and recovery: the numbers".*?</table>', html, re.S
     )
     assert table and '<th scope="row">2025-01</th><td class="num">50%' in table.group(0)
+
+
+def test_a_case_belongs_to_the_bucket_of_its_local_opening_time(app):
+    """Bucket edges are local midnights (here across the switch to summer time, and to a
+    microsecond), whether the case was read as stored text or as a time; and figures from
+    a filter by owner or segment join the accounts."""
+    from test_responsiveness import cph
+
+    from loyalty.db import db
+    from loyalty.models import Case
+
+    last_of_march = make_case("2025-03-31 23:59", segment="b2b")
+    first_of_april = make_case("2025-04-01 00:00", segment="b2b")
+    last_of_march.opened_at = cph("2025-03-31 23:59:59.999999")
+    db.session.commit()
+    period = periods.Period(dt.date(2025, 3, 1), dt.date(2025, 4, 30))
+    buckets = sla.trend("month", period, queries.Filters(), tz())
+    assert [(b.name, b.cases) for b in buckets] == [("2025-03", 1), ("2025-04", 1)]
+    weeks = sla.trend("week", period, queries.Filters(segment="b2b"), tz())
+    assert [b.cases for b in weeks if b.cases] == [2]  # Monday 31 March's week holds both
+    assert db.session.get(Case, first_of_april.id).opened_at == cph("2025-04-01 00:00")
+    assert sla.trend("month", period, queries.Filters(segment="b2c"), tz())[0].cases == 0

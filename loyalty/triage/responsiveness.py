@@ -211,7 +211,7 @@ def case_filters(
     account_id: int | None = None,
 ) -> list[sa.ColumnElement[bool]]:
     """The conditions that choose the cases opened in ``[start, end)`` of the accounts
-    asked for, on a query joined to their accounts."""
+    asked for; those on the segment or owner need the query joined to the accounts."""
     period = []
     if start is not None:
         period.append(Case.opened_at >= start)
@@ -222,7 +222,7 @@ def case_filters(
     if owner_id is not None:  # 0: no owner, as the rollups key it
         period.append(Account.owner_id.is_(None) if owner_id == 0 else Account.owner_id == owner_id)
     if account_id is not None:
-        period.append(Account.id == account_id)
+        period.append(Case.account_id == account_id)
     return period
 
 

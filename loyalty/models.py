@@ -274,7 +274,8 @@ class Answer(Model):
     question: Mapped[str] = mapped_column(sa.String(64))
     number: Mapped[int | None]
     text: Mapped[str | None] = mapped_column(sa.Text)
-    polarity: Mapped[float | None]
+    #: indexed: the dashboard reads the period's most negative comments lowest first
+    polarity: Mapped[float | None] = mapped_column(index=True)
     sentiment: Mapped[str | None] = mapped_column(sa.String(8))
     sentiment_language: Mapped[str | None] = mapped_column(sa.String(8))
     #: churn/escalation cues, comma-separated names ("cancel,refund")

@@ -4,8 +4,10 @@ noise is said in words, customer text is escaped, and a point links to its answe
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -157,3 +159,36 @@ def test_one_account_has_its_own_trends_counted_as_the_rollups_count(client, aut
     for bad, message in (("x", "account: an account"), ("99999", "no account has this number")):
         reply = client.get(f"/dashboard?account={bad}")
         assert reply.status_code == 400 and message in reply.get_data(as_text=True)
+
+
+def test_the_comments_that_weighed_most(client, auth, stored_answer):
+    """The period's most negative comments, lowest first, each bar labelled with its words
+    (escaped: Plotly would read tags in a label), linked to its case or its answers."""
+    from loyalty.dashboard import comments
+
+    stored_answer("Calm A/S", days_ago=2, nps=9, improve="Great service, thank you")
+    stored_answer("Cross A/S", days_ago=3, nps=1, improve="<b>Terrible</b> service, awful")
+    stored_answer("Mild A/S", days_ago=4, nps=7, segment="b2b", improve="The delivery was late")
+    stored_answer("Old A/S", days_ago=400, nps=0, improve="Terrible, awful, horrible")
+    auth.login("executive")
+    html = client.get("/dashboard").get_data(as_text=True)
+    bar = _figures(html)["chart-comments"]["data"][0]
+    assert bar["y"][0] == "&lt;b&gt;Terrible&lt;/b&gt; service, awful"
+    assert all(value < 0 for value in bar["x"]) and bar["x"] == sorted(bar["x"])
+    assert len(bar["y"]) == 2  # not the praise, not last year's
+    assert "Cross A/S" in bar["hovertext"][0] and "NPS 1" in bar["hovertext"][0]
+    assert bar["customdata"][0].startswith("/triage/")  # a detractor's comment: its case
+    unflagged = comments.Comment(1, 7, "A", dt.datetime(2026, 3, 1, 23, 30, tzinfo=dt.UTC), 8,
+                                 -0.2, "meh", None)  # fmt: skip
+    with client.application.test_request_context():
+        # no case: the account's answers of that local day (Copenhagen: already 2 March)
+        assert unflagged.link(ZoneInfo("Europe/Copenhagen")) == (
+            "/responses?account=7&from=2026-03-02&to=2026-03-02"
+        )
+    table = re.search(r'aria-label="The comments that weighed most.*?</table>', html, re.S)
+    assert "&lt;b&gt;Terrible&lt;/b&gt; service, awful" in table.group(0)
+    b2b = _figures(client.get("/dashboard?segment=b2b").get_data(as_text=True))
+    assert b2b["chart-comments"]["data"][0]["y"] == ["The delivery was late"]
+    assert comments.excerpt("a  long\ncomment that goes on", 12) == "a long comm…"
+    none = client.get("/dashboard?survey=no-such-survey").get_data(as_text=True)
+    assert "No negative comment in this period." in none

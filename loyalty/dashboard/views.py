@@ -21,7 +21,7 @@ from ..auth import role_required
 from ..db import db
 from ..models import HEALTH_BANDS, READ_ROLES, Account, Answer, Flag, Response, User
 from ..specs import REPORT_LANGUAGES, reports, surveys
-from . import charts, health_trends, queries, rollups, sla
+from . import charts, comments, health_trends, queries, rollups, sla
 from . import reports as rendering
 
 bp = Blueprint("dashboard", __name__)
@@ -114,6 +114,7 @@ def index():
     cases = sla.trend(grain, period, filters, tz)
     health = health_trends.band_trend(grain, period, filters, tz)
     fell, rose = health_trends.movers(period, filters, tz)
+    weighed = comments.most_negative(period, filters, tz)
     return render_template(
         "dashboard/index.html",
         panels=panels,
@@ -138,6 +139,9 @@ def index():
         fell=fell,
         rose=rose,
         movers_chart=charts.figure_json(health_trends.movers_chart(fell, rose)),
+        comments=weighed,
+        tz=tz,
+        comments_chart=charts.figure_json(comments.chart(weighed, tz)),
         bands=_bands(),
         at_risk=revenue_at_risk(),
         flagged=_latest_flagged(),

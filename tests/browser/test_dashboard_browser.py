@@ -19,8 +19,11 @@ if t.TYPE_CHECKING:
 
 DESKTOP: dict[str, t.Any] = {"viewport": {"width": 1280, "height": 1000}}
 NAME = '<b>x</b><img src=x onerror="document.title=1">'
-#: five trends, two of responsiveness, health bands, revenue at risk, the accounts that moved
-CHARTS = 10
+#: a comment whose words are negative, with markup in it
+COMMENT = '<b>Terrible</b> service, <a href="//evil">never again</a>'
+#: five trends, two of responsiveness, health bands, revenue at risk, the accounts that
+#: moved, the comments that weighed most
+CHARTS = 11
 
 
 def _health_fell(account: t.Any) -> None:
@@ -51,7 +54,7 @@ def test_an_executive_reads_the_trends(
     staff("ceo@example.com", role="executive")
     for days, nps in ((3, 10), (4, 9), (35, 2), (70, 8)):
         stored_answer("Happy Shop", days_ago=days, nps=nps)
-    marked = stored_answer(NAME, days_ago=2, nps=1, segment="b2b", improve='<a href="//evil">x</a>')
+    marked = stored_answer(NAME, days_ago=2, nps=1, segment="b2b", improve=COMMENT)
     _health_fell(marked)
 
     page = new_context(**DESKTOP).new_page()
@@ -82,10 +85,17 @@ def test_an_executive_reads_the_trends(
     expect(page.locator("#chart-movers .ytick text").first).to_have_text(NAME)
     expect(page.locator("#chart-movers b, #chart-movers img")).to_have_count(0)
     expect(page.locator("#chart-movers-caption ~ details table")).to_contain_text(NAME)
+    # The most negative comment: its words as text in the chart's label and in its table.
+    expect(page.locator("#chart-comments .ytick text").first).to_contain_text("<b>Terrible</b>")
+    expect(page.locator("#chart-comments .ytick b, #chart-comments .ytick a")).to_have_count(0)
+    comments = page.locator("#chart-comments-caption ~ details table")
+    expect(comments).to_contain_text(COMMENT)
+    expect(comments).to_contain_text(NAME)
+    expect(comments.locator("td b, td img, th b, th a a")).to_have_count(0)
     # The latest flagged answer: the name and the comment as text, no element made of them.
     flagged = page.locator("ul.flagged")
     expect(flagged).to_contain_text(NAME)
-    expect(flagged).to_contain_text('<a href="//evil">x</a>')
+    expect(flagged).to_contain_text(COMMENT)
     expect(flagged.locator("b, img, a")).to_have_count(0)
 
     # Hovering the last NPS point says its n and margin of error.

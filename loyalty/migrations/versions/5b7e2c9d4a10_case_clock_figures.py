@@ -2,7 +2,8 @@
 resolution due time, the recovery counts) under the clock settings they were counted with;
 empty after this migration, so the first read or dispatcher pass counts every case once;
 an index covering what the dashboard reads of them; flags indexed by time; health
-snapshots indexed for the movers (each account's score at a week's end)
+snapshots indexed for the movers (each account's score at a week's end); answers by
+polarity (the dashboard's most negative comments)
 
 Revision ID: 5b7e2c9d4a10
 Revises: 3d1f0a7c2b9e
@@ -43,9 +44,11 @@ def upgrade():
         unique=False,
     )
     op.drop_index('ix_health_snapshots_at', table_name='health_snapshots')  # its first column
+    op.create_index('ix_answers_polarity', 'answers', ['polarity'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_answers_polarity', table_name='answers')
     op.create_index('ix_health_snapshots_at', 'health_snapshots', ['at'], unique=False)
     op.drop_index('ix_health_snapshots_at_score', table_name='health_snapshots')
     op.drop_index('ix_flags_created_at', table_name='flags')

@@ -1,0 +1,121 @@
+"""The comments that weighed most: the period's most negative written answers, as a chart of
+their sentiment with the words themselves as its labels, and as a table.
+
+What a detractor wrote says more to an executive than a score does. Comments are customer
+text: escaped in every label and hover (:func:`charts.label`) and in the table (Jinja).
+Read through the (polarity) index, lowest first, so a year of comments is not sorted for
+the few shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import typing as t
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import url_for
+
+from .. import periods
+from ..db import db
+from ..models import Account, Answer, Flag, Response
+from . import charts, queries
+
+#: how many comments the chart shows
+SHOWN = 8
+#: the length of a comment in a bar's label; the hover and the table hold more
+LABEL_CHARS = 36
+HOVER_CHARS = 240
+
+
+@dataclass(frozen=True)
+class Comment:
+    """One written answer, with whose it is and where to read it in full."""
+
+    response_id: int
+    account_id: int
+    account: str
+    submitted_at: dt.datetime
+    nps: int | None
+    polarity: float
+    text: str
+    case_id: int | None
+
+    def link(self, tz: dt.tzinfo) -> str:
+        """Its case if it is flagged, else the answers of its account that (local) day."""
+        if self.case_id is not None:
+            return url_for("triage.case", case_id=self.case_id)
+        day = self.submitted_at.astimezone(tz).date().isoformat()
+        args = {"account": self.account_id, "from": day, "to": day}
+        return url_for("responses.index", **t.cast(dict[str, t.Any], args))
+
+
+def excerpt(text: str, length: int) -> str:
+    """The first ``length`` characters of ``text`` on one line, an ellipsis if cut."""
+    line = re.sub(r"\s+", " ", text).strip()
+    return line if len(line) <= length else line[: length - 1].rstrip() + "…"
+
+
+def most_negative(
+    period: periods.Period, filters: queries.Filters, tz: dt.tzinfo, *, limit: int = SHOWN
+) -> list[Comment]:
+    """The ``limit`` scored comments of ``period`` with the lowest polarity (negative ones
+    only), lowest first; narrowed by every filter of the dashboard."""
+    start, end = period.bounds(tz)
+    conditions = [
+        Answer.polarity < 0,
+        Answer.text.is_not(None),
+        Response.submitted_at >= start,
+        Response.submitted_at < end,
+    ]
+    for name in ("language", "survey"):
+        value = getattr(filters, name)
+        if value is not None:
+            conditions.append(getattr(Response, name) == value)
+    if filters.segment is not None:
+        conditions.append(Account.segment == filters.segment)
+    if filters.owner_id is not None:
+        owner = filters.owner_id
+        conditions.append(Account.owner_id.is_(None) if owner == 0 else Account.owner_id == owner)
+    if filters.account_id is not None:
+        conditions.append(Response.account_id == filters.account_id)
+    rows = db.session.execute(
+        sa.select(
+            Response.id,
+            Response.account_id,
+            Account.name,
+            Response.submitted_at,
+            Response.nps,
+            Answer.polarity,
+            Answer.text,
+            Flag.case_id,
+        )
+        .join(Response, Answer.response_id == Response.id)
+        .join(Account, Account.id == Response.account_id)
+        .outerjoin(Flag, Flag.response_id == Response.id)
+        .where(*conditions)
+        .order_by(Answer.polarity, Answer.id)
+        .limit(limit)
+    ).all()
+    return [
+        Comment(response_id, account_id, account, at, nps, polarity or 0.0, text or "", case_id)
+        for response_id, account_id, account, at, nps, polarity, text, case_id in rows
+    ]
+
+
+def chart(comments: t.Sequence[Comment], tz: dt.tzinfo) -> dict[str, t.Any]:
+    """One bar per comment, its polarity (−1…0), labelled with its opening words; hovering
+    shows more of it, whose it is and when; clicking opens it."""
+    bars = [
+        charts.Bar(
+            excerpt(c.text, LABEL_CHARS),
+            round(c.polarity, 2),
+            f"{c.account}, {c.submitted_at.astimezone(tz):%Y-%m-%d}"
+            + ("" if c.nps is None else f", NPS {c.nps}")
+            + f": {excerpt(c.text, HOVER_CHARS)}",
+            c.link(tz),
+        )
+        for c in comments
+    ]
+    return charts.bar_chart(bars, axis_title="sentiment of the comment", value_format="{:+.2f}")

@@ -196,13 +196,17 @@ def fit(sentiment, sets: dict[str, list[tuple[str, float]]]) -> None:
         print(f"{label} = {json.dumps({k: tuple(v) for k, v in weights.items()})}")
 
 
-def read_private(language: str) -> list[dict[str, str]]:
-    """text, label (positive/neutral/negative/mixed), must_flag (yes/no); adds "part"."""
-    path = REPO / "tests" / "data" / f"feedback_{language}.csv"
-    with path.open(encoding="utf-8", newline="") as f:
+def read_private(language: str, fresh: bool = False) -> list[dict[str, str]]:
+    """text, label (positive/neutral/negative/mixed), must_flag (yes/no); adds "part".
+
+    ``fresh``: feedback_fresh_<lang>.csv, written after the tuning of issue 12 and measured
+    once, a second check beside the held-out rows (whose texts the tuner had written).
+    """
+    name = f"feedback_fresh_{language}.csv" if fresh else f"feedback_{language}.csv"
+    with (REPO / "tests" / "data" / name).open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     for k, row in enumerate(rows):
-        row["part"] = "held_out" if k % 3 == 2 else "tuned"
+        row["part"] = "fresh" if fresh else "held_out" if k % 3 == 2 else "tuned"
     return rows
 
 
@@ -239,6 +243,7 @@ def private_set(sentiment, show_misread: bool = False) -> dict[str, dict]:
             name: [r for r in rows if name == "all" or r["part"] == name]
             for name in ("tuned", "held_out", "all")
         }
+        parts["fresh"] = read_private(language, fresh=True)
         results[language] = {n: private_metrics(sentiment, rs, language) for n, rs in parts.items()}
         print(f"private feedback, {language} ({len(rows)} rows)")
         for name, m in results[language].items():

@@ -125,6 +125,8 @@ POST_SALE = [
     ("Fantastic job losing my parcel", "en", "negative"),
     ("Super, nu er fakturaen forkert igen", "da", "negative"),
     ("Tak for ingenting", "da", "negative"),
+    ("Oh good, the tracking says delivered and there is no parcel", "en", "negative"),
+    ("Åh skønt, pakken står som leveret og der er ingen pakke", "da", "negative"),
     # mixed: praise for one thing and a complaint about another is flagged, either order
     ("Lovely installer, but the invoice was wrong", "en", "negative"),
     ("The invoice was a mess but the product is great", "en", "negative"),
@@ -137,6 +139,8 @@ POST_SALE = [
     ("It was ok, thanks", "en", "neutral"),
     ("Det var fint", "da", "neutral"),
     ("Helt fint tak", "da", "neutral"),
+    ("Fine, no issues to report", "en", "neutral"),
+    ("Fint, ikke noget at klage over", "da", "neutral"),
     ("Not ok at all", "en", "negative"),
     ("Ikke i orden", "da", "negative"),
     # hedges and wishes are not complaints
@@ -144,6 +148,12 @@ POST_SALE = [
     ("Would be nice to get a text before delivery", "en", "neutral"),
     ("For tidligt at sige", "da", "neutral"),
     ("Det ville være rart med en app", "da", "neutral"),
+    ("Not had it long enough to say", "en", "neutral"),
+    ("Har ikke haft den længe nok", "da", "neutral"),
+    # a rating written out counts by its value
+    ("10 out of 10", "en", "positive"),
+    ("2 ud af 10", "da", "negative"),
+    ("5 out of 10", "en", "neutral"),
     # praise in idioms, and praise said through a negation
     ("They went above and beyond", "en", "positive"),
     ("Can't fault them", "en", "positive"),

@@ -83,6 +83,8 @@ def _find_items(
                 value = emoji.get(key[0] + key[-1])  # ":-)))" -> ":)"
             if value is not None:
                 found[i] = (i, value, 1.0)
+        elif tok.kind == "num" and (rating := _rating(tokens, i)) is not None:
+            found[i], size = (i + 3, rating, 1.0), 4  # "10 out of 10", "2 ud af 10"
         elif tok.kind == "word":
             for size in range(min(lang.phrases.get(tok.low, 1), n - i), 0, -1):
                 span = tokens[i : i + size]
@@ -98,6 +100,21 @@ def _find_items(
                         fixes[i] = hit[2]
         i += size
     return found, fixes
+
+
+def _rating(tokens: list[_Token], i: int) -> float | None:
+    """A rating written as "8 out of 10" or "8 ud af 10": 0 at the middle, up to +-4."""
+    if i + 3 >= len(tokens) or tokens[i + 3].kind != "num":
+        return None
+    if (tokens[i + 1].low, tokens[i + 2].low) not in (("out", "of"), ("ud", "af")):
+        return None
+    try:
+        got, best = float(tokens[i].low.replace(",", ".")), float(tokens[i + 3].low)
+    except ValueError:
+        return None
+    if not 0 <= got <= best or best not in (5, 10, 100):
+        return None
+    return round(8 * got / best - 4, 1) or None
 
 
 def _word_list_score(
@@ -139,7 +156,7 @@ def _word_list_score(
     # A negator flips the first sentiment word up to three words after it, in its clause;
     # in Danish, failing that, the word just before it ("virker ikke").
     negated: dict[int, int] = {}  # item -> negator token
-    free = 0
+    free, free_at = 0, []
     for k, tok in enumerate(tokens):
         if tok.low not in lang.negators or k in covered:
             continue
@@ -154,6 +171,7 @@ def _word_list_score(
             target = ends[k - 1]
         if target is None or target in negated:
             free += 1
+            free_at.append(k)
         else:
             negated[target] = k
 
@@ -205,10 +223,11 @@ def _word_list_score(
     # ("Fantastic job losing my order twice", "Godt gået at miste min pakke").
     opener = min(raw.keys() - dropped, default=-1)
     praise_first = opener >= 0 and raw[opener][1] > 0 and _at_start(tokens, boost, opener)
-    mixed = (
-        sides[1] >= _MIXED_POS
-        and sides[0] <= -_MIXED_NEG
-        and (len(said_in[0] | said_in[1]) > 1 or praise_first)
+    # ... and so is praise followed, in a later clause, by a negation of nothing: "Oh good,
+    # the tracking says delivered and there's no parcel".
+    mixed = sides[1] >= _MIXED_POS and (
+        (sides[0] <= -_MIXED_NEG and (len(said_in[0] | said_in[1]) > 1 or praise_first))
+        or (praise_first and any(clause[k] > clause[opener] for k in free_at))
     )
     if lukewarm:  # nothing to highlight either
         items = [it._replace(value=0.0) for it in items]

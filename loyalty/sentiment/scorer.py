@@ -178,8 +178,9 @@ def _word_list_score(
     items: list[_Item] = []
     sides = [0.0, 0.0]  # sum of negative, sum of positive values
     clause = [0] * n  # clause number of each token: praise and complaint apart make "mixed"
-    for k in range(1, n):
-        clause[k] = clause[k - 1] + boundary(k - 1)
+    if len(raw) > 1 or (raw and free_at):  # otherwise nothing can be mixed
+        for k in range(1, n):
+            clause[k] = clause[k - 1] + boundary(k - 1)
     said_in: tuple[set[int], set[int]] = (set(), set())  # clauses with a negative/positive item
     contrasts = [k for k, tok in enumerate(tokens) if tok.low in lang.contrast]
     last_contrast = contrasts[-1] if contrasts else -1

@@ -199,8 +199,9 @@ def fit(sentiment, sets: dict[str, list[tuple[str, float]]]) -> None:
 def read_private(language: str, fresh: bool = False) -> list[dict[str, str]]:
     """text, label (positive/neutral/negative/mixed), must_flag (yes/no); adds "part".
 
-    ``fresh``: feedback_fresh_<lang>.csv, written after the tuning of issue 12 and measured
-    once, a second check beside the held-out rows (whose texts the tuner had written).
+    ``fresh``: feedback_fresh_<lang>.csv, written after the first tuning round of issue 12; its
+    figures were read after each of the two rounds, its misreads never (--misread leaves it
+    out). A second check beside the held-out rows, whose texts the tuner had written.
     """
     name = f"feedback_fresh_{language}.csv" if fresh else f"feedback_{language}.csv"
     with (REPO / "tests" / "data" / name).open(encoding="utf-8", newline="") as f:

@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-SCORER_VERSION = 3
+SCORER_VERSION = 4
 
 #: Texts are cut to this many characters so one pasted novel cannot stall a request.
 MAX_CHARS = 5_000

@@ -16,18 +16,51 @@ from .tokens import _Token
 _CUE_PULL, _CUE_PULL_MORE = 0.5, 0.15
 
 
-def _find_cues(tokens: list[_Token], res: _Resources) -> list[tuple[str, int, int]]:
-    """Return (cue name, first token, last token) for each churn/escalation cue found."""
+def _joined(tokens: list[_Token]) -> tuple[list[int], str]:
+    """The word tokens' indexes, and their lower-case text joined by spaces (what cues match)."""
     words = [k for k, tok in enumerate(tokens) if tok.kind == "word"]
-    if not words:
-        return []
-    joined = "".join(tokens[k].low + " " for k in words)
-    if not res.any_cue.search(joined):
-        return []
+    return words, "".join(tokens[k].low + " " for k in words)
+
+
+def _offsets(tokens: list[_Token], words: list[int]) -> list[int]:
     offsets, pos = [], 0
     for k in words:
         offsets.append(pos)
         pos += len(tokens[k].low) + 1
+    return offsets
+
+
+# Weak events count in texts of up to this many words (an answer, not a news sentence).
+_SHORT = 12
+
+
+def _find_events(tokens: list[_Token], res: _Resources) -> list[tuple[int, int]]:
+    """Token spans (first, last) of failures told as events: "never showed up", "on hold".
+
+    The phrases are ``data/feedback.toml``'s events, in the cues' phrase syntax.
+    """
+    words, joined = _joined(tokens)
+    patterns = [res.events] + ([res.weak_events] if len(words) <= _SHORT else [])
+    matches = [m for pattern in patterns for m in pattern.finditer(joined)] if words else []
+    if not matches:
+        return []
+    offsets = _offsets(tokens, words)
+    spans = []
+    for m in sorted(matches, key=lambda m: m.start()):
+        first = bisect.bisect_right(offsets, m.start()) - 1
+        last = bisect.bisect_right(offsets, m.end() - 2) - 1
+        spans.append((words[first], words[last]))
+    return spans
+
+
+def _find_cues(tokens: list[_Token], res: _Resources) -> list[tuple[str, int, int]]:
+    """Return (cue name, first token, last token) for each churn/escalation cue found."""
+    words, joined = _joined(tokens)
+    if not words or not res.any_cue.search(joined):
+        return []
+    if res.not_cue.search(joined):  # "switched to the yearly plan" is no churn
+        joined = res.not_cue.sub(lambda m: "_" * (len(m.group()) - 1) + " ", joined)
+    offsets = _offsets(tokens, words)
     found = []
     for name, pattern in res.cues:
         for m in pattern.finditer(joined):

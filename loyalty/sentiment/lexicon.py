@@ -1,4 +1,4 @@
-"""The word lists: read from AFINN, VADER, TextBlob and ``data/``, built once under a lock.
+"""The word lists: read from AFINN, VADER, TextBlob, DDS and ``data/``, built once under a lock.
 
 Everything the scorer and the cue finder look up lives here, in one immutable ``_Resources``
 built on first use: per language the lexicon (with Danish inflected forms), negators,
@@ -42,6 +42,9 @@ class _Lang:
     negating_prefix: str  # "u": "uhjælpsom" is the opposite of "hjælpsom" (Danish only)
     privative_suffixes: tuple[str, ...]  # "-løs", "-fri": "without" (Danish only)
     compound_heads: bool  # read an unknown compound by its last part (Danish only)
+    lukewarm: frozenset[str]  # "fine", "ok", "fint": neutral when nothing else is said
+    courtesy: frozenset[str]  # "thanks", "tak": no opinion beside a lukewarm word
+    detect: frozenset[str]  # words that tell the language: the lexicon without DDS's forms
     known_words: frozenset[str]  # correctly spelled words never "corrected" (English only)
     deletes: dict[str, str]  # typo index: word minus one letter -> word (English only)
     squeezed: dict[str, str]  # typo index: word with repeated letters collapsed -> word
@@ -56,6 +59,9 @@ class _Resources:
     any_cue: re.Pattern[str]  # all cue phrases in one regex: most texts have none
     suppress_before: re.Pattern[str]
     suppress_after: frozenset[str]
+    not_cue: re.Pattern[str]  # phrases that look like a cue and are not ("switched to the plan")
+    events: re.Pattern[str]  # failures told as events, both languages
+    weak_events: re.Pattern[str]  # events that count in answer-length texts only
     vader: t.Any
     textblob: t.Any
 
@@ -85,6 +91,21 @@ def _read_afinn(language: str) -> dict[str, float]:
         if word:
             lexicon[word.strip().lower()] = float(value)
     return lexicon
+
+
+# DDS words count this much of their listed polarity, and only from this strength up: the
+# weak ones (+-1) are mostly news and parliament words used in a neutral sense.
+_DDS_SCALE, _DDS_MIN = 0.6, 2.0
+
+
+def _read_dds() -> dict[str, float]:
+    """The word forms derived from DDS that AFINN-da lacks (data/dds_da.tsv, CC BY-SA 4.0)."""
+    words: dict[str, float] = {}
+    for line in (_DATA / "dds_da.tsv").read_text(encoding="utf-8").splitlines():
+        word, _, value = line.partition("\t")
+        if value and len(word) >= 3 and abs(float(value)) >= _DDS_MIN:
+            words[word] = float(value) * _DDS_SCALE
+    return words
 
 
 def _danish_forms(lexicon: dict[str, float]) -> dict[str, float]:
@@ -155,6 +176,7 @@ def _build_resources() -> _Resources:
     len(textblob_sentiment)  # TextBlob loads its lexicon lazily; do it here, under our lock
     rules = tomllib.loads((_DATA / "rules.toml").read_text(encoding="utf-8"))
     cues = tomllib.loads((_DATA / "cues.toml").read_text(encoding="utf-8"))
+    feedback = tomllib.loads((_DATA / "feedback.toml").read_text(encoding="utf-8"))
     spelling = Path(textblob_sentiment.path).with_name("en-spelling.txt")
     known_en = frozenset(
         line.split()[0]
@@ -168,6 +190,10 @@ def _build_resources() -> _Resources:
         lexicon = _read_afinn(code)
         if code == "da":
             lexicon = _danish_forms(lexicon)
+        detect = frozenset(lexicon) | {k.lower() for k in spec.get("words", {})}
+        if code == "da":  # DDS has many short words that are English too ("so", "far")
+            for word, value in _read_dds().items():
+                lexicon.setdefault(word, value)
         else:  # VADER's words that AFINN lacks, on AFINN's scale, so highlights find them too
             for word, value in vader.lexicon.items():
                 if word.isalpha() and word not in lexicon:
@@ -193,6 +219,9 @@ def _build_resources() -> _Resources:
             negating_prefix=spec.get("negating_prefix", ""),
             privative_suffixes=tuple(spec.get("privative_suffixes", ())),
             compound_heads=bool(spec.get("compound_heads", False)),
+            detect=detect,
+            lukewarm=frozenset(feedback["lukewarm"][code]),
+            courtesy=frozenset(feedback["courtesy"][code]),
             known_words=known_en if code == "en" else frozenset(),
             deletes=_deletes(lexicon) if code == "en" else {},
             squeezed=_squeezed(lexicon),
@@ -214,6 +243,9 @@ def _build_resources() -> _Resources:
             + r")(?: \S+){0,3} $"
         ),
         suppress_after=frozenset(cues["suppress"]["after"]),
+        not_cue=_cue_regex(cues["suppress"]["not_cues"]),
+        events=_cue_regex(feedback["events"]["en"] + feedback["events"]["da"]),
+        weak_events=_cue_regex(feedback["events"]["weak_en"] + feedback["events"]["weak_da"]),
         vader=vader,
         textblob=_plain_dict_copy(textblob_sentiment),
     )

@@ -1,8 +1,11 @@
 """The polarity: the word-list score, the English and Danish parts, and their fitted weights.
 
 English combines TextBlob, VADER and the word-list score; Danish has the word-list parts
-only. Each language's parts are weighted and summed by ``_combine``; the cue pull and the
-highlights are added by ``score()`` in the package.
+only. Post-sale readings (issue 12, ``data/feedback.toml``): failures told as events count as
+negative words, an answer of only lukewarm words is neutral, and praise with a complaint
+(mixed, or sarcasm) is labelled negative so that it is flagged. Each language's parts are
+weighted and summed by ``_combine``; the cue pull and the highlights are added by ``score()``
+in the package.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import math
 import typing as t
 
+from .cues import _find_events
 from .lexicon import _Lang, _lookup, _Resources
 from .tokens import _CLAUSE_END, _Token
 
@@ -35,6 +39,14 @@ _EN_WEIGHTS = {
 # Danish has only the word-list parts; they keep the English weights of a fit on those parts
 # alone (no Danish data was used for fitting: the Danish sets are test only).
 _DA_WEIGHTS = {"words": (0.623, 0.642), "free_negations": (0.0, 0.107), "markers": (0.0, 0.112)}
+# A failure told as an event ("never showed up", "an hour on hold") weighs this much (AFINN scale).
+_EVENT = -2.0
+# Post-sale rules. A comment with praise and a complaint (or sarcasm: "Great, another missed
+# appointment") is mixed, and a support lead must see it: its polarity is at most -_MIXED.
+# Mixed means positive words summing to _MIXED_POS or more and negative ones (events included)
+# to -_MIXED_NEG or less, in different clauses ("tilfreds med det nye fyr" is one clause).
+_MIXED, _MIXED_POS, _MIXED_NEG = 0.06, 1.0, 2.0
+_INTERJECTIONS = frozenset({"oh", "yeah", "wow", "well", "ah", "nå", "ja", "åh", "hold", "da"})
 # Danish texts of up to this many words are answer-length: weak complaint signals count alone.
 _DA_SHORT = 12
 
@@ -51,6 +63,8 @@ class _WordScore(t.NamedTuple):
     fixes: dict[int, str]  # token index -> the word a typo was read as, or "" in a phrase
     free_negations: int  # negators that negate no sentiment word: "it didn't arrive"
     markers: int  # complaint markers: "should", "only", "burde"
+    lukewarm: bool  # only "fine", "ok", "fint" (and "thanks"): neutral in a post-sale answer
+    mixed: bool  # praise and a complaint in different clauses (see _MIXED)
 
 
 def _find_items(
@@ -69,6 +83,8 @@ def _find_items(
                 value = emoji.get(key[0] + key[-1])  # ":-)))" -> ":)"
             if value is not None:
                 found[i] = (i, value, 1.0)
+        elif tok.kind == "num" and (rating := _rating(tokens, i)) is not None:
+            found[i], size = (i + 3, rating, 1.0), 4  # "10 out of 10", "2 ud af 10"
         elif tok.kind == "word":
             for size in range(min(lang.phrases.get(tok.low, 1), n - i), 0, -1):
                 span = tokens[i : i + size]
@@ -86,9 +102,37 @@ def _find_items(
     return found, fixes
 
 
-def _word_list_score(tokens: list[_Token], lang: _Lang, emoji: dict[str, float]) -> _WordScore:
-    """Sum word valences with negation, intensifiers, capitals, contrast and exclamation marks."""
+def _rating(tokens: list[_Token], i: int) -> float | None:
+    """A rating written as "8 out of 10" or "8 ud af 10": 0 at the middle, up to +-4."""
+    if i + 3 >= len(tokens) or tokens[i + 3].kind != "num":
+        return None
+    if (tokens[i + 1].low, tokens[i + 2].low) not in (("out", "of"), ("ud", "af")):
+        return None
+    try:
+        got, best = float(tokens[i].low.replace(",", ".")), float(tokens[i + 3].low)
+    except ValueError:
+        return None
+    if not 0 <= got <= best or best not in (5, 10, 100):
+        return None
+    return round(8 * got / best - 4, 1) or None
+
+
+def _word_list_score(
+    tokens: list[_Token], lang: _Lang, emoji: dict[str, float], events: list[tuple[int, int]]
+) -> _WordScore:
+    """Sum word valences with negation, intensifiers, capitals, contrast and exclamation marks.
+
+    Events (token spans) count as negative items that no negator flips ("never showed up").
+    """
     raw, fixes = _find_items(tokens, lang, emoji)
+    fixed: set[int] = set()
+    for first, last in events:
+        if any(first <= k <= last for k in fixed):
+            continue
+        for k in [k for k in raw if first <= k <= last or k < first <= raw[k][0]]:
+            del raw[k]  # the event is read as a whole ("still waiting", not "waiting")
+        raw[first] = (last, _EVENT, 1.0)
+        fixed.add(first)
     n = len(tokens)
     covered = {k for first, (last, _, _) in raw.items() for k in range(first, last + 1)}
     ends = {last: first for first, (last, _, _) in raw.items()}
@@ -112,7 +156,7 @@ def _word_list_score(tokens: list[_Token], lang: _Lang, emoji: dict[str, float])
     # A negator flips the first sentiment word up to three words after it, in its clause;
     # in Danish, failing that, the word just before it ("virker ikke").
     negated: dict[int, int] = {}  # item -> negator token
-    free = 0
+    free, free_at = 0, []
     for k, tok in enumerate(tokens):
         if tok.low not in lang.negators or k in covered:
             continue
@@ -121,16 +165,23 @@ def _word_list_score(tokens: list[_Token], lang: _Lang, emoji: dict[str, float])
             if boundary(j):
                 break
             if j in raw and j not in dropped:
-                target = j
+                target = j if j not in fixed else None
                 break
         if target is None and lang.negate_before and k - 1 in ends:
             target = ends[k - 1]
         if target is None or target in negated:
             free += 1
+            free_at.append(k)
         else:
             negated[target] = k
 
     items: list[_Item] = []
+    sides = [0.0, 0.0]  # sum of negative, sum of positive values
+    clause = [0] * n  # clause number of each token: praise and complaint apart make "mixed"
+    if len(raw) > 1 or (raw and free_at):  # otherwise nothing can be mixed
+        for k in range(1, n):
+            clause[k] = clause[k - 1] + boundary(k - 1)
+    said_in: tuple[set[int], set[int]] = (set(), set())  # clauses with a negative/positive item
     contrasts = [k for k, tok in enumerate(tokens) if tok.low in lang.contrast]
     last_contrast = contrasts[-1] if contrasts else -1
     for first in sorted(raw.keys() - dropped):
@@ -146,6 +197,9 @@ def _word_list_score(tokens: list[_Token], lang: _Lang, emoji: dict[str, float])
             start = min(start, negated[first])
         else:
             value *= mult
+        if value:  # before the contrast weighting: both halves of "A but B" count as said
+            sides[value > 0] += value
+            said_in[value > 0].add(clause[first])
         if last_contrast >= 0:
             value *= _BEFORE_CONTRAST if first < last_contrast else _AFTER_CONTRAST
         items.append(_Item(start, last, value))
@@ -153,8 +207,40 @@ def _word_list_score(tokens: list[_Token], lang: _Lang, emoji: dict[str, float])
     bangs = min(sum(tok.low == "!" for tok in tokens), 4)
     if total and bangs:
         total += math.copysign(_EXCLAMATION * bangs, total)
-    markers = sum(tok.low in lang.markers for tok in tokens)
-    return _WordScore(total, items, fixes, free, markers)
+    markers = sum(tok.low in lang.markers for k, tok in enumerate(tokens) if k not in covered)
+    soft = lang.lukewarm | lang.courtesy
+    said = [
+        (" ".join(tokens[j].low for j in range(first, raw[first][0] + 1)), first in negated)
+        for first in raw.keys() - dropped
+        if raw[first][1]
+    ]
+    lukewarm = (
+        bool(said)
+        and not free
+        and all(word in soft and not neg for word, neg in said)
+        and any(word in lang.lukewarm for word, _ in said)
+    )
+    # Praise first and then a complaint in the same clause is sarcasm or mixed just the same
+    # ("Fantastic job losing my order twice", "Godt gået at miste min pakke").
+    opener = min(raw.keys() - dropped, default=-1)
+    praise_first = opener >= 0 and raw[opener][1] > 0 and _at_start(tokens, boost, opener)
+    # ... and so is praise followed, in a later clause, by a negation of nothing: "Oh good,
+    # the tracking says delivered and there's no parcel".
+    mixed = sides[1] >= _MIXED_POS and (
+        (sides[0] <= -_MIXED_NEG and (len(said_in[0] | said_in[1]) > 1 or praise_first))
+        or (praise_first and any(clause[k] > clause[opener] for k in free_at))
+    )
+    if lukewarm:  # nothing to highlight either
+        items = [it._replace(value=0.0) for it in items]
+    if not said and any(value == 0 and last > first for first, (last, value, _) in raw.items()):
+        free = markers = 0  # only a hedge or a wish: "hard to say, we only ...", "would love"
+    return _WordScore(total, items, fixes, free, markers, lukewarm, mixed)
+
+
+def _at_start(tokens: list[_Token], boost: dict[int, tuple[int, float]], first: int) -> bool:
+    """Whether the item at ``first`` opens the text (after its intensifier or an "oh", "yeah")."""
+    start = boost[first][0] if first in boost else first
+    return all(tokens[k].low in _INTERJECTIONS for k in range(start))
 
 
 def _squash(total: float, count: int) -> float:
@@ -173,7 +259,7 @@ def _english_parts(
     text: str, tokens: list[_Token], res: _Resources
 ) -> tuple[dict[str, float], list[_Item]]:
     """The parts of an English score before weighting (see _EN_WEIGHTS), and the word items."""
-    words = _word_list_score(tokens, res.langs["en"], res.emoji)
+    words = _word_list_score(tokens, res.langs["en"], res.emoji, _find_events(tokens, res))
     fixes = words.fixes
     # VADER and TextBlob see "terrible" where the customer wrote "terible", and do not see
     # our multi-word entries ("could be better"), which the word list has already judged.
@@ -196,11 +282,14 @@ def _english_parts(
 
 
 def _word_parts(words: _WordScore) -> dict[str, float]:
-    """The word-list parts: the squashed sum, and the two weak complaint signals."""
+    """The word-list parts: the squashed sum, the two weak complaint signals, and the two
+    post-sale readings ``_combine`` applies (1.0 when they hold, else 0.0)."""
     return {
         "words": _squash(words.total, sum(1 for it in words.items if it.value)),
         "free_negations": -min(words.free_negations, 2),
         "markers": -min(words.markers, 2),
+        "lukewarm": float(words.lukewarm),
+        "mixed": float(words.mixed),
     }
 
 
@@ -215,7 +304,7 @@ def _danish_parts(tokens: list[_Token], res: _Resources) -> tuple[dict[str, floa
     the English tuning sets have almost no neutral texts (2-8 %), so they cannot show it, and
     their fitted weights say these signals help English opinion text, which keeps them as is.
     """
-    words = _word_list_score(tokens, res.langs["da"], res.emoji)
+    words = _word_list_score(tokens, res.langs["da"], res.emoji, _find_events(tokens, res))
     parts = _word_parts(words)
     if not parts["words"] and sum(tok.kind == "word" for tok in tokens) > _DA_SHORT:
         parts["free_negations"] = parts["markers"] = 0.0
@@ -223,9 +312,17 @@ def _danish_parts(tokens: list[_Token], res: _Resources) -> tuple[dict[str, floa
 
 
 def _combine(parts: dict[str, float], weights: dict[str, tuple[float, float]]) -> float:
-    """Weighted sum, with a weight for the positive and one for the negative side of a part."""
+    """Weighted sum, with a weight for the positive and one for the negative side of a part.
+
+    Then the post-sale readings: a lukewarm answer ("fine", "det var ok") is neutral, and a
+    mixed one is at most -_MIXED, so it is labelled negative and flagged.
+    """
+    if parts.get("lukewarm"):
+        return 0.0
     raw = 0.0
     for name, (w_pos, w_neg) in weights.items():
         value = parts[name]
         raw += value * (w_pos if value > 0 else w_neg)
+    if parts.get("mixed"):
+        raw = min(raw, -_MIXED)
     return max(-1.0, min(1.0, raw))

@@ -81,7 +81,7 @@ def _detect_language(tokens: list[_Token], hint: str | None, res: _Resources) ->
 
 def _lexicon_language(words: list[str], res: _Resources) -> str | None:
     """For stopword-free answers ("elendig", "fint"): the language whose lexicon knows them."""
-    en, da = res.langs["en"].lexicon, res.langs["da"].lexicon
+    en, da = res.langs["en"].lexicon, res.langs["da"].detect
     in_en = sum((w in en or w in res.vader.lexicon) and w not in da for w in words)
     in_da = sum(w in da and w not in en and w not in res.vader.lexicon for w in words)
     if in_da and not in_en:

@@ -33,8 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = {
     "amazon": {"r": 0.65, "acc3": 0.63},
-    "nyt": {"r": 0.55},
-    "da_lcc": {"r": 0.58, "acc3": 0.66},
+    # The NYT r target and the LCC 3-class target are retired (issue 12): news is not our text.
+    "da_lcc": {"r": 0.58},
     "da_europarl": {"r": 0.72},
     "tweets": {"texts_per_s": 3000},
 }
@@ -52,6 +52,9 @@ DA_SETS = {
     "da_europarl": ["europarl_da_sentiment/europarl-da-sentiment.csv"],
 }
 TUNING = ("tweets", "movies")
+# Our own labelled post-sale comments (tests/data/feedback_<lang>.csv, written for this
+# project): every third row (the 3rd, 6th, ...) is held out and never looked at when tuning.
+PRIVATE_TARGETS = {"acc3": 0.80, "flag_recall": 0.90, "false_flags": 0.15}
 
 
 def load_sentiment():
@@ -193,10 +196,89 @@ def fit(sentiment, sets: dict[str, list[tuple[str, float]]]) -> None:
         print(f"{label} = {json.dumps({k: tuple(v) for k, v in weights.items()})}")
 
 
+def read_private(language: str, fresh: bool = False) -> list[dict[str, str]]:
+    """text, label (positive/neutral/negative/mixed), must_flag (yes/no); adds "part".
+
+    ``fresh``: feedback_fresh_<lang>.csv, written after the first tuning round of issue 12; its
+    figures were read after each of the two rounds, its misreads never (--misread leaves it
+    out). A second check beside the held-out rows, whose texts the tuner had written.
+    """
+    name = f"feedback_fresh_{language}.csv" if fresh else f"feedback_{language}.csv"
+    with (REPO / "tests" / "data" / name).open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for k, row in enumerate(rows):
+        row["part"] = "fresh" if fresh else "held_out" if k % 3 == 2 else "tuned"
+    return rows
+
+
+def private_metrics(sentiment, rows: list[dict[str, str]], language: str) -> dict[str, float]:
+    """3-class accuracy (mixed rows left out: they have no 3-class answer), flag recall and
+    false-flag rate, where a comment is flagged when it is labelled negative or has a cue."""
+    hit = flagged_ok = must = false_flags = clean = three = 0
+    for row in rows:
+        s = sentiment.score(row["text"], language)
+        flagged = s.label == "negative" or bool(s.cues)
+        if row["label"] != "mixed":
+            three += 1
+            hit += s.label == row["label"]
+        if row["must_flag"] == "yes":
+            must += 1
+            flagged_ok += flagged
+        else:
+            clean += 1
+            false_flags += flagged
+    return {
+        "rows": len(rows),
+        "acc3": round(hit / max(three, 1), 4),
+        "flag_recall": round(flagged_ok / max(must, 1), 4),
+        "false_flags": round(false_flags / max(clean, 1), 4),
+    }
+
+
+def private_set(sentiment, show_misread: bool = False) -> dict[str, dict]:
+    """Our post-sale comments per language and part (tuned / held out / all), printed."""
+    results: dict[str, dict] = {}
+    for language in ("en", "da"):
+        rows = read_private(language)
+        parts = {
+            name: [r for r in rows if name == "all" or r["part"] == name]
+            for name in ("tuned", "held_out", "all")
+        }
+        parts["fresh"] = read_private(language, fresh=True)
+        results[language] = {n: private_metrics(sentiment, rs, language) for n, rs in parts.items()}
+        print(f"private feedback, {language} ({len(rows)} rows)")
+        for name, m in results[language].items():
+            print(
+                f"  {name:8s} acc3={m['acc3']:.3f}  flag recall={m['flag_recall']:.3f}"
+                f"  false flags={m['false_flags']:.3f}  ({m['rows']} rows)"
+            )
+        for key, target in PRIVATE_TARGETS.items():
+            value = results[language]["held_out"][key]
+            ok = value <= target if key == "false_flags" else value >= target
+            print(
+                f"  target {key} {'<=' if key == 'false_flags' else '>='} {target} (held out): "
+                f"{value} {'met' if ok else 'MISSED'}"
+            )
+        if show_misread:  # the tuned part only: the held-out rows stay unseen
+            for row in parts["tuned"]:
+                s = sentiment.score(row["text"], language)
+                flagged = s.label == "negative" or bool(s.cues)
+                label_ok = row["label"] == "mixed" or s.label == row["label"]
+                if not label_ok or flagged != (row["must_flag"] == "yes"):
+                    print(
+                        f"    MISREAD {row['label']:8s} got {s.label:8s} {s.polarity:+.3f}"
+                        f" {list(s.cues)} {row['text']}"
+                    )
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fit", action="store_true", help="print refitted weights and stop")
     parser.add_argument("--sets", help="comma-separated subset, e.g. tweets,da_lcc")
+    parser.add_argument(
+        "--misread", action="store_true", help="also list misread comments of the tuned part"
+    )
     args = parser.parse_args()
     pin_one_core()
     sentiment = load_sentiment()
@@ -206,11 +288,12 @@ def main() -> None:
     if args.fit:
         fit(sentiment, sets)
         return
-    wanted = args.sets.split(",") if args.sets else list(sets)
+    wanted = args.sets.split(",") if args.sets else list(sets) + ["private"]
     sentiment.score("warm up", "en")  # build the word lists outside the timings
     results: dict[str, dict] = {}
     by_language = {lang: scorers(sentiment, lang) for lang in ("en", "da")}
-    for name in wanted:
+    private = private_set(sentiment, args.misread) if "private" in wanted else {}
+    for name in (w for w in wanted if w != "private"):
         rows = sets[name]
         danish = name.startswith("da_")
         texts, gold = [t for t, _ in rows], [g for _, g in rows]
@@ -243,6 +326,8 @@ def main() -> None:
                 "data": str(root),
                 "targets": TARGETS,
                 "sets": results,
+                "private": private,
+                "private_targets": PRIVATE_TARGETS,
             },
             sort_keys=True,
         )

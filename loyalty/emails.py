@@ -199,13 +199,31 @@ def health_warning(
     )
 
 
-def _reading(reading: Reading) -> str:
+def _reading(reading: Reading, language: str = "en") -> str:
     """An NPS as the summary says it: +23.4 ± 8.1, or why there is none to read."""
     if reading.value is None:
-        return "no answers"
+        return ui_text("reading_none", language)
     margin = f" ± {reading.moe:.1f}" if reading.moe is not None else ""
-    few = "; few answers, read with care" if reading.low_confidence else ""
+    few = f"; {ui_text('reading_few', language)}" if reading.low_confidence else ""
     return f"{reading.value:+.1f}{margin}{few}"
+
+
+def change_words(summary: Summary, language: str) -> str:
+    """Whether the NPS moved beyond the noise, in words of ``language``: the words of
+    :func:`loyalty.metrics.compare`, from the same comparison."""
+    c = summary.comparison
+    if c.change is None:
+        return ui_text("change_none", language)
+    if c.noise is None:
+        return ui_text("change_unknown", language)
+    amount = f"{abs(c.change):.1f}"
+    kind = "change_rose" if c.change > 0 else "change_fell" if c.change < 0 else "change_flat"
+    direction = ui_text(kind, language, amount=amount) if c.change else ui_text(kind, language)
+    verdict = ui_text("change_real" if c.beyond_noise else "change_noise", language,
+                      noise=f"{c.noise:.1f}")  # fmt: skip
+    if summary.now.low_confidence or summary.then.low_confidence:
+        verdict += f"; {ui_text('reading_few', language)}"
+    return f"{direction}, {verdict}"
 
 
 def scheduled_report(
@@ -217,7 +235,10 @@ def scheduled_report(
     context = dict(
         title=title,
         s=summary,
-        reading=_reading,
+        reading=lambda reading: _reading(reading, language),
+        change=change_words(summary, language),
+        t=lambda key, **values: ui_text(key, language, **values),
+        lang=language,
         filename=filename,
         dashboard_url=f"{current_app.config['BASE_URL']}/dashboard",
     )
@@ -225,8 +246,15 @@ def scheduled_report(
         sender=current_app.config["MAIL_FROM"],
         to_name="",
         to_email=user.email,
-        subject=f"{title}: NPS {_reading(summary.now)} ({summary.period.first.isoformat()} to "
-        f"{summary.period.last.isoformat()})",
+        subject=f"{title}: NPS {_reading(summary.now, language)} ("
+        + ui_text(
+            "report_period",
+            language,
+            title="",
+            first=summary.period.first.isoformat(),
+            last=summary.period.last.isoformat(),
+        ).removeprefix(", ")
+        + ")",  # fmt: skip
         text=render_template("email/scheduled_report.txt", **context),
         html=render_template("email/scheduled_report.html", **context),
     )

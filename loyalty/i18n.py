@@ -154,6 +154,40 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "{email} får ikke flere undersøgelser fra os.",
         "en": "{email} will not receive more surveys from us.",
     },
+    # the scheduled report's email (staff read it in the schedule's language)
+    "report_period": {"da": "{title}, {first} til {last}", "en": "{title}, {first} to {last}"},
+    "report_before": {
+        "da": "Perioden før ({first} til {last})",
+        "en": "The period before ({first} to {last})",
+    },
+    "report_attached": {
+        "da": "Hele rapporten er vedhæftet ({filename}): den kan åbnes i enhver browser, "
+        "også uden net.",
+        "en": "The whole report is attached ({filename}): it opens in any browser, also offline.",
+    },
+    "report_dashboard": {"da": "På dashboardet: {url}", "en": "On the dashboard: {url}"},
+    "report_open_dashboard": {"da": "Åbn dashboardet", "en": "Open the dashboard"},
+    "reading_none": {"da": "ingen svar", "en": "no answers"},
+    "reading_few": {"da": "få svar, læs med forbehold", "en": "few answers, read with care"},
+    "change_none": {
+        "da": "intet at sammenligne: en af perioderne har ingen svar",
+        "en": "nothing to compare: one of the periods has no answers",
+    },
+    "change_unknown": {
+        "da": "for få svar til at skelne en ændring fra støj",
+        "en": "too few answers to tell change from noise",
+    },
+    "change_rose": {"da": "steg {amount} point", "en": "rose {amount} points"},
+    "change_fell": {"da": "faldt {amount} point", "en": "fell {amount} points"},
+    "change_flat": {"da": "flyttede sig ikke", "en": "did not move"},
+    "change_real": {
+        "da": "ud over støjen (±{noise}): en reel ændring",
+        "en": "beyond the noise (±{noise}): a real change",
+    },
+    "change_noise": {
+        "da": "inden for støjen (±{noise}): ikke en reel ændring",
+        "en": "within the noise (±{noise}): not a real change",
+    },
 }
 
 #: Strings that depend on a count: (one, other) per language. Danish and English both use

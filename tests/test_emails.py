@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import re
 import typing as t
@@ -280,3 +281,32 @@ def test_the_invitations_score_buttons_are_a_fingers_height(world):
     assert len(buttons) == 11
     for style in buttons:
         assert "padding:10px 0;" in style and "line-height:24px;" in style
+
+
+@pytest.mark.parametrize(
+    ("then", "now"),
+    [
+        ((10.0, 5.0, 100, False), (30.0, 5.0, 100, False)),  # beyond the noise
+        ((10.0, 20.0, 100, False), (12.0, 20.0, 100, False)),  # within it
+        ((10.0, 5.0, 100, False), (10.0, 5.0, 100, False)),  # did not move
+        ((-20.0, 30.0, 10, True), (20.0, 30.0, 12, True)),  # few answers
+        ((None, None, 0, True), (10.0, 5.0, 100, False)),  # nothing to compare
+        ((10.0, None, 1, True), (20.0, 5.0, 100, False)),  # no margin
+    ],
+)
+def test_the_report_says_the_comparison_in_the_metrics_own_words(app, then, now):
+    """English: exactly the words of metrics.compare; Danish: built from the same numbers."""
+    from loyalty import metrics, periods
+    from loyalty.dashboard.queries import Summary
+    from loyalty.emails import change_words
+
+    before, after = metrics.Reading(*then), metrics.Reading(*now)
+    day = dt.date(2026, 1, 1)
+    summary = Summary(
+        periods.Period(day, day), periods.Period(day, day), after, before,
+        metrics.compare(before, after),
+    )  # fmt: skip
+    assert change_words(summary, "en") == summary.comparison.words
+    danish = change_words(summary, "da")
+    assert danish != summary.comparison.words
+    assert "point" in danish or "flyttede" in danish or "svar" in danish, danish

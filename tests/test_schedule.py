@@ -168,3 +168,18 @@ def test_the_command_says_when_the_mail_server_refused_it(app, smtp_server, runn
     result = runner.invoke(args=["report", "send", "executive-monthly"])
     assert result.exit_code == 1 and "the mail server refused it" in result.output
     assert "sent already" not in result.output and "not again" not in result.output
+
+
+def test_a_danish_schedule_mails_its_summary_in_danish(app, smtp_server, stored_answer):
+    app.config.update(MAIL_URL=smtp_server.url, REPORT_SCHEDULE=[{**MONTHLY[0], "language": "da"}])
+    staff("ceo@example.com", role="executive")
+    period = schedule.last_period("month", periods.today(tz()))
+    _answers(stored_answer, period)
+    (delivery,) = schedule.send_due()
+    (message,) = smtp_server.messages
+    body = message.get_body(("plain",)).get_content()
+    assert f"{period.first.isoformat()} til {period.last.isoformat()}" in body
+    assert "Perioden før" in body and "inden for støjen" in body
+    assert "vedhæftet" in body and "The period before" not in body
+    html = message.get_body(("html",)).get_content()
+    assert '<html lang="da">' in html and "Åbn dashboardet" in html

@@ -66,7 +66,7 @@ class MetricStaleDay(Model):
 class ReportDelivery(Model):
     """One scheduled report for one period, claimed before it is emailed: the unique key
     makes it go out once per period, whichever process (dispatcher, cron) gets there first,
-    and across restarts."""
+    and across restarts; each recipient is recorded as their message is handed over."""
 
     __tablename__ = "report_deliveries"
     __table_args__ = (sa.UniqueConstraint("report", "period_first", name="report_period"),)
@@ -76,7 +76,15 @@ class ReportDelivery(Model):
     #: the period the report's summary is about (the last whole week, month or quarter)
     period_first: Mapped[dt.date] = mapped_column(sa.Date)
     period_last: Mapped[dt.date] = mapped_column(sa.Date)
-    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: when a process began sending it; empty when that sending stopped short (a refusal),
+    #: so the next pass takes it up again
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     #: empty until every recipient's message was handed to the mail server
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     recipients: Mapped[int] = mapped_column(default=0)
+    #: the users (ids, comma-separated) whose message was handed over: a report taken up
+    #: again goes only to the others
+    delivered_to: Mapped[str] = mapped_column(sa.Text, default="")
+
+    def delivered(self) -> set[int]:
+        return {int(part) for part in self.delivered_to.split(",") if part}

@@ -172,6 +172,7 @@ class Collector:
         self.peers: list[tuple[str, int]] = []  # the connection each message came on
         self.received = threading.Event()
         self.refuse: str | None = None
+        self.refuse_to: set[str] = set()  # addresses whose mail is refused (550)
         self.hold: threading.Event | None = None  # a slow server: answers once this is set
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
@@ -179,6 +180,8 @@ class Collector:
             await asyncio.get_running_loop().run_in_executor(None, self.hold.wait, 30)
         if self.refuse:
             return self.refuse
+        if self.refuse_to & set(envelope.rcpt_tos):
+            return "550 mailbox unavailable"
         self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
         self.peers.append(session.peer)  # one (host, port) per connection
         self.received.set()
@@ -194,7 +197,8 @@ def free_port() -> int:
 @pytest.fixture
 def smtp_server():
     """A real SMTP server on loopback; ``.messages`` holds what it received, ``.url`` its
-    address for ``MAIL_URL``; set ``.refuse = "550 ..."`` to make it refuse mail, and
+    address for ``MAIL_URL``; set ``.refuse = "550 ..."`` to make it refuse mail (or
+    ``.refuse_to`` to the addresses it refuses), and
     ``.hold = threading.Event()`` to make it wait for that event before answering."""
     collector = Collector()
     controller = Controller(collector, hostname="127.0.0.1", port=free_port())

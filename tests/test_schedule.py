@@ -137,9 +137,45 @@ def test_a_refused_send_is_tried_again_on_the_next_pass(app, smtp_server):
     staff("ceo@example.com", role="executive")
     smtp_server.refuse = "550 mailbox unavailable"
     assert schedule.send_due() == []
-    assert db.session.query(ReportDelivery).count() == 0  # the claim was given back
+    (delivery,) = db.session.query(ReportDelivery).all()
+    assert delivery.claimed_at is None and delivery.sent_at is None  # the claim given up
     smtp_server.refuse = None
     assert len(schedule.send_due()) == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_report_refused_for_one_recipient_goes_to_the_others_once(app, smtp_server, runner):
+    app.config.update(MAIL_URL=smtp_server.url, REPORT_SCHEDULE=MONTHLY)
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        staff(email, role="executive")
+    smtp_server.refuse_to = {"b@example.com"}
+    assert schedule.send_due() == []  # refused half-way: given up, a got it
+    assert [m["To"] for m in smtp_server.messages] == ["a@example.com"]
+    result = runner.invoke(args=["report", "send", "executive-monthly"])
+    assert result.exit_code == 1 and "refused" in result.output  # b still refused
+    assert [m["To"] for m in smtp_server.messages] == ["a@example.com"]
+    smtp_server.refuse_to = set()
+    (delivery,) = schedule.send_due()
+    assert [m["To"] for m in smtp_server.messages] == [
+        "a@example.com", "b@example.com", "c@example.com",
+    ]  # fmt: skip
+    assert delivery.recipients == 3 and delivery.sent_at is not None
+    assert schedule.send_due() == []  # and not again
+
+
+def test_a_claim_left_by_a_process_that_died_is_taken_up_again(app, smtp_server):
+    app.config.update(MAIL_URL=smtp_server.url, REPORT_SCHEDULE=MONTHLY)
+    staff("ceo@example.com", role="executive")
+    period = schedule.last_period("month", periods.today(tz()))
+    now = utcnow()
+    db.session.add(
+        ReportDelivery(report="executive-monthly", period_first=period.first,
+                       period_last=period.last, claimed_at=now - dt.timedelta(minutes=5))
+    )  # fmt: skip
+    db.session.commit()
+    assert schedule.send_due(now=now) == []  # another process may still be sending it
+    later = now + schedule.CLAIM_TIMEOUT
+    assert len(schedule.send_due(now=later)) == 1
     assert len(smtp_server.messages) == 1
 
 

@@ -103,9 +103,13 @@ def report_send(name: str) -> None:
     if not schedule.recipients(entry.roles):
         raise click.ClickException(f"nobody has the roles {', '.join(entry.roles)}: not sent")
     earlier = schedule.delivered(name, period)
-    if earlier is not None:
-        when = "is being sent now" if earlier.sent_at is None else f"went out {earlier.sent_at}"
-        click.echo(f"{name} for {period.first} to {period.last} {when}; not again.")
+    if earlier is not None and earlier.sent_at is not None:
+        click.echo(
+            f"{name} for {period.first} to {period.last} went out {earlier.sent_at}; not again."
+        )
+        return
+    if earlier is not None and earlier.claimed_at is not None:
+        click.echo(f"{name} for {period.first} to {period.last} is being sent now; not again.")
         return
     sent = schedule.send_due(only=name)
     if not sent:

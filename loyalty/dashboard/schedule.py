@@ -7,8 +7,9 @@ attached, and in the body the NPS of the period that ended, with its margin of e
 against the period before and whether the change is beyond the noise. A
 :class:`~loyalty.models.ReportDelivery` row is claimed before anything is sent, so a report
 goes out once per period whoever gets there first (the dispatcher's pass, or
-``flask --app loyalty report send NAME`` from cron) and whatever restarts in between; a
-failed send gives the claim back, so the next pass tries again.
+``flask --app loyalty report send NAME`` from cron) and whatever restarts in between. Each
+recipient is recorded as their message is handed over; a refused send gives the claim up,
+so the next pass sends it to those who did not get it, and nobody gets it twice.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 #: A report's schedule when an entry leaves these out.
 DEFAULT_LANGUAGE = "en"
 DEFAULT_HOUR = 7
+#: a claim this old whose sending never finished belongs to a process that died
+CLAIM_TIMEOUT = dt.timedelta(minutes=30)
 _FIELDS = {"report", "every", "roles", "language", "hour"}
 
 
@@ -129,44 +132,75 @@ def send_due(
         if delivery is None:
             continue  # it went out for this period already, or is going out now
         try:
-            _send(entry, period, people, mail)
+            _send(entry, period, people, mail, delivery)
         except (MailError, OSError) as exc:
             log.warning("report %s for %s not sent: %s", entry.report, period.first, exc)
-            db.session.delete(delivery)  # given back: the next pass tries again
+            db.session.rollback()
+            delivery.claimed_at = None  # given up: the next pass sends to the others
             db.session.commit()
             continue
-        delivery.sent_at, delivery.recipients = utcnow(), len(people)
+        delivery.sent_at, delivery.recipients = utcnow(), len(delivery.delivered())
         db.session.commit()
         sent.append(delivery)
     return sent
 
 
 def _claim(entry: Scheduled, period: periods.Period, now: dt.datetime) -> ReportDelivery | None:
+    """This period's delivery of the report, claimed for this process; None when it went
+    out already or another process is sending it. A claim given up (a refusal), or taken
+    longer ago than :data:`CLAIM_TIMEOUT` by a process that died, is taken up again."""
     delivery = ReportDelivery(
         report=entry.report, period_first=period.first, period_last=period.last, claimed_at=now
     )
     db.session.add(delivery)
     try:
         db.session.commit()
+        return delivery
     except IntegrityError:
         db.session.rollback()
+    this = (ReportDelivery.report == entry.report, ReportDelivery.period_first == period.first)
+    taken = db.session.execute(
+        sa.update(ReportDelivery)
+        .where(
+            *this,
+            ReportDelivery.sent_at.is_(None),
+            sa.or_(
+                ReportDelivery.claimed_at.is_(None),
+                ReportDelivery.claimed_at < now - CLAIM_TIMEOUT,
+            ),
+        )
+        .values(claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    if t.cast(t.Any, taken).rowcount != 1:
         return None
-    return delivery
+    return db.session.scalar(sa.select(ReportDelivery).where(*this))
 
 
 def _send(
-    entry: Scheduled, period: periods.Period, people: list[User], mail: Transport | None
+    entry: Scheduled,
+    period: periods.Period,
+    people: list[User],
+    mail: Transport | None,
+    delivery: ReportDelivery,
 ) -> None:
     """Render the report over its own length of days up to the period's last day, and mail
-    it to ``people``."""
+    it to each of ``people`` who has not had it, recording each one as it is handed over."""
     spec: ReportSpec = reports(current_app)[entry.report]
     shown = periods.Period(period.last - dt.timedelta(days=spec.days - 1), period.last)
     html = rendering.render_html(spec, shown, language=entry.language, standalone=True)
     before = last_period(entry.every, period.first)
     about = queries.summary(period, before, min_n=current_app.config["MIN_N"])
+    done = delivery.delivered()
     with mail or emails.transport() as transport:
         for user in people:
+            if user.id in done:
+                continue
             transport.send(emails.scheduled_report(user, spec, entry.language, about, html))
+            done.add(user.id)
+            delivery.delivered_to = ",".join(str(i) for i in sorted(done))
+            db.session.commit()
 
 
 def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.Any) -> None:

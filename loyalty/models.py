@@ -26,6 +26,9 @@ ACT_ROLES = ("admin", "support")
 ADMIN_ROLES = ("admin",)
 INVITATION_STATES = ("scheduled", "sending", "sent", "failed", "skipped")
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
+#: what an erased comment (or any erased text) reads: still a comment in every count, its
+#: score kept, its words gone (and never scored again)
+ERASED_TEXT = "[erased]"
 
 
 def utcnow() -> dt.datetime:
@@ -420,6 +423,7 @@ from .case_tables import CASE_STATES as CASE_STATES  # noqa: E402
 from .case_tables import Case as Case  # noqa: E402
 from .case_tables import CaseEvent as CaseEvent  # noqa: E402
 from .case_tables import Flag as Flag  # noqa: E402
+from .privacy_tables import PrivacyRequest as PrivacyRequest  # noqa: E402
 from .rollup_tables import MetricDay as MetricDay  # noqa: E402
 from .rollup_tables import MetricStaleDay as MetricStaleDay  # noqa: E402
 from .rollup_tables import ReportDelivery as ReportDelivery  # noqa: E402

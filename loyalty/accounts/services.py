@@ -9,6 +9,8 @@ back. Callers commit.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import typing as t
 from dataclasses import dataclass
 from decimal import Decimal
@@ -157,8 +159,29 @@ def upsert_account(
 
 
 def find_contact(email: str) -> Contact | None:
-    """The contact with this (already normalised) address."""
-    return db.session.scalar(sa.select(Contact).where(Contact.email == email))
+    """The contact with this (already normalised) address, or the erased contact it was:
+    an erased person who turns up again in an import or an event is never asked again."""
+    return db.session.scalar(
+        sa.select(Contact).where(Contact.email.in_((email, erased_address(email))))
+    )
+
+
+def erased_address(email: str) -> str:
+    """What an erased contact's address becomes: a keyed hash of it (not the address, and
+    not to be guessed from a list of addresses without the secret key), so that the person
+    is still recognised, and left alone, if they turn up again."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(key, email.encode(), hashlib.sha256).hexdigest()[:40]
+    return f"erased-{digest}@erased.invalid"
+
+
+ERASED_NAME = "Erased person"
+
+
+def erase_contact(contact: Contact, now: dt.datetime) -> None:
+    """Overwrite the contact's name and address; it is never written back nor sent to."""
+    contact.email, contact.name = erased_address(contact.email), ERASED_NAME
+    contact.erased_at = now
 
 
 def put_contact(

@@ -15,7 +15,7 @@ from flask import current_app
 
 from .. import sentiment
 from ..db import db
-from ..models import Answer, Invitation, Response, utcnow
+from ..models import ERASED_TEXT, Answer, Invitation, Response, utcnow
 from ..signals import response_saved
 
 if t.TYPE_CHECKING:
@@ -96,6 +96,7 @@ def apply_sentiment(answer: Answer, result: sentiment.Sentiment) -> None:
 def _outdated_answers() -> sa.Select:
     return sa.select(Answer).where(
         Answer.text.is_not(None),
+        Answer.text != ERASED_TEXT,  # its score stays what it was
         sa.or_(Answer.scorer_version.is_(None), Answer.scorer_version < sentiment.SCORER_VERSION),
     )
 

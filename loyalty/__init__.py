@@ -30,6 +30,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .dashboard import funnel, responses, rollups, schedule
     from .dashboard import views as dashboard
     from .outreach import dispatch, webhooks
+    from .privacy import views as privacy_views
     from .survey import views as survey
     from .triage import clock, flagging, notifications, responsiveness, settings
     from .triage import views as triage
@@ -70,6 +71,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(responsiveness.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(privacy_views.bp)
     # The survey form (and its partial save) checks its own token, bound to the link rather
     # than to a session cookie, so a customer whose browser blocks cookies can answer, and
     # so it can keep the customer's answers; one-click unsubscribe (RFC 8058) comes from

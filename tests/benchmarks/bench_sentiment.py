@@ -193,6 +193,69 @@ def fit(sentiment, sets: dict[str, list[tuple[str, float]]]) -> None:
         print(f"{label} = {json.dumps({k: tuple(v) for k, v in weights.items()})}")
 
 
+# --- themes (issue 12): per-theme precision and recall on our own labelled comments -------
+
+THEME_DATA = REPO / "tests" / "data"
+THEME_TARGETS = {"precision": 0.85, "recall": 0.75}
+#: a theme is "common" (held to the targets) with at least this many labelled mentions
+COMMON_THEME = 8
+
+
+def theme_figures(sentiment) -> dict:
+    """Per language and theme: precision, recall and the share of right signs; and the share
+    of comments with no theme found. Data: tests/data/themes_<lang>.csv, "text,themes" with
+    themes as "billing:- quality:+" (0 for neutral)."""
+    out: dict[str, dict] = {}
+    for lang in ("en", "da"):
+        with (THEME_DATA / f"themes_{lang}.csv").open(encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f))
+        counts: dict[str, dict[str, int]] = {}
+        none_found = 0
+        for row in rows:
+            gold = dict(item.split(":") for item in row["themes"].split())
+            found = {th.id: th.polarity for th in sentiment.score(row["text"], lang).themes}
+            none_found += not found
+            for theme in set(gold) | set(found):
+                c = counts.setdefault(theme, {"tp": 0, "fp": 0, "fn": 0, "signs_right": 0})
+                if theme in gold and theme in found:
+                    c["tp"] += 1
+                    sign = {"+": 1, "-": -1, "0": 0}[gold[theme]]
+                    c["signs_right"] += band(found[theme]) == sign
+                else:
+                    c["fp" if theme in found else "fn"] += 1
+        themes = {}
+        for theme, c in sorted(counts.items()):
+            labelled = c["tp"] + c["fn"]
+            themes[theme] = {
+                "labelled": labelled,
+                "precision": round(c["tp"] / max(c["tp"] + c["fp"], 1), 3),
+                "recall": round(c["tp"] / max(labelled, 1), 3),
+                "sign_accuracy": round(c["signs_right"] / max(c["tp"], 1), 3),
+                "common": labelled >= COMMON_THEME,
+            }
+        out[lang] = {
+            "comments": len(rows),
+            "no_theme_share": round(none_found / max(len(rows), 1), 3),
+            "themes": themes,
+        }
+    return out
+
+
+def print_themes(figures: dict) -> None:
+    for lang, fig in figures.items():
+        print(
+            f"themes_{lang} ({fig['comments']} comments; no theme found in "
+            f"{fig['no_theme_share']:.1%})"
+        )
+        for theme, m in fig["themes"].items():
+            missed = [k for k, bar in THEME_TARGETS.items() if m["common"] and m[k] < bar]
+            verdict = ("MISSED " + ",".join(missed)) if missed else ("met" if m["common"] else "")
+            print(
+                f"  {theme:14s} n={m['labelled']:3d}  precision={m['precision']:.3f}"
+                f"  recall={m['recall']:.3f}  sign={m['sign_accuracy']:.3f}  {verdict}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fit", action="store_true", help="print refitted weights and stop")
@@ -236,6 +299,8 @@ def main() -> None:
         if "texts_per_s" in TARGETS.get(name, {}):
             verdict = "met" if speed >= 0.5 else "MISSED"
             print(f"  speed vs TextBlob alone in this run: {speed:.2f} (the bar is 0.5) {verdict}")
+    themes = theme_figures(sentiment)
+    print_themes(themes)
     print(
         json.dumps(
             {
@@ -243,6 +308,8 @@ def main() -> None:
                 "data": str(root),
                 "targets": TARGETS,
                 "sets": results,
+                "themes": themes,
+                "theme_targets": THEME_TARGETS,
             },
             sort_keys=True,
         )

@@ -58,10 +58,10 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     bodies.init_app(app)  # before CSRF's check reads the form
     auth.init_app(app)
     csrf.init_app(app)
-    settings.settings(app)
+    app.extensions[specs.THEMES_KEY] = specs.load_theme_book(app.config["FORMS_FOLDER"])
+    settings.settings(app)  # after the themes: a flag rule may name one
     health.parse_rules(app.config["HEALTH"])
     app.extensions[specs.REGISTRY_KEY] = specs.load_folder(app.config["FORMS_FOLDER"])
-    app.extensions[specs.THEMES_KEY] = specs.load_theme_book(app.config["FORMS_FOLDER"])
     app.extensions[specs.REPORTS_KEY] = specs.load_reports(app.config["REPORTS_FOLDER"])
     schedule.parse(app.config["REPORT_SCHEDULE"], app.extensions[specs.REPORTS_KEY])
 

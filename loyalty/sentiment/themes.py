@@ -264,10 +264,10 @@ def find_themes(
     if not mentions:
         return ()
     contrast = rules.contrast if rules else frozenset()
-    clause, sentence = _clauses(tokens, contrast)
+    where = _clauses(tokens, contrast)
     covered = {k for first, last, _ in spans for k in range(first, last + 1)}
     free = {  # clauses with a negator that negates no sentiment word: "nobody called back"
-        clause[k]
+        where[k][0]
         for k, tok in enumerate(tokens)
         if rules and tok.low in rules.negators and k not in covered
     }
@@ -276,7 +276,7 @@ def find_themes(
     for span in spans:
         if span[:2] in plain:
             continue
-        theme = _owner(span, mentions, clause, sentence, len(found) == 1)
+        theme = _owner(span, mentions, where, len(found) == 1)
         if theme is not None:
             evidence[theme].append(span)
     any_evidence = any(evidence.values())
@@ -285,7 +285,7 @@ def find_themes(
         own = evidence[theme]
         if own:
             value = math.tanh(sum(w for _, _, w in own) / math.sqrt(len(own)))
-        elif any(clause[f] in free for th, f, _ in mentions if th == theme):
+        elif any(where[f][0] in free for th, f, _ in mentions if th == theme):
             value = min(polarity, _FREE_NEGATION)
         else:
             value = polarity if not any_evidence else 0.0
@@ -302,45 +302,47 @@ def find_themes(
     return tuple(result)
 
 
-def _clauses(tokens: list[_Token], contrast: frozenset[str]) -> tuple[list[int], list[int]]:
-    """Each token's clause (ended by punctuation or a contrast word) and sentence (ended by
-    . ? ! ; or a contrast word: "great product, but billing ..." are two)."""
-    clause, sentence = [], []
-    c = s = 0
+def _clauses(tokens: list[_Token], contrast: frozenset[str]) -> list[tuple[int, int, int]]:
+    """Each token's clause (ended by punctuation or a contrast word), sentence (ended by
+    . ? ! ; or a contrast word: "great product, but billing ..." are two) and part (ended by
+    a contrast word only)."""
+    where = []
+    c = s = p = 0
     for tok in tokens:
         if tok.low in contrast:
-            c, s = c + 1, s + 1
-        clause.append(c)
-        sentence.append(s)
+            c, s, p = c + 1, s + 1, p + 1
+        where.append((c, s, p))
         if tok.low in _CLAUSE_END:
             c += 1
             s += tok.low in _SENTENCE_END
-    return clause, sentence
+    return where
 
 
 def _owner(
     span: tuple[int, int, float],
     mentions: list[tuple[int, int, int]],
-    clause: list[int],
-    sentence: list[int],
+    where: list[tuple[int, int, int]],
     only_one: bool,
 ) -> int | None:
     """The theme a sentiment span belongs to: the nearest mention in its clause, else in its
-    sentence, else the comment's only theme. On a tie the mention after it wins ("hate the
-    invoices" more often than "the product I hate")."""
+    sentence, else the comment's only theme unless a contrast word stands between them. On a
+    tie the mention before it wins: "Fakturaen var fin og leveringen hurtig" (tried both
+    ways on the labelled comments: the same figures, so the reading that is right here)."""
     first, last, _ = span
-    for where in (clause, sentence):
-        near = [m for m in mentions if where[m[1]] == where[first]]
+    for level in (0, 1):
+        near = [m for m in mentions if where[m[1]][level] == where[first][level]]
         if near:
 
             def distance(m: tuple[int, int, int]) -> tuple[int, int]:
                 if m[1] <= last and first <= m[2]:
                     return (0, 0)  # the sentiment word is a theme word: "overpriced"
                 gap = m[1] - last if m[1] > last else first - m[2]
-                return (gap, 0 if m[1] > last else 1)
+                return (gap, 1 if m[1] > last else 0)
 
             return min(near, key=distance)[0]
-    return mentions[0][0] if only_one else None
+    if only_one and where[mentions[0][1]][2] == where[first][2]:
+        return mentions[0][0]
+    return None
 
 
 def _unique(text: str, tokens: list[_Token], spans: t.Iterable[tuple[int, int]]) -> tuple[str, ...]:

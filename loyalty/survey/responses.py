@@ -125,8 +125,12 @@ def themes_json(themes: t.Sequence[sentiment.Theme]) -> str | None:
 
 def stored_themes(answer: Answer) -> list[dict[str, t.Any]]:
     """An answer's themes as stored; an unreadable value reads as none."""
+    return parse_themes(answer.themes)
+
+
+def parse_themes(value: str | None) -> list[dict[str, t.Any]]:
     try:
-        data = json.loads(answer.themes) if answer.themes else []
+        data = json.loads(value) if value else []
     except ValueError:
         return []
     if not isinstance(data, list):

@@ -99,17 +99,17 @@ def highlight(
     for item in highlights:
         find(item.text, item.weight, "")
     out, pos = [], 0
-    for start, end, weight, theme in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
+    for start, end, weight, theme_id in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
         if start < pos:
             continue
         out.append(escape(text[pos:start]))
         tone = "negative" if weight < 0 else "positive"
-        if theme:
+        if theme_id:
             tone = "negative" if weight < -0.05 else "positive" if weight > 0.05 else "neutral"
             out.append(
                 Markup(
                     '<mark class="theme {}" data-theme="{}" title="{}: {} ({:+.2f})">{}</mark>'
-                ).format(tone, theme, theme_label(theme), tone, weight, text[start:end])
+                ).format(tone, theme_id, theme_label(theme_id), tone, weight, text[start:end])
             )
         else:
             out.append(

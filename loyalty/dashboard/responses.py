@@ -73,8 +73,8 @@ def _narrowed(query: sa.Select, args: t.Mapping[str, str]) -> tuple[sa.Select, b
     and the dashboard's filters (``segment``, ``language``, ``survey``, ``owner``); and what
     the comments are about: ``theme`` (an id of forms/themes.toml) and ``sentiment`` (of
     that theme's mention, else of the comment)."""
-    keys = ("from", "to", "segment", "language", "survey", "owner", "account", "theme")
-    keys += ("sentiment",)
+    keys: tuple[str, ...] = ("from", "to", "segment", "language", "survey", "owner", "account")
+    keys += ("theme", "sentiment")
     if not any(args.get(key) for key in keys):
         return query, False
     tz = settings().calendar.tz

@@ -69,21 +69,41 @@ class Theme:
     evidence: tuple[str, ...] = ()
 
 
-class _Matcher(t.NamedTuple):
-    """One theme in one language: its words, its look-alikes, its plain words."""
+class _Words(t.NamedTuple):
+    """Single-word terms of one theme, by kind of wildcard."""
 
-    index: int
-    words: re.Pattern[str]
-    exclude: re.Pattern[str] | None
-    plain: frozenset[str]
+    exact: frozenset[str]
+    prefixes: tuple[str, ...]  # "faktur*"
+    suffixes: tuple[str, ...]  # "*faktura"
+    infixes: tuple[str, ...]  # "*faktur*"
+
+    def match(self, word: str) -> bool:
+        return (
+            word in self.exact
+            or word.startswith(self.prefixes)
+            or word.endswith(self.suffixes)
+            or any(part in word for part in self.infixes)
+        )
+
+
+class _Index(t.NamedTuple):
+    """One language's themes, ready to read a comment with."""
+
+    words: tuple[_Words, ...]  # per theme
+    not_words: tuple[_Words, ...]
+    phrases: re.Pattern[str] | None  # every theme's phrases, group t<theme>
+    not_phrases: re.Pattern[str] | None  # every theme's look-alike phrases, group x<theme>
+    anchors: frozenset[str]  # a word every phrase has: no phrase without one of them
+    plain: tuple[frozenset[str], ...]
+    cache: dict[str, tuple[int, ...]]  # word -> the themes it signals
 
 
 @dataclass(frozen=True, eq=False)
 class ThemeBook:
-    """The loaded themes, with their regexes compiled per language."""
+    """The loaded themes, indexed per language."""
 
     themes: tuple[ThemeSpec, ...]
-    matchers: dict[str, tuple[_Matcher, ...]]
+    index: dict[str, _Index]
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -183,30 +203,63 @@ def _term_regex(term: str) -> str:
 
 
 def build_book(themes: tuple[ThemeSpec, ...]) -> ThemeBook:
-    """Compile each theme's words, per language, into a regex over the space-joined words.
+    """Index each language's terms: single words by their kind of wildcard (read once per
+    distinct word, then cached), phrases in one regex over the space-joined words.
 
-    One regex per theme rather than one for all: a word may signal two themes
-    ("ordrebekræftelse" is ordering and communication), and a theme's look-alikes
-    ("no complaints") must hide only that theme's words.
+    Words are matched theme by theme, so one word can signal two themes
+    ("ordrebekræftelse" is ordering and communication); a theme's look-alikes ("no
+    complaints") hide only that theme's words.
     """
-
-    def regex(terms: t.Iterable[str]) -> re.Pattern[str]:
-        ordered = sorted(terms, key=lambda w: -len(w))  # "customer service" before "service"
-        return re.compile(r"(?<!\S)(?:" + "|".join(map(_term_regex, ordered)) + r")(?!\S)")
-
-    matchers: dict[str, tuple[_Matcher, ...]] = {}
+    index: dict[str, _Index] = {}
     for lang in LANGUAGES:
-        matchers[lang] = tuple(
-            _Matcher(
-                index,
-                regex(theme.words[lang]),
-                regex(theme.exclude[lang]) if theme.exclude[lang] else None,
-                frozenset(theme.plain[lang]),
-            )
-            for index, theme in enumerate(themes)
-            if theme.words[lang]
+        words, not_words, plain = [], [], []
+        phrases: dict[str, list[str]] = {}
+        not_phrases: dict[str, list[str]] = {}
+        anchors: set[str] = set()
+        for number, theme in enumerate(themes):
+            for terms, singles, multi in (
+                (theme.words[lang], words, phrases),
+                (theme.exclude[lang], not_words, not_phrases),
+            ):
+                singles.append(_single_words([w for w in terms if " " not in w]))
+                several = [w for w in terms if " " in w]
+                if several:
+                    multi[f"{'t' if multi is phrases else 'x'}{number}"] = several
+                for phrase in several:
+                    literal = [w for w in phrase.split() if "*" not in w]
+                    anchors.add(max(literal, key=len) if literal else "")
+            plain.append(frozenset(theme.plain[lang]))
+        index[lang] = _Index(
+            tuple(words),
+            tuple(not_words),
+            _groups(phrases),
+            _groups(not_phrases),
+            frozenset(anchors),
+            tuple(plain),
+            {},
         )
-    return ThemeBook(tuple(themes), matchers)
+    return ThemeBook(tuple(themes), index)
+
+
+def _single_words(terms: list[str]) -> _Words:
+    def kind(starts: bool, ends: bool) -> tuple[str, ...]:
+        return tuple(
+            w.strip("*") for w in terms if (w[0] == "*") == starts and (w[-1] == "*") == ends
+        )
+
+    return _Words(
+        frozenset(kind(False, False)), kind(False, True), kind(True, False), kind(True, True)
+    )
+
+
+def _groups(groups: dict[str, list[str]]) -> re.Pattern[str] | None:
+    if not groups:
+        return None
+    alternatives = (
+        f"(?P<{name}>" + "|".join(map(_term_regex, sorted(terms, key=lambda w: -len(w)))) + ")"
+        for name, terms in groups.items()
+    )
+    return re.compile(r"(?<!\S)(?:" + "|".join(alternatives) + r")(?!\S)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -233,34 +286,13 @@ def find_themes(
 ) -> tuple[Theme, ...]:
     """The themes of one scored comment; ``spans`` are the scorer's (first, last, weight),
     ``rules`` the language's word lists (contrast words and negators)."""
-    matchers = book.matchers.get(language)
-    if not matchers:
+    index = book.index.get(language)
+    if index is None:
         return ()
     words = [k for k, tok in enumerate(tokens) if tok.kind == "word"]
     if not words:
         return ()
-    joined = "".join(tokens[k].low + " " for k in words)
-    offsets, pos = [], 0
-    for k in words:
-        offsets.append(pos)
-        pos += len(tokens[k].low) + 1
-    mentions: list[tuple[int, int, int]] = []  # (theme index, first token, last token)
-    plain: set[tuple[int, int]] = set()  # theme words that carry no sentiment
-    for matcher in matchers:
-        found_here = [m.span() for m in matcher.words.finditer(joined)]
-        if not found_here:
-            continue
-        if matcher.exclude is not None:
-            hidden = [m.span() for m in matcher.exclude.finditer(joined)]
-            found_here = [
-                (a, b) for a, b in found_here if not any(a < y and x < b for x, y in hidden)
-            ]
-        for a, b in found_here:
-            first = words[bisect.bisect_right(offsets, a) - 1]
-            last = words[bisect.bisect_right(offsets, b - 1) - 1]
-            mentions.append((matcher.index, first, last))
-            if joined[a:b] in matcher.plain:
-                plain.add((first, last))
+    mentions, plain = _mentions(index, tokens, words)
     if not mentions:
         return ()
     contrast = rules.contrast if rules else frozenset()
@@ -300,6 +332,71 @@ def find_themes(
             )
         )
     return tuple(result)
+
+
+def _mentions(
+    index: _Index, tokens: list[_Token], words: list[int]
+) -> tuple[list[tuple[int, int, int]], set[tuple[int, int]]]:
+    """(theme, first token, last token) of every theme word or phrase; and the spans of
+    those that carry no sentiment of their own (the theme's ``plain`` words)."""
+    mentions: list[tuple[int, int, int]] = []
+    plain: set[tuple[int, int]] = set()
+    cache = index.cache
+    for k in words:
+        low = tokens[k].low
+        found = cache.get(low)
+        if found is None:
+            found = tuple(
+                number
+                for number, (terms, hidden) in enumerate(
+                    zip(index.words, index.not_words, strict=True)
+                )
+                if terms.match(low) and not hidden.match(low)
+            )
+            if len(cache) > 50_000:  # words in no list keep coming: start again
+                cache.clear()
+            cache[low] = found
+        for number in found:
+            mentions.append((number, k, k))
+            if low in index.plain[number]:
+                plain.add((k, k))
+    lows = [tokens[k].low for k in words]
+    if index.phrases is None or ("" not in index.anchors and index.anchors.isdisjoint(lows)):
+        return mentions, plain
+    joined = "".join(low + " " for low in lows)
+    offsets, pos = [], 0
+    for low in lows:
+        offsets.append(pos)
+        pos += len(low) + 1
+
+    def token_span(a: int, b: int) -> tuple[int, int]:
+        return (
+            words[bisect.bisect_right(offsets, a) - 1],
+            words[bisect.bisect_right(offsets, b - 1) - 1],
+        )
+
+    hidden: list[tuple[int, int, int]] = []
+    if index.not_phrases is not None:
+        for m in index.not_phrases.finditer(joined):
+            hidden.append((int(t.cast(str, m.lastgroup)[1:]), *token_span(*m.span())))
+    for m in index.phrases.finditer(joined):
+        number = int(t.cast(str, m.lastgroup)[1:])
+        first, last = token_span(*m.span())
+        mentions = [  # the phrase holds the theme's single word: "customer service"
+            mention
+            for mention in mentions
+            if not (mention[0] == number and first <= mention[1] <= last)
+        ]
+        mentions.append((number, first, last))
+        if m.group() in index.plain[number]:
+            plain.add((first, last))
+    if hidden:
+        mentions = [
+            (number, first, last)
+            for number, first, last in mentions
+            if not any(h == number and a <= last and first <= b for h, a, b in hidden)
+        ]
+    return mentions, plain
 
 
 def _clauses(tokens: list[_Token], contrast: frozenset[str]) -> list[tuple[int, int, int]]:

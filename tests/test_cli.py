@@ -160,6 +160,9 @@ def test_sentiment_score_reads_lines_and_writes_json(runner):
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [line["label"] for line in lines] == ["negative", "neutral", "positive"]
     assert "refund" in lines[0]["cues"] and lines[2]["language"] == "da"
+    themes = {th["id"]: th for th in lines[0]["themes"]}
+    assert set(themes) == {"support", "billing"} and themes["support"]["label"] == "negative"
+    assert themes["billing"]["words"] == ["refund"] and lines[1]["themes"] == []
 
 
 def test_sentiment_rescore_updates_only_outdated_answers_and_resumes(app, runner, invite):

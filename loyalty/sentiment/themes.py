@@ -4,7 +4,8 @@ The themes are data (``forms/themes.toml``, read and checked by :func:`load_them
 label per language and the words and phrases per language that signal the theme. A word may
 end in ``*`` (any ending: "faktur*" is "faktura", "fakturaen", "fakturering") or start with
 one (any first part of a compound: "*faktura" is "månedsfaktura"); ``not`` lists look-alikes
-that are not the theme ("leverandør*" is a supplier, not a delivery).
+that are not the theme ("leverandør*" is a supplier, not a delivery); ``plain`` the theme words
+that carry no sentiment of their own ("support" is positive in VADER's list).
 
 A theme's polarity is read from the scorer's own weighted words (negation, intensifiers,
 contrast and cues already applied): each sentiment word goes to the nearest theme word in its
@@ -12,7 +13,9 @@ clause, else in its sentence (a contrast word ends one), else to the only theme 
 comment. "The product is excellent but billing is a nightmare" is quality positive and billing
 negative. A theme with no word of its own takes the comment's polarity when no theme has any.
 
-Pure and thread-safe: a :class:`ThemeBook` is immutable, with its regexes compiled once.
+Pure and thread-safe: a :class:`ThemeBook` is built once, with its regexes compiled; the only
+thing it changes is its cache of which themes a word signals, a dict whose single-key reads
+and writes are atomic (a word read twice by two threads gets the same answer twice).
 """
 
 from __future__ import annotations
@@ -212,7 +215,9 @@ def build_book(themes: tuple[ThemeSpec, ...]) -> ThemeBook:
     """
     index: dict[str, _Index] = {}
     for lang in LANGUAGES:
-        words, not_words, plain = [], [], []
+        words: list[_Words] = []
+        not_words: list[_Words] = []
+        plain: list[frozenset[str]] = []
         phrases: dict[str, list[str]] = {}
         not_phrases: dict[str, list[str]] = {}
         anchors: set[str] = set()

@@ -54,12 +54,13 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     # Extensions, then what is checked at start-up: the triage settings (flag rules, the
-    # SLA clock, the digest) and every survey definition in forms/.
+    # SLA clock, the digest), every survey definition in forms/ and its themes.
     db.init_app(app)
     bodies.init_app(app)  # before CSRF's check reads the form
     auth.init_app(app)
     csrf.init_app(app)
-    settings.settings(app)
+    app.extensions[specs.THEMES_KEY] = specs.load_theme_book(app.config["FORMS_FOLDER"])
+    settings.settings(app)  # after the themes: a flag rule may name one
     health.parse_rules(app.config["HEALTH"])
     app.extensions[specs.REGISTRY_KEY] = specs.load_folder(app.config["FORMS_FOLDER"])
     app.extensions[specs.REPORTS_KEY] = specs.load_reports(app.config["REPORTS_FOLDER"])

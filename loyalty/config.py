@@ -65,7 +65,10 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "DISPATCH_INTERVAL": (30, "Seconds between passes of `flask dispatch --loop`."),
     "WEBHOOK_TIMEOUT": (10, "Seconds to wait for a webhook receiver to answer."),
     # Triage (issue 5): see README, "Triage" and "SLA clock".
-    "FLAG_RULES": (DEFAULT_RULES, "Rules that flag a response: name -> metric/sentiment/cues."),
+    "FLAG_RULES": (
+        DEFAULT_RULES,
+        "Rules that flag a response: name -> metric/sentiment/cues/theme.",
+    ),
     "FLAG_SEVERITY": (DEFAULT_SEVERITY, "How severity rises: cue points, annual value, B2B."),
     "CASE_JOIN_HOURS": (72, "A flag joins its account's open case opened within these hours."),
     "CASE_DEFAULT_ASSIGNEE": ("", "Email of who gets cases when the account has no owner."),

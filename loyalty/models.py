@@ -283,6 +283,8 @@ class Answer(Model):
     sentiment_language: Mapped[str | None] = mapped_column(sa.String(8))
     #: churn/escalation cues, comma-separated names ("cancel,refund")
     cues: Mapped[str | None] = mapped_column(sa.String(200))
+    #: the themes, JSON: [{"id", "sentiment", "polarity", "words", "evidence"}] (answer_themes)
+    themes: Mapped[str | None] = mapped_column(sa.Text)
     scorer_version: Mapped[int | None] = mapped_column(index=True)
 
     response: Mapped[Response] = relationship(back_populates="answers")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .metrics import SCALES
 from .outreach.scheduling import EVENT_KINDS, Schedule, parse_duration
+from .sentiment.themes import ThemeBook, default_book, load_themes
 
 #: The headline metrics a scale question may record, with the scale each is asked on.
 METRICS = SCALES
@@ -61,10 +62,17 @@ class SurveySpec:
         return next((q for q in self.questions if q.metric == "nps"), None)
 
 
+#: the themes file beside the surveys in forms/ (not a survey: ``load_folder`` skips it)
+THEMES_FILE = "themes.toml"
+THEMES_KEY = "loyalty.themes"
+
+
 def load_folder(folder: str | Path) -> dict[str, SurveySpec]:
-    """Load and validate every ``*.toml`` file in ``folder``."""
+    """Load and validate every ``*.toml`` file in ``folder`` but the themes file."""
     surveys: dict[str, SurveySpec] = {}
     for path in sorted(Path(folder).glob("*.toml")):
+        if path.name == THEMES_FILE:
+            continue
         survey = load_file(path)
         if survey.id in surveys:
             raise SurveyDefinitionError(f"{path}: id: {survey.id!r} is used by another file")
@@ -224,6 +232,19 @@ class _HasExtensions(t.Protocol):
 def surveys(app: _HasExtensions) -> dict[str, SurveySpec]:
     """The app's surveys by id, as loaded and checked at start-up."""
     return app.extensions[REGISTRY_KEY]
+
+
+def load_theme_book(folder: str | Path) -> ThemeBook:
+    """The themes of ``folder/themes.toml``, checked (a broken file raises
+    ``ThemeDefinitionError`` naming the field); a forms folder without one keeps the themes
+    that ship."""
+    path = Path(folder) / THEMES_FILE
+    return load_themes(path) if path.is_file() else default_book()
+
+
+def themes(app: _HasExtensions) -> ThemeBook:
+    """The app's theme definitions, as loaded and checked at start-up."""
+    return app.extensions[THEMES_KEY]
 
 
 # --- reports/*.toml ---------------------------------------------------------------------------

@@ -63,36 +63,60 @@ def hours_text(value: float | None) -> str:
     return f"{value:.1f} h" if value < 100 else f"{value:,.0f} h"
 
 
-def highlight(text: str | None, highlights: t.Iterable[sentiment.Highlight]) -> Markup:
+def highlight(
+    text: str | None,
+    highlights: t.Iterable[sentiment.Highlight],
+    themes: t.Iterable[t.Mapping[str, t.Any]] = (),
+    theme_label: t.Callable[[str], str] = str,
+) -> Markup:
     """``text`` escaped, with each highlighted word or phrase wrapped in ``<mark>``.
 
     Matches are found in the raw text and every piece is escaped on its own, so a highlight
-    can never match inside an escaped entity nor let customer text become HTML.
+    can never match inside an escaped entity nor let customer text become HTML. ``themes``
+    (as stored with the answer) mark each theme's words with that theme's own polarity.
     """
     if not text:
         return Markup("")
-    spans: list[tuple[int, int, float]] = []
-    for item in highlights:
-        phrase = item.text
+    # (start, end, weight, theme id or "")
+    spans: list[tuple[int, int, float, str]] = []
+
+    def find(phrase: str, weight: float, theme: str) -> None:
         if not phrase or not phrase.strip():
-            continue
+            return
         pattern = re.escape(phrase)
         if phrase[0].isalnum():
             pattern = r"(?<!\w)" + pattern
         if phrase[-1].isalnum():
             pattern += r"(?!\w)"
-        spans += [(m.start(), m.end(), item.weight) for m in re.finditer(pattern, text)]
+        spans.extend((m.start(), m.end(), weight, theme) for m in re.finditer(pattern, text))
+
+    for theme in themes:
+        polarity = theme.get("polarity")
+        weight = float(polarity) if isinstance(polarity, int | float) else 0.0
+        for word in theme.get("words") or ():
+            if isinstance(word, str):
+                find(word, weight, str(theme["id"]))
+    for item in highlights:
+        find(item.text, item.weight, "")
     out, pos = [], 0
-    for start, end, weight in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
+    for start, end, weight, theme_id in sorted(spans, key=lambda s: (s[0], s[0] - s[1])):
         if start < pos:
             continue
         out.append(escape(text[pos:start]))
         tone = "negative" if weight < 0 else "positive"
-        out.append(
-            Markup('<mark class="{}" title="{} ({:+.2f})">{}</mark>').format(
-                tone, tone, weight, text[start:end]
+        if theme_id:
+            tone = "negative" if weight < -0.05 else "positive" if weight > 0.05 else "neutral"
+            out.append(
+                Markup(
+                    '<mark class="theme {}" data-theme="{}" title="{}: {} ({:+.2f})">{}</mark>'
+                ).format(tone, theme_id, theme_label(theme_id), tone, weight, text[start:end])
             )
-        )
+        else:
+            out.append(
+                Markup('<mark class="{}" title="{} ({:+.2f})">{}</mark>').format(
+                    tone, tone, weight, text[start:end]
+                )
+            )
         pos = end
     out.append(escape(text[pos:]))
     return Markup("").join(out)

@@ -882,3 +882,37 @@ def test_every_account_route_with_every_role(client, auth, role, method, path, d
     if method == "POST" and role in (None, "executive"):
         acc, contact, w = fresh(acc), fresh(contact), fresh(w)
         assert (acc.owner_id, acc.churned_at, contact.is_decision_maker, w.status) == before
+
+
+# --- what drives the complaints (issue 12) ------------------------------------------------
+
+
+def test_account_page_shows_the_themes_that_drive_its_detractors(client, auth, stored_answer):
+    stored_answer("Tema A/S", nps=3, reason="Produktet er super, men faktureringen er elendig")
+    stored_answer("Tema A/S", nps=2, reason="The invoice was wrong again and support was useless")
+    stored_answer("Tema A/S", nps=9, reason="Fast delivery, great product")
+    stored_answer("Tema A/S", nps=8, reason="Old news: the invoice was terrible", days_ago=400)
+    account = stored_answer("Andet A/S", nps=1, reason="The delivery was awful")
+    other = db.session.scalar(sa.select(Account).where(Account.name == "Tema A/S"))
+    assert account.id != other.id
+    auth.login("executive")
+    html = client.get(f"/accounts/{other.id}").get_data(as_text=True)
+    section = html[html.index('id="themes"') : html.index('id="contacts"')]
+    rows = re.findall(
+        r'<tr data-theme="(\w+)">.*?<td class="num">(\d+)</td><td class="num">(\d+)</td>\s*'
+        r'<td class="num">([^<]+)</td><td class="num">(\d+)</td>',
+        section,
+        re.S,
+    )
+    by_theme = {theme: (int(m), int(n), share, int(d)) for theme, m, n, share, d in rows}
+    # billing: 2 negative mentions of 3 negative in all (support the third), both detractors'
+    assert by_theme["billing"] == (2, 2, "67 %", 2)
+    assert by_theme["support"] == (1, 1, "33 %", 1)
+    assert by_theme["quality"][:2] == (2, 0) and by_theme["delivery"][:2] == (1, 0)
+    assert [theme for theme, *_ in rows][:2] == ["billing", "support"]  # most negative first
+    link = f"/responses?account={other.id}&amp;theme=billing&amp;sentiment=negative"
+    assert f'href="{link}">Billing and payment</a>' in section
+    assert "No comment of the last 365 days" not in html
+    quiet = stored_answer("Stille A/S", nps=9)
+    empty = client.get(f"/accounts/{quiet.id}").get_data(as_text=True)
+    assert "No comment of the last 365 days mentions a theme." in empty

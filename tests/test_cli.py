@@ -127,8 +127,27 @@ def test_export_responses_is_spreadsheet_safe_csv(runner, client, invite):
     assert row["nps"] == "2" and row["survey"] == "post-sale" and row["survey_version"] == "1"
     assert row["reason_sentiment"] == "negative" and float(row["reason_polarity"]) < 0
     assert row["contact_email"].endswith("@example.com")
+    assert row["reason_themes"] == row["improve_themes"] == ""  # about nothing in particular
     # ISO 8601 with the offset and whole seconds (no microseconds), as every CSV of ours
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", row["submitted_at"])
+
+
+def test_export_responses_carries_each_comments_themes(runner, client, invite):
+    from conftest import csrf_from
+
+    _, token = invite(language="en")
+    html = client.get(f"/s/{token}").get_data(as_text=True)
+    client.post(
+        f"/s/{token}",
+        data={"csrf_token": csrf_from(html), "nps": "5",
+              "reason": "the product is excellent but billing is a nightmare"},
+    )  # fmt: skip
+    (row,) = csv.DictReader(io.StringIO(runner.invoke(args=["export", "responses"]).output))
+    cells = dict(cell.split(":", 1) for cell in row["reason_themes"].split())
+    assert set(cells) == {"billing", "quality"}
+    feeling, polarity = cells["billing"].split(":")
+    assert feeling == "negative" and float(polarity) < 0
+    assert cells["quality"].startswith("positive:")
 
 
 def test_sentiment_score_reads_lines_and_writes_json(runner):
@@ -141,6 +160,9 @@ def test_sentiment_score_reads_lines_and_writes_json(runner):
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [line["label"] for line in lines] == ["negative", "neutral", "positive"]
     assert "refund" in lines[0]["cues"] and lines[2]["language"] == "da"
+    themes = {th["id"]: th for th in lines[0]["themes"]}
+    assert set(themes) == {"support", "billing"} and themes["support"]["label"] == "negative"
+    assert themes["billing"]["words"] == ["refund"] and lines[1]["themes"] == []
 
 
 def test_sentiment_rescore_updates_only_outdated_answers_and_resumes(app, runner, invite):
@@ -173,6 +195,28 @@ def test_sentiment_rescore_updates_only_outdated_answers_and_resumes(app, runner
     assert result.exit_code == 0, result.output
     assert "Rescored 3 answers" in result.output
     assert set(db.session.scalars(sa.select(Answer.sentiment))) == {"negative"}
+    assert "All answers are scored" in runner.invoke(args=["sentiment", "rescore"]).output
+
+
+def test_sentiment_rescore_fills_the_themes_of_old_answers(app, runner, invite):
+    from loyalty import sentiment
+    from loyalty.models import Answer
+    from loyalty.survey.responses import save_response, stored_themes
+
+    survey = app.extensions["loyalty.surveys"]["post-sale"]
+    invitation, _ = invite(language="da")
+    text = "Produktet er super, men faktureringen er elendig"
+    save_response(invitation, survey, {"nps": 5, "reason": text}, complete=True)
+    db.session.commit()
+    # As an answer stored by scorer version 3 is: no themes.
+    db.session.execute(sa.update(Answer).values(scorer_version=3, themes=None))
+    db.session.commit()
+    result = runner.invoke(args=["sentiment", "rescore"])
+    assert result.exit_code == 0 and "Rescored 1 answers" in result.output
+    answer = db.session.scalars(sa.select(Answer)).one()
+    assert answer.scorer_version == sentiment.SCORER_VERSION > 3
+    themes = {th["id"]: th["sentiment"] for th in stored_themes(answer)}
+    assert themes == {"quality": "positive", "billing": "negative"}
     assert "All answers are scored" in runner.invoke(args=["sentiment", "rescore"]).output
 
 

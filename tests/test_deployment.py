@@ -66,7 +66,10 @@ def test_slow_installed_wheel_serves_the_login_page_and_every_survey(tmp_path):
     work.mkdir()
     found = json.loads(_run(python, "-c", SHOW_APP, cwd=work))
     assert Path(found["module"]).is_relative_to(new_site), found
-    assert found["surveys"] == sorted(path.stem for path in (REPO / "forms").glob("*.toml"))
+    surveys = (REPO / "forms").glob("*.toml")
+    assert found["surveys"] == sorted(path.stem for path in surveys if path.name != "themes.toml")
+    # the themes beside the surveys, read from the wheel's copy (issue 12)
+    assert found["themes"][0] == "delivery" and "billing" in found["themes"], found
     assert found["surveys"], "the checkout has no survey to look for"
     assert Path(found["templates"]).is_relative_to(new_site), found
     assert found["instance"] == str(work / "instance"), "not ./instance of the working directory"
@@ -226,6 +229,7 @@ app = loyalty.create_app()
 print(json.dumps({
     "module": loyalty.__file__,
     "surveys": sorted(app.extensions["loyalty.surveys"]),
+    "themes": list(app.extensions["loyalty.themes"].ids),
     "templates": app.template_folder,
     "instance": app.instance_path,
 }))

@@ -140,3 +140,41 @@ def test_bad_rules_say_where(rules, message):
 def test_bad_severity_says_where(severity, message):
     with pytest.raises(RuleError, match=message):
         parse_severity(severity)
+
+
+# --- theme rules (issue 12) -------------------------------------------------------------
+
+BILLING_B2B = {"billing_b2b": {"theme": "billing", "sentiment": "negative", "segment": "b2b"}}
+BILLING_ANY = {"billing": {"theme": "billing"}}
+MIXED = Comment(0.1, (), (("quality", "positive"), ("billing", "negative")))
+HAPPY_BILL = Comment(0.4, (), (("billing", "positive"),))
+
+
+@pytest.mark.parametrize(
+    ("rules", "facts", "fired"),
+    [
+        (BILLING_B2B, Facts(comments=(MIXED,), segment="b2b"), ("billing_b2b",)),
+        (BILLING_B2B, Facts(comments=(MIXED,), segment="b2c"), ()),  # not a B2B account
+        (BILLING_B2B, Facts(comments=(HAPPY_BILL,), segment="b2b"), ()),  # not negative
+        (BILLING_B2B, Facts(comments=(Comment(-0.8),), segment="b2b"), ()),  # no theme
+        (BILLING_ANY, Facts(comments=(HAPPY_BILL,)), ("billing",)),  # any mention
+        ({"b2b_detractor": {"metric": "nps", "at_most": 6, "segment": "b2b"}}, Facts(nps=3), ()),
+    ],
+)
+def test_a_rule_can_fire_on_a_theme_and_a_segment(rules, facts, fired):
+    assert evaluate(facts, parse_rules(rules), SEVERITY).rules == fired
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"theme": ""}, "theme must be a theme id"),
+        ({"theme": "billing", "sentiment": "angry"}, "sentiment must be one of"),
+        ({"theme": "billing", "segment": "b2x"}, "segment must be one of"),
+        ({"metric": "nps", "at_most": 6, "sentiment": "negative"}, "unknown keys"),
+        ({"theme": "billing", "cues": ["cancel"]}, "exactly one of"),
+    ],
+)
+def test_bad_theme_rules_say_what_is_wrong(spec, message):
+    with pytest.raises(RuleError, match=message):
+        parse_rules({"r": spec})

@@ -65,3 +65,27 @@ def test_broken_file_stops_start_up(tmp_path: Path):
                 "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
             }
         )
+
+
+def test_the_themes_file_is_not_a_survey_and_a_broken_one_stops_start_up(tmp_path: Path):
+    from loyalty.sentiment.themes import ThemeDefinitionError
+
+    (tmp_path / "post-sale.toml").write_text(GOOD)
+    themes = (PROJECT_ROOT / "forms" / "themes.toml").read_text(encoding="utf-8")
+    (tmp_path / "themes.toml").write_text(themes, encoding="utf-8")
+    assert list(load_folder(tmp_path)) == ["post-sale"]
+    broken = themes.replace('label.en = "Billing and payment"', 'label.en = " "')
+    (tmp_path / "themes.toml").write_text(broken, encoding="utf-8")
+    config = {
+        "FORMS_FOLDER": str(tmp_path),
+        "INSTANCE_PATH": tmp_path,
+        "SECRET_KEY": "x",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+    }
+    with pytest.raises(ThemeDefinitionError, match=r"themes.toml: themes\[1\].label.en: "):
+        create_app(config)
+    # A flag rule naming a theme that is not in the file stops start-up too.
+    (tmp_path / "themes.toml").write_text(themes, encoding="utf-8")
+    rules = {"bill": {"theme": "biling", "sentiment": "negative"}}
+    with pytest.raises(ValueError, match=r"FLAG_RULES\['bill'\]: theme 'biling' is not in"):
+        create_app({**config, "FLAG_RULES": rules})

@@ -411,3 +411,37 @@ def test_every_staff_route_with_every_role(client, auth, role, method, path, dat
     if method == "POST" and role in (None, "executive"):
         db.session.expire_all()
         assert len(db.session.get(Case, case.id).history) == history  # nothing happened
+
+
+# --- themes on the case page and in the flag rules (issue 12) -----------------------------
+
+MIXED_DA = "Produktet er super, men faktureringen er elendig"
+
+
+def test_case_page_marks_each_themes_words_in_its_own_polarity(client, auth, invite):
+    _, token = invite(language="da", account="Faktura <A/S>")
+    answer(client, token, nps="4", reason=MIXED_DA)
+    case = db.session.scalars(sa.select(Case)).one()
+    auth.login("support")
+    html = client.get(f"/triage/{case.id}").get_data(as_text=True)
+    themed = {word: tone for tone, word in re.findall(
+        r'<mark class="theme (\w+)" data-theme="\w+"[^>]*>([^<]+)</mark>', html)}  # fmt: skip
+    assert themed == {"faktureringen": "negative", "Produktet": "positive"}
+    assert 'data-theme="billing" title="Billing and payment: negative (' in html
+    assert re.search(r'<mark class="negative"[^>]*>elendig</mark>', html)  # its sentiment word
+    assert "Billing and payment: negative</a>" in html and "Product quality: positive</a>" in html
+
+
+def test_a_theme_rule_flags_negative_billing_from_b2b_accounts_only(app, client, invite):
+    app.config["FLAG_RULES"] = {
+        "billing_b2b": {"theme": "billing", "sentiment": "negative", "segment": "b2b"},
+        "negative_comment": None,
+    }
+    _, b2b = invite(language="da", account="Erhverv A/S", segment="b2b")
+    _, b2c = invite(language="da", account="Privat", segment="b2c")
+    _, happy = invite(language="en", account="Glad A/S", segment="b2b")
+    answer(client, b2b, nps="9", reason=MIXED_DA)
+    answer(client, b2c, nps="9", reason=MIXED_DA)
+    answer(client, happy, nps="9", reason="the invoices are always correct, great")
+    flags = db.session.scalars(sa.select(Flag)).all()
+    assert [(f.response.account.name, f.rules) for f in flags] == [("Erhverv A/S", "billing_b2b")]

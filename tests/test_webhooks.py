@@ -198,3 +198,15 @@ def test_webhooks_from_the_command_line(runner, receiver):
         refused = runner.invoke(args=["webhook", "add", bad])
         assert refused.exit_code == 2 and "url:" in refused.output
     assert runner.invoke(args=["webhook", "remove", "999"]).exit_code == 2
+
+
+def test_each_answer_in_the_payload_carries_its_themes(app, invite):
+    from loyalty.outreach.webhooks import response_payload
+
+    response = answer(app, invite, reason="Great product, but the invoice was wrong again")
+    (reason,) = [a for a in response_payload(response)["answers"] if a["question"] == "reason"]
+    themes = {th["id"]: th for th in reason["themes"]}
+    assert set(themes) == {"quality", "billing"}
+    assert themes["billing"]["sentiment"] == "negative" and themes["billing"]["polarity"] < 0
+    assert themes["quality"]["sentiment"] == "positive"
+    assert response_payload(answer(app, invite, reason="Thanks"))["answers"][0]["themes"] == []

@@ -14,7 +14,7 @@ import typing as t
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from flask import url_for
+from flask import current_app, url_for
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..dashboard import charts
@@ -30,11 +30,13 @@ from ..models import (
     User,
     utcnow,
 )
+from ..specs import themes
 from ..triage.cases import OUTCOME_NAMES, STATE_NAMES
 from ..triage.flags import severity_name
 from ..triage.settings import settings
 from . import rollup, services, warnings
 from .listing import BAND_NAMES, owners, scores_then
+from .theme_mentions import ThemeShare, theme_shares
 
 SIGNAL_NAMES = {
     "nps": "NPS",
@@ -86,6 +88,8 @@ class AccountView:
     change30: int | None
     change90: int | None
     since: dt.date | None
+    #: what its customers talk about, the themes of most negative mentions first
+    themes: list[ThemeShare] = field(default_factory=list)
 
 
 TIMELINE_SIZE = 150
@@ -174,6 +178,7 @@ def account_view(account: Account, now: dt.datetime | None = None) -> AccountVie
         change30=changes[30],
         change90=changes[90],
         since=first.astimezone(tz).date() if first else None,
+        themes=theme_shares(account.id, themes(current_app), now=now),
     )
 
 

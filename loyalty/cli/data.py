@@ -15,6 +15,7 @@ from .. import sentiment
 from ..dashboard.responses import write_csv
 from ..demo import demo_login, is_empty, seed_demo
 from ..models import LANGUAGES
+from ..specs import themes
 from ..survey.responses import count_outdated, rescore_outdated
 from ..triage.flagging import triage_lead_warning
 
@@ -72,10 +73,10 @@ def sentiment_rescore(batch_size: int) -> None:
 @click.option("--language", type=click.Choice(LANGUAGES), help="The text's expected language.")
 @click.argument("source", type=click.File("r", errors="replace"), default="-")
 def sentiment_score(language: str | None, source: t.TextIO) -> None:
-    """Score each line of standard input; write one JSON object per line."""
+    """Score each line of standard input; write one JSON object per line (with its themes)."""
     for line in source:
         text = line.rstrip("\n")
-        result = dataclasses.asdict(sentiment.score(text, language))
+        result = dataclasses.asdict(sentiment.score(text, language, themes(current_app)))
         click.echo(json.dumps({"text": text, **result}, ensure_ascii=False))
 
 

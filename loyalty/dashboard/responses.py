@@ -13,9 +13,10 @@ from .. import periods
 from ..auth import role_required
 from ..checks import spreadsheet_safe
 from ..db import db
-from ..models import READ_ROLES, Account, Contact, Response
+from ..models import READ_ROLES, Account, Answer, Contact, Response
 from ..periods import PeriodError
-from ..specs import surveys
+from ..specs import surveys, themes
+from ..survey.responses import stored_themes, theme_filter
 from ..triage.settings import settings
 from .queries import DEFAULT_DAYS, FilterError, parse_filters
 
@@ -62,13 +63,18 @@ def index():
         narrowed=narrowed,
         args=request.args,
         keep={k: v for k, v in request.args.items() if k != "page" and v},
+        answer_themes=stored_themes,
+        theme_label=themes(current_app).label,
     ), status
 
 
 def _narrowed(query: sa.Select, args: t.Mapping[str, str]) -> tuple[sa.Select, bool]:
     """The responses a dashboard point stands for: its days (``from``/``to``, local days)
-    and the dashboard's filters (``segment``, ``language``, ``survey``, ``owner``)."""
-    keys = ("from", "to", "segment", "language", "survey", "owner", "account")
+    and the dashboard's filters (``segment``, ``language``, ``survey``, ``owner``); and what
+    the comments are about: ``theme`` (an id of forms/themes.toml) and ``sentiment`` (of
+    that theme's mention, else of the comment)."""
+    keys: tuple[str, ...] = ("from", "to", "segment", "language", "survey", "owner", "account")
+    keys += ("theme", "sentiment")
     if not any(args.get(key) for key in keys):
         return query, False
     tz = settings().calendar.tz
@@ -92,7 +98,26 @@ def _narrowed(query: sa.Select, args: t.Mapping[str, str]) -> tuple[sa.Select, b
         query = query.where(Response.language == filters.language)
     if filters.survey:
         query = query.where(Response.survey == filters.survey)
+    theme, label = _theme_filters(args)
+    if theme is not None:
+        query = query.where(Response.answers.any(theme_filter(theme, label)))
+    elif label is not None:
+        query = query.where(Response.answers.any(Answer.sentiment == label))
     return query, True
+
+
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+def _theme_filters(args: t.Mapping[str, str]) -> tuple[str | None, str | None]:
+    theme = (args.get("theme") or "").strip() or None
+    label = (args.get("sentiment") or "").strip() or None
+    ids = themes(current_app).ids
+    if theme is not None and theme not in ids:
+        raise FilterError(f"theme: must be one of {', '.join(ids)}")
+    if label is not None and label not in SENTIMENTS:
+        raise FilterError(f"sentiment: must be one of {', '.join(SENTIMENTS)}")
+    return theme, label
 
 
 def export_rows() -> t.Iterator[list[t.Any]]:
@@ -108,7 +133,7 @@ def export_rows() -> t.Iterator[list[t.Any]]:
     header = ["account", "contact_email", "survey", "survey_version", "submitted_at"]
     header += ["nps", "csat", "ces"]
     for qid in text_questions:
-        header += [qid, f"{qid}_polarity", f"{qid}_sentiment"]
+        header += [qid, f"{qid}_polarity", f"{qid}_sentiment", f"{qid}_themes"]
     yield header
     query = (
         sa.select(Response, Account.name, Contact.email)
@@ -124,8 +149,19 @@ def export_rows() -> t.Iterator[list[t.Any]]:
         row += [periods.csv_time(response.submitted_at), response.nps, response.csat, response.ces]
         for qid in text_questions:
             answer = answers.get(qid)
-            row += [answer.text, answer.polarity, answer.sentiment] if answer else ["", "", ""]
+            if answer is None:
+                row += ["", "", "", ""]
+                continue
+            row += [answer.text, answer.polarity, answer.sentiment, _themes_cell(answer)]
         yield [spreadsheet_safe(v) for v in row]
+
+
+def _themes_cell(answer: Answer) -> str:
+    """``billing:negative:-0.72 quality:positive:0.29``: one cell a spreadsheet can filter."""
+    return " ".join(
+        f"{th['id']}:{th.get('sentiment', '')}:{th.get('polarity', '')}"
+        for th in stored_themes(answer)
+    )
 
 
 def write_csv(out: t.TextIO) -> None:

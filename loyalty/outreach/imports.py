@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import checks, sentiment, specs
+from .. import checks, specs
 from ..accounts.services import (
     Invitee,
     InviteError,
@@ -47,7 +47,7 @@ from ..api.openapi import Invalid
 from ..db import db
 from ..metrics import SCALES
 from ..models import LANGUAGES, SEGMENTS, Account, Answer, Response, utcnow
-from ..survey.responses import apply_sentiment
+from ..survey.responses import apply_sentiment, score_comment
 from .events import event_from_json, record_event
 from .import_rows import (
     ImportFailed,
@@ -332,7 +332,7 @@ class _Responses(Kind):
         )
         if item["comment"]:
             answer = Answer(question=self.question, text=item["comment"])
-            apply_sentiment(answer, sentiment.score(item["comment"], item["language"]))
+            apply_sentiment(answer, score_comment(item["comment"], item["language"]))
             response.answers.append(answer)
         db.session.add(response)
         db.session.flush()  # a second row with the same key now finds this one

@@ -31,6 +31,7 @@ from flask import current_app
 from .. import checks
 from ..db import db
 from ..models import WEBHOOK_DELIVERY_STATES, Response, Webhook, WebhookDelivery, utcnow
+from ..survey.responses import stored_themes
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -97,7 +98,21 @@ def response_payload(response: Response) -> dict[str, t.Any]:
         "csat": response.csat,
         "ces": response.ces,
         "answers": [
-            {"question": a.question, "text": a.text, "number": a.number, "sentiment": a.sentiment}
+            {
+                "question": a.question,
+                "text": a.text,
+                "number": a.number,
+                "sentiment": a.sentiment,
+                # what the comment is about, each theme with its own sentiment (issue 12)
+                "themes": [
+                    {
+                        "id": th["id"],
+                        "sentiment": th.get("sentiment"),
+                        "polarity": th.get("polarity"),
+                    }
+                    for th in stored_themes(a)
+                ],
+            }
             for a in response.answers
         ],
         "account": {

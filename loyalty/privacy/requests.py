@@ -27,6 +27,7 @@ from flask import current_app
 
 from ..accounts.services import InviteError, erase_contact, find_contact, normalise_email
 from ..db import db
+from ..survey.responses import parse_themes
 from ..models import (
     ERASED_TEXT,
     Answer,
@@ -349,6 +350,9 @@ def erase(
     )
     for answer in answers:
         answer.text = ERASED_TEXT  # the score stays: every count adds up as before
+        if answer.themes:  # what it was about and how it felt stay; its words go
+            kept = [{**theme, "words": [], "evidence": []} for theme in parse_themes(answer.themes)]
+            answer.themes = json.dumps(kept, ensure_ascii=False)
     counts["comments"] = len(answers)
     events = _events_about(contact)
     for line in events:

@@ -35,6 +35,7 @@ from .scorer import (
     _english_parts,
     _Item,
 )
+from .themes import Theme, ThemeBook, default_book, find_themes
 from .tokens import _detect_language, _normalise_language, _tokenize
 
 __all__ = [
@@ -44,12 +45,14 @@ __all__ = [
     "SCORER_VERSION",
     "Highlight",
     "Sentiment",
+    "Theme",
+    "ThemeBook",
     "label_for",
     "score",
 ]
 
 
-SCORER_VERSION = 4
+SCORER_VERSION = 4  # 4: post-sale readings (events, mixed, lukewarm, DDS) and themes (issue 12)
 
 #: Texts are cut to this many characters so one pasted novel cannot stall a request.
 MAX_CHARS = 5_000
@@ -77,6 +80,8 @@ class Sentiment:
     highlights: tuple[Highlight, ...]
     cues: tuple[str, ...]
     version: int
+    #: what the comment is about, each theme with its own polarity (``themes.py``)
+    themes: tuple[Theme, ...] = ()
 
 
 def label_for(polarity: float) -> str:
@@ -88,11 +93,14 @@ def label_for(polarity: float) -> str:
     return "neutral"
 
 
-def score(text: str | None, language: str | None = None) -> Sentiment:
+def score(
+    text: str | None, language: str | None = None, themes: ThemeBook | None = None
+) -> Sentiment:
     """Score one free-text answer; ``language`` is the survey's language ("da"/"en").
 
     Text is cut to MAX_CHARS. Empty text is neutral; text in neither language is "unknown"
-    and neutral, but its cues are still reported.
+    and neutral, but its cues are still reported. ``themes`` are the app's theme
+    definitions (default: the ones that ship, ``forms/themes.toml``).
     """
     hint = _normalise_language(language)
     if text is None or not text.strip():
@@ -132,4 +140,13 @@ def score(text: str | None, language: str | None = None) -> Sentiment:
         highlights=highlights,
         cues=tuple(name for name, _, _ in cues),
         version=SCORER_VERSION,
+        themes=find_themes(
+            text,
+            tokens,
+            spans,
+            lang,
+            res.langs.get(lang),
+            polarity,
+            default_book() if themes is None else themes,
+        ),
     )

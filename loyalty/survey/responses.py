@@ -8,12 +8,13 @@ the case and the webhook delivery are stored with it or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import typing as t
 
 import sqlalchemy as sa
 from flask import current_app
 
-from .. import sentiment
+from .. import sentiment, specs
 from ..db import db
 from ..models import ERASED_TEXT, Answer, Invitation, Response, utcnow
 from ..signals import response_saved
@@ -75,7 +76,7 @@ def save_response(
         if question.kind == "text":
             if answer.text != value or answer.scorer_version != sentiment.SCORER_VERSION:
                 answer.text = value
-                apply_sentiment(answer, sentiment.score(value, response.language))
+                apply_sentiment(answer, score_comment(value, response.language))
         else:
             answer.number = value
     invitation.answered_at = now if complete else invitation.answered_at
@@ -85,12 +86,64 @@ def save_response(
     return response
 
 
+def score_comment(text: str | None, language: str | None) -> sentiment.Sentiment:
+    """Score a comment with the app's own theme definitions (``forms/themes.toml``)."""
+    return sentiment.score(text, language, specs.themes(current_app))
+
+
 def apply_sentiment(answer: Answer, result: sentiment.Sentiment) -> None:
     answer.polarity = round(result.polarity, 4)
     answer.sentiment = result.label
     answer.sentiment_language = result.language
     answer.cues = ",".join(result.cues) or None
+    answer.themes = themes_json(result.themes)
     answer.scorer_version = result.version
+
+
+# --- the stored themes -------------------------------------------------------------------
+# One JSON text column, written in one fixed shape so a theme and its sentiment can be
+# found with a LIKE that works the same on SQLite and PostgreSQL (``theme_filter``).
+
+
+def themes_json(themes: t.Sequence[sentiment.Theme]) -> str | None:
+    if not themes:
+        return None
+    return json.dumps(
+        [
+            {
+                "id": th.id,
+                "sentiment": th.label,
+                "polarity": th.polarity,
+                "words": list(th.words),
+                "evidence": list(th.evidence),
+            }
+            for th in themes
+        ],
+        ensure_ascii=False,
+    )
+
+
+def stored_themes(answer: Answer) -> list[dict[str, t.Any]]:
+    """An answer's themes as stored; an unreadable value reads as none."""
+    return parse_themes(answer.themes)
+
+
+def parse_themes(value: str | None) -> list[dict[str, t.Any]]:
+    try:
+        data = json.loads(value) if value else []
+    except ValueError:
+        return []
+    if not isinstance(data, list):
+        return []
+    return [item for item in data if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+
+def theme_filter(theme: str, label: str | None = None) -> sa.ColumnElement[bool]:
+    """Answers with a mention of ``theme`` (of that sentiment, when given)."""
+    needle = json.dumps({"id": theme, "sentiment": label or ""})
+    # Without a sentiment the text ends after the id; with one it stays open for "polarity".
+    needle = needle[: needle.index(', "sentiment"')] if label is None else needle[:-1]
+    return Answer.themes.contains(needle, autoescape=True)
 
 
 def _outdated_answers() -> sa.Select:
@@ -124,7 +177,7 @@ def rescore_outdated(*, batch_size: int = 500, progress: t.Callable[[int], t.Any
         if not batch:
             return done
         for answer, response_language in batch:
-            apply_sentiment(answer, sentiment.score(answer.text, response_language))
+            apply_sentiment(answer, score_comment(answer.text, response_language))
         db.session.commit()
         done += len(batch)
         progress(len(batch))

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from ..db import db
 from ..models import ACT_ROLES, Account, Case, CaseEvent, Flag, Response, User, utcnow
+from ..survey.responses import stored_themes
 from . import cases, flags
 from .settings import settings
 
@@ -41,7 +42,11 @@ def flag_on_save(
 def facts_for(response: Response) -> flags.Facts:
     """What the rules read of a response: its scores, its comments' sentiment, who sent it."""
     comments = tuple(
-        flags.Comment(a.polarity, tuple(c for c in (a.cues or "").split(",") if c))
+        flags.Comment(
+            a.polarity,
+            tuple(c for c in (a.cues or "").split(",") if c),
+            tuple((th["id"], str(th.get("sentiment"))) for th in stored_themes(a)),
+        )
         for a in response.answers
         if a.text
     )

@@ -8,7 +8,14 @@ A rule is one of three kinds:
 
 - ``{"metric": "nps", "at_most": 6}`` fires when the score is answered and at most 6;
 - ``{"sentiment_below": -0.05}`` fires when any comment's polarity is below the number;
-- ``{"cues": ["cancel", ...]}`` fires when any comment carries one of the cues.
+- ``{"cues": ["cancel", ...]}`` fires when any comment carries one of the cues;
+- ``{"theme": "billing", "sentiment": "negative"}`` fires when a comment mentions the theme
+  (an id of ``forms/themes.toml``) with that polarity of its own (``sentiment`` left out: any
+  mention).
+
+Any rule may add ``"segment": "b2b"`` (or ``"b2c"``) to fire only for that kind of account:
+``{"theme": "billing", "sentiment": "negative", "segment": "b2b"}`` is "any negative mention of
+billing from a B2B account".
 
 Severity starts at 1 when any rule fires and rises with churn/escalation cues, with the
 account's annual value and for B2B decision makers, up to ``max``.
@@ -57,6 +64,13 @@ class Rule:
     at_most: int | None = None
     sentiment_below: float | None = None
     cues: frozenset[str] = frozenset()
+    theme: str | None = None
+    theme_sentiment: str | None = None
+    segment: str | None = None
+
+
+THEME_SENTIMENTS = ("negative", "neutral", "positive")
+SEGMENTS = ("b2b", "b2c")
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,8 @@ class Comment:
 
     polarity: float | None
     cues: tuple[str, ...] = ()
+    #: (theme id, its sentiment) for each theme the comment mentions
+    themes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -115,29 +131,40 @@ def parse_rules(mapping: t.Mapping[str, t.Any]) -> tuple[Rule, ...]:
             raise RuleError(f"{where}: a rule name is letters, digits and _ (at most 40)")
         if not isinstance(spec, t.Mapping):
             raise RuleError(f"{where}: must be a mapping like {{'metric': 'nps', 'at_most': 6}}")
-        kinds = [k for k in ("metric", "sentiment_below", "cues") if k in spec]
+        kinds = [k for k in ("metric", "sentiment_below", "cues", "theme") if k in spec]
         if len(kinds) != 1:
-            raise RuleError(f"{where}: give exactly one of metric, sentiment_below or cues")
-        unknown = set(spec) - {"metric", "at_most", "sentiment_below", "cues"}
+            raise RuleError(f"{where}: give exactly one of metric, sentiment_below, cues or theme")
+        known = {"metric", "at_most", "sentiment_below", "cues", "theme", "segment"}
+        unknown = set(spec) - known - ({"sentiment"} if kinds == ["theme"] else set())
         if unknown:
             raise RuleError(f"{where}: unknown keys {sorted(unknown)}")
-        if kinds == ["metric"]:
+        segment = spec.get("segment")
+        if segment is not None and segment not in SEGMENTS:
+            raise RuleError(f"{where}: segment must be one of {', '.join(SEGMENTS)}")
+        if kinds == ["theme"]:
+            theme, feeling = spec["theme"], spec.get("sentiment")
+            if not isinstance(theme, str) or not theme:
+                raise RuleError(f"{where}: theme must be a theme id of forms/themes.toml")
+            if feeling is not None and feeling not in THEME_SENTIMENTS:
+                raise RuleError(f"{where}: sentiment must be one of {', '.join(THEME_SENTIMENTS)}")
+            rules.append(Rule(name, theme=theme, theme_sentiment=feeling, segment=segment))
+        elif kinds == ["metric"]:
             metric, at_most = spec["metric"], spec.get("at_most")
             if metric not in METRICS:
                 raise RuleError(f"{where}: metric must be one of {', '.join(METRICS)}")
             if not isinstance(at_most, int) or isinstance(at_most, bool):
                 raise RuleError(f"{where}: at_most must be a whole number")
-            rules.append(Rule(name, metric=metric, at_most=at_most))
+            rules.append(Rule(name, metric=metric, at_most=at_most, segment=segment))
         elif kinds == ["sentiment_below"]:
             below = spec["sentiment_below"]
             if isinstance(below, bool) or not isinstance(below, int | float) or abs(below) > 1:
                 raise RuleError(f"{where}: sentiment_below must be a number from -1 to 1")
-            rules.append(Rule(name, sentiment_below=float(below)))
+            rules.append(Rule(name, sentiment_below=float(below), segment=segment))
         else:
             cues = spec["cues"]
             if isinstance(cues, str) or not cues or not all(isinstance(c, str) for c in cues):
                 raise RuleError(f"{where}: cues must be a list of cue names")
-            rules.append(Rule(name, cues=frozenset(cues)))
+            rules.append(Rule(name, cues=frozenset(cues), segment=segment))
     if len(",".join(rule.name for rule in rules)) > 200:  # they are stored in flags.rules
         raise RuleError("FLAG_RULES: all the rule names, joined by commas, must fit in 200")
     return tuple(rules)
@@ -177,6 +204,14 @@ def parse_severity(mapping: t.Mapping[str, t.Any]) -> Severity:
 
 
 def _fires(rule: Rule, facts: Facts) -> bool:
+    if rule.segment is not None and facts.segment != rule.segment:
+        return False
+    if rule.theme is not None:
+        return any(
+            theme == rule.theme and rule.theme_sentiment in (None, feeling)
+            for c in facts.comments
+            for theme, feeling in c.themes
+        )
     if rule.metric is not None:
         value = getattr(facts, rule.metric)
         return value is not None and value <= t.cast(int, rule.at_most)

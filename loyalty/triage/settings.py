@@ -15,6 +15,8 @@ from flask import current_app
 
 from ..accounts.services import InviteError, normalise_email
 from ..models import ROLES
+from ..sentiment import ThemeBook
+from ..specs import THEMES_KEY
 from . import flags
 from .business_hours import Calendar, CalendarError, calendar_from_settings
 
@@ -111,5 +113,18 @@ def settings(app: Flask | None = None) -> Settings:
     cached = app.extensions.get("loyalty.triage")
     if cached is None or cached[0] != key:
         cached = (key, _build_settings(app.config))
+        _check_themes(cached[1].rules, app.extensions.get(THEMES_KEY))
         app.extensions["loyalty.triage"] = cached
     return cached[1]
+
+
+def _check_themes(rules: t.Iterable[flags.Rule], book: ThemeBook | None) -> None:
+    """A theme rule names a theme of forms/themes.toml, or it would never fire."""
+    if book is None:
+        return
+    for rule in rules:
+        if rule.theme is not None and rule.theme not in book.ids:
+            raise flags.RuleError(
+                f"FLAG_RULES[{rule.name!r}]: theme {rule.theme!r} is not in the themes file "
+                f"(one of {', '.join(book.ids)})"
+            )

@@ -12,7 +12,16 @@ import typing as t
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload, selectinload
@@ -34,6 +43,8 @@ from ..models import (
     User,
     utcnow,
 )
+from ..specs import themes
+from ..survey.responses import stored_themes
 from ..templating import comment_highlights, highlight
 from . import cases, flagging
 from .flags import SEVERITY_NAMES
@@ -122,7 +133,15 @@ def case_view(case: Case, now: dt.datetime | None = None) -> CaseView:
     for flag in case.flags:
         response = flag.response
         comments[flag.id] = [
-            (a, highlight(a.text, comment_highlights(a.text, response.language)))
+            (
+                a,
+                highlight(
+                    a.text,
+                    comment_highlights(a.text, response.language),
+                    stored_themes(a),
+                    themes(current_app).label,
+                ),
+            )
             for a in response.answers
             if a.text
         ]
@@ -200,6 +219,8 @@ def _render_case(
         channels=cases.CONTACT_CHANNELS,
         default_reply=cases.default_reply(reply_contact) if reply_contact else "",
         event_detail=cases.event_detail,
+        answer_themes=stored_themes,
+        theme_label=themes(current_app).label,
         conf=cases.settings(),
         tz=cases.settings().calendar.tz,
     ), status

@@ -67,6 +67,7 @@ def test_the_export_holds_everything_about_her(person, app):
     (response,) = document["responses"]
     assert response["nps"] == 2
     assert any(a["text"] == COMMENT and a["sentiment"] for a in response["answers"])
+    assert any(t["id"] == "billing" for a in response["answers"] for t in a["themes"])
     assert response["flag"]["case_id"] == document["cases"][0]["id"]
     history = [line["kind"] for line in document["cases"][0]["history"]]
     assert "note" in history and "email_sent" in history
@@ -86,7 +87,7 @@ def test_erased_she_is_nowhere_and_the_counts_stand(person, app, client, invite)
     outbox = app.config["MAIL_URL"].removeprefix("outbox:")
     receipt = requests.erase(person)
     text = _everything_as_text()
-    for trace in (EMAIL, NAME.lower(), "fakturaen var forkert", "kreditnota, hun"):
+    for trace in (EMAIL, NAME.lower(), "fakturaen", "kreditnota, hun"):
         assert trace.lower() not in text, trace
     assert "ole olsen" in text and "fin service" in text  # the other customer keeps his
     assert _dashboard_counts() == before

@@ -27,7 +27,6 @@ from flask import current_app
 
 from ..accounts.services import InviteError, erase_contact, find_contact, normalise_email
 from ..db import db
-from ..survey.responses import parse_themes
 from ..models import (
     ERASED_TEXT,
     Answer,
@@ -44,6 +43,7 @@ from ..models import (
     WebhookDelivery,
     utcnow,
 )
+from ..survey.responses import parse_themes
 
 #: a name shorter than this is too common a string to erase wherever it appears in free text
 MIN_NAME_TO_FIND = 5
@@ -220,6 +220,7 @@ def export(
                         "polarity": a.polarity,
                         "sentiment": a.sentiment,
                         "cues": a.cues,
+                        "themes": parse_themes(a.themes),
                     }
                     for a in r.answers
                 ],

@@ -316,6 +316,16 @@ def find_themes(
         theme = _owner(span, mentions, where, len(found) == 1)
         if theme is not None:
             evidence[theme].append(span)
+    # One word of two themes ("Ordrebekræftelsen": ordering and communication): what is
+    # said of the word is said of both.
+    sharing: dict[tuple[int, int], set[int]] = {}
+    for theme, first, last in mentions:
+        sharing.setdefault((first, last), set()).add(theme)
+    owned = {theme: list(spans_of) for theme, spans_of in evidence.items()}
+    for theme in found:
+        if not owned[theme]:
+            others = {o for th, f, la in mentions if th == theme for o in sharing[(f, la)]}
+            evidence[theme] = [span for other in sorted(others) for span in owned[other]]
     any_evidence = any(evidence.values())
     result = []
     for theme in found:

@@ -421,7 +421,7 @@ def run(plan: Plan) -> dict[str, t.Any]:
         config = {"SECRET_KEY": SECRET_KEY, "DATABASE_URL": plan.database_url,
                   "INSTANCE_PATH": folder, "MAIL_URL": sink.url,
                   "BASE_URL": "http://127.0.0.1:5000"}  # fmt: skip
-        env = environment(config)
+        env = environment(config) | {"PYTHONUNBUFFERED": "1"}  # a killed one loses no line
         made = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "loyalty", "api-key", "create", "--name",
              "faults"], cwd=ROOT, env=env, capture_output=True, text=True, check=True,

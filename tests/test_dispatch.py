@@ -474,3 +474,61 @@ def test_a_claim_cut_off_after_its_send_began_is_marked_for_a_person_to_check(
     assert _statuses() == ["failed"]
     assert "check" in db.session.get(Invitation, invitation.id).last_error
     assert smtp_server.messages == []
+
+
+def test_an_email_the_server_took_while_postgresql_went_away_is_still_recorded_sent(
+    app, invite, smtp_server
+):
+    """The database goes down between the SMTP transaction's start and its 250 (its
+    connections ended, new ones refused for a moment): the dispatcher waits for it and
+    records the invitation ``sent``, instead of leaving it ``sending`` to be marked failed
+    ("may have been delivered") later. Found by bench_faults.py's PostgreSQL restarts."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("needs a database server to take away")
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, _ = invite()
+    url = sa.engine.make_url(app.config["DATABASE_URL"])
+    name = url.database
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    watch = sa.create_engine(url)
+    smtp_server.hold = threading.Event()
+    down: list[float] = []
+
+    def take_the_database_away() -> None:
+        began = sa.select(Invitation.send_began_at).where(Invitation.id == invitation.id)
+        deadline = time.monotonic() + 20
+        with watch.connect() as conn:
+            while conn.scalar(began) is None and time.monotonic() < deadline:
+                conn.rollback()
+                time.sleep(0.05)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            down.append(time.monotonic())
+            smtp_server.hold.set()  # the server answers 250 while the database is away
+            time.sleep(1.5)
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+
+    helper = threading.Thread(target=take_the_database_away)
+    helper.start()
+    try:
+        result = send_due()
+    finally:
+        helper.join(timeout=30)
+        with admin.connect() as conn:  # whatever happened, the database opens again
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+        watch.dispose()
+
+    assert down, "the database was never taken away"
+    assert result.sent == 1 and len(smtp_server.messages) == 1
+    db.session.expire_all()
+    stored = db.session.get(Invitation, invitation.id)
+    assert (stored.status, stored.sent_at is not None) == ("sent", True)
+    assert stored.reminder_due_at is not None

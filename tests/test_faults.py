@@ -45,7 +45,14 @@ def test_slow_two_servers_and_two_dispatchers_on_one_postgresql_send_each_link_o
     """Two gunicorn servers (the clients fail over between them, as behind a load
     balancer) and two dispatchers claiming from one queue, each of them killed in turn."""
     plan = Plan(
-        database_url, tmp_path, seconds=16, kills=2, servers=2, dispatchers=2, invitations=80
+        database_url,
+        tmp_path,
+        seconds=12,
+        kills=2,
+        servers=2,
+        dispatchers=2,
+        workers=1,
+        invitations=80,
     )
 
     result = run(plan)

@@ -532,3 +532,49 @@ def test_an_email_the_server_took_while_postgresql_went_away_is_still_recorded_s
     stored = db.session.get(Invitation, invitation.id)
     assert (stored.status, stored.sent_at is not None) == ("sent", True)
     assert stored.reminder_due_at is not None
+
+
+def test_a_long_pass_keeps_its_claim_from_a_second_dispatcher_starting_meanwhile(
+    app, invite, smtp_server
+):
+    """Dispatcher A's pass began 20 minutes ago (a big backlog) and has just claimed an
+    invitation; dispatcher B starts a pass at that moment. A claim is dated when it is
+    taken, not when its pass began, so B does not take it for one a dead dispatcher left
+    (older than SENDING_TIMEOUT), queue it again and send it too: the link goes out once."""
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, _ = invite(due_at=utcnow() - dt.timedelta(hours=1))
+    a_claimed, b_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def pause_a(_conn, _cursor, statement: str, *_args) -> None:
+        # A, right after its claim: loading the invitation it took, before sending it
+        loading = statement.lstrip().startswith("SELECT") and "WHERE invitations.id =" in statement
+        if threading.current_thread().name == "dispatcher-a" and loading and not a_claimed.is_set():
+            a_claimed.set()
+            b_done.wait(timeout=30)
+
+    def dispatcher_a() -> None:
+        try:
+            with app.app_context():
+                send_due(now=utcnow() - dt.timedelta(minutes=20))
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    sa.event.listen(db.engine, "before_cursor_execute", pause_a)
+    a = threading.Thread(target=dispatcher_a, name="dispatcher-a")
+    try:
+        a.start()
+        assert a_claimed.wait(timeout=30), "A never claimed the invitation"
+        b = send_due()  # B, on another machine, now
+        b_done.set()
+        a.join(timeout=30)
+    finally:
+        b_done.set()
+        sa.event.remove(db.engine, "before_cursor_execute", pause_a)
+
+    assert not errors, errors
+    assert (b.interrupted, b.sent) == (0, 0)
+    assert len(smtp_server.messages) == 1
+    db.session.expire_all()
+    assert db.session.get(Invitation, invitation.id).status == "sent"

@@ -123,7 +123,9 @@ def _send_all_due(now: dt.datetime, mail: Transport, stop: t.Callable[[], bool])
             (Invitation.due_at, Invitation.id),
             status="sending",
             attempts=Invitation.attempts + 1,
-            claimed_at=now,
+            # when taken, not when the pass began: a long pass's claim is not "old" to a
+            # dispatcher starting meanwhile, which would queue it again and send it too
+            claimed_at=utcnow(),
         )
         if invitation_id is None:
             break

@@ -484,6 +484,7 @@ def run(plan: Plan) -> dict[str, t.Any]:
                 process.stop()
         counts = check(make_app(plan.database_url, folder), record, sink)
     served = record.served
+    # sent in the passes each dispatcher finished (a killed pass prints nothing)
     sent_by = [sum(map(int, SENT.findall(d.log.read_text()))) for d in dispatchers]
     return {
         "database": plan.database_url.split(":", 1)[0].split("+", 1)[0],

@@ -169,37 +169,6 @@ def test_deliveries_go_out_with_the_dispatcher_pass(app, invite, webhook, receiv
     assert result.webhooks_delivered == 1 and len(receiver.requests) == 1
 
 
-def test_a_removed_webhook_gets_nothing_more(app, invite, webhook, receiver, runner):
-    answer(app, invite)
-    assert runner.invoke(args=["webhook", "remove", str(webhook.id)]).exit_code == 0
-    assert deliver_due().failed == 1
-    assert receiver.requests == []
-    answer(app, invite)
-    assert len(deliveries()) == 1  # nothing queued for it any more
-
-
-def test_signatures_fail_for_another_body_secret_or_an_old_time():
-    body, now = b'{"a": 1}', int(time.time())
-    header = sign("whsec_1", now, body)
-    assert verify("whsec_1", header, body)
-    assert not verify("whsec_1", header, b'{"a": 2}')
-    assert not verify("whsec_2", header, body)
-    assert not verify("whsec_1", sign("whsec_1", now - 600, body), body)
-    assert not verify("whsec_1", "garbage", body)
-
-
-def test_webhooks_from_the_command_line(runner, receiver):
-    added = runner.invoke(args=["webhook", "add", receiver.url])
-    assert added.exit_code == 0, added.output
-    assert "Signing secret (shown once): whsec_" in added.output
-    listed = runner.invoke(args=["webhook", "list"])
-    assert receiver.url in listed.output and "0 pending" in listed.output
-    for bad in ("ftp://example.com/x", "not a url", "http:///path"):
-        refused = runner.invoke(args=["webhook", "add", bad])
-        assert refused.exit_code == 2 and "url:" in refused.output
-    assert runner.invoke(args=["webhook", "remove", "999"]).exit_code == 2
-
-
 def test_a_long_pass_keeps_its_lease_from_a_second_dispatcher_starting_meanwhile(
     app, invite, webhook, receiver
 ):
@@ -246,3 +215,34 @@ def test_a_long_pass_keeps_its_lease_from_a_second_dispatcher_starting_meanwhile
 
 
 HALF_HOUR = dt.timedelta(minutes=30)
+
+
+def test_a_removed_webhook_gets_nothing_more(app, invite, webhook, receiver, runner):
+    answer(app, invite)
+    assert runner.invoke(args=["webhook", "remove", str(webhook.id)]).exit_code == 0
+    assert deliver_due().failed == 1
+    assert receiver.requests == []
+    answer(app, invite)
+    assert len(deliveries()) == 1  # nothing queued for it any more
+
+
+def test_signatures_fail_for_another_body_secret_or_an_old_time():
+    body, now = b'{"a": 1}', int(time.time())
+    header = sign("whsec_1", now, body)
+    assert verify("whsec_1", header, body)
+    assert not verify("whsec_1", header, b'{"a": 2}')
+    assert not verify("whsec_2", header, body)
+    assert not verify("whsec_1", sign("whsec_1", now - 600, body), body)
+    assert not verify("whsec_1", "garbage", body)
+
+
+def test_webhooks_from_the_command_line(runner, receiver):
+    added = runner.invoke(args=["webhook", "add", receiver.url])
+    assert added.exit_code == 0, added.output
+    assert "Signing secret (shown once): whsec_" in added.output
+    listed = runner.invoke(args=["webhook", "list"])
+    assert receiver.url in listed.output and "0 pending" in listed.output
+    for bad in ("ftp://example.com/x", "not a url", "http:///path"):
+        refused = runner.invoke(args=["webhook", "add", bad])
+        assert refused.exit_code == 2 and "url:" in refused.output
+    assert runner.invoke(args=["webhook", "remove", "999"]).exit_code == 2

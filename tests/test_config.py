@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 from loyalty import create_app
 from loyalty.config import SETTINGS
 
@@ -52,3 +55,51 @@ def test_gunicorn_workers_build_the_sentiment_word_lists_before_serving(monkeypa
     conf = runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))
     conf["post_worker_init"](worker=None)
     assert sentiment.lexicon._resources_cache is not None
+
+
+def _terminate_other_connections(url: str) -> int:
+    """What a PostgreSQL restart does to every pooled connection: the server ends it."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            return len(
+                conn.scalars(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+            )
+    finally:
+        engine.dispose()
+
+
+def test_the_app_reconnects_by_itself_after_postgresql_dropped_its_connections(app, invite):
+    """pool_pre_ping: a pooled connection the server ended (a restart, a failover) is
+    replaced at checkout, so the first customer after it gets the page and not a 500. The
+    same app without it fails that request, so the check does find dead connections."""
+    from loyalty.db import db
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to restart")
+    _, token = invite()
+    settings = ("TESTING", "SECRET_KEY", "DATABASE_URL", "INSTANCE_PATH", "MAIL_URL", "BASE_URL")
+    without = create_app(
+        {name: app.config[name] for name in settings}
+        | {"REPORT_SCHEDULE": [], "SQLALCHEMY_ENGINE_OPTIONS": {}}
+    )
+    try:
+        for served in (app, without):
+            client = served.test_client()
+            assert client.get(f"/s/{token}").status_code == 200  # a connection in the pool
+            db.session.remove()
+            assert _terminate_other_connections(app.config["DATABASE_URL"]) >= 1
+            if served is app:
+                assert client.get(f"/s/{token}").status_code == 200
+            else:
+                with pytest.raises(sa.exc.OperationalError):
+                    client.get(f"/s/{token}")
+    finally:
+        with without.app_context():
+            db.session.remove()
+            db.engine.dispose()

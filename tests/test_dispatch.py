@@ -474,3 +474,107 @@ def test_a_claim_cut_off_after_its_send_began_is_marked_for_a_person_to_check(
     assert _statuses() == ["failed"]
     assert "check" in db.session.get(Invitation, invitation.id).last_error
     assert smtp_server.messages == []
+
+
+def test_an_email_the_server_took_while_postgresql_went_away_is_still_recorded_sent(
+    app, invite, smtp_server
+):
+    """The database goes down between the SMTP transaction's start and its 250 (its
+    connections ended, new ones refused for a moment): the dispatcher waits for it and
+    records the invitation ``sent``, instead of leaving it ``sending`` to be marked failed
+    ("may have been delivered") later. Found by bench_faults.py's PostgreSQL restarts."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("needs a database server to take away")
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, _ = invite()
+    url = sa.engine.make_url(app.config["DATABASE_URL"])
+    name = url.database
+    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    watch = sa.create_engine(url)
+    smtp_server.hold = threading.Event()
+    down: list[float] = []
+
+    def take_the_database_away() -> None:
+        began = sa.select(Invitation.send_began_at).where(Invitation.id == invitation.id)
+        deadline = time.monotonic() + 20
+        with watch.connect() as conn:
+            while conn.scalar(began) is None and time.monotonic() < deadline:
+                conn.rollback()
+                time.sleep(0.05)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            down.append(time.monotonic())
+            smtp_server.hold.set()  # the server answers 250 while the database is away
+            time.sleep(1.5)
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+
+    helper = threading.Thread(target=take_the_database_away)
+    helper.start()
+    try:
+        result = send_due()
+    finally:
+        helper.join(timeout=30)
+        with admin.connect() as conn:  # whatever happened, the database opens again
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+        admin.dispose()
+        watch.dispose()
+
+    assert down, "the database was never taken away"
+    assert result.sent == 1 and len(smtp_server.messages) == 1
+    db.session.expire_all()
+    stored = db.session.get(Invitation, invitation.id)
+    assert (stored.status, stored.sent_at is not None) == ("sent", True)
+    assert stored.reminder_due_at is not None
+
+
+def test_a_long_pass_keeps_its_claim_from_a_second_dispatcher_starting_meanwhile(
+    app, invite, smtp_server
+):
+    """Dispatcher A's pass began 20 minutes ago (a big backlog) and has just claimed an
+    invitation; dispatcher B starts a pass at that moment. A claim is dated when it is
+    taken, not when its pass began, so B does not take it for one a dead dispatcher left
+    (older than SENDING_TIMEOUT), queue it again and send it too: the link goes out once."""
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation, _ = invite(due_at=utcnow() - dt.timedelta(hours=1))
+    a_claimed, b_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def pause_a(_conn, _cursor, statement: str, *_args) -> None:
+        # A, right after its claim: loading the invitation it took, before sending it
+        loading = statement.lstrip().startswith("SELECT") and "WHERE invitations.id =" in statement
+        if threading.current_thread().name == "dispatcher-a" and loading and not a_claimed.is_set():
+            a_claimed.set()
+            b_done.wait(timeout=30)
+
+    def dispatcher_a() -> None:
+        try:
+            with app.app_context():
+                send_due(now=utcnow() - dt.timedelta(minutes=20))
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    sa.event.listen(db.engine, "before_cursor_execute", pause_a)
+    a = threading.Thread(target=dispatcher_a, name="dispatcher-a")
+    try:
+        a.start()
+        assert a_claimed.wait(timeout=30), "A never claimed the invitation"
+        b = send_due()  # B, on another machine, now
+        b_done.set()
+        a.join(timeout=30)
+    finally:
+        b_done.set()
+        sa.event.remove(db.engine, "before_cursor_execute", pause_a)
+
+    assert not errors, errors
+    assert (b.interrupted, b.sent) == (0, 0)
+    assert len(smtp_server.messages) == 1
+    db.session.expire_all()
+    assert db.session.get(Invitation, invitation.id).status == "sent"

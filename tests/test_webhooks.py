@@ -169,6 +169,54 @@ def test_deliveries_go_out_with_the_dispatcher_pass(app, invite, webhook, receiv
     assert result.webhooks_delivered == 1 and len(receiver.requests) == 1
 
 
+def test_a_long_pass_keeps_its_lease_from_a_second_dispatcher_starting_meanwhile(
+    app, invite, webhook, receiver
+):
+    """Dispatcher A's pass began 20 minutes ago (many invitations went first) and has just
+    claimed a delivery; dispatcher B starts a pass at that moment. The lease runs from when
+    the delivery was claimed, not from when A's pass began (it would have run out already),
+    so B does not post it too: the receiver gets it once."""
+    answer(app, invite)
+    db.session.execute(sa.update(WebhookDelivery).values(next_attempt_at=utcnow() - HALF_HOUR))
+    db.session.commit()
+    a_claimed, b_done = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def pause_a(_conn, _cursor, statement: str, *_args) -> None:
+        loading = statement.lstrip().startswith("SELECT") and "webhook_deliveries.id =" in statement
+        if threading.current_thread().name == "dispatcher-a" and loading and not a_claimed.is_set():
+            a_claimed.set()
+            b_done.wait(timeout=30)
+
+    def dispatcher_a() -> None:
+        try:
+            with app.app_context():
+                deliver_due(now=utcnow() - dt.timedelta(minutes=20))
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test below
+            errors.append(exc)
+
+    sa.event.listen(db.engine, "before_cursor_execute", pause_a)
+    a = threading.Thread(target=dispatcher_a, name="dispatcher-a")
+    try:
+        a.start()
+        assert a_claimed.wait(timeout=30), "A never claimed the delivery"
+        b = deliver_due()  # B, on another machine, now
+        b_done.set()
+        a.join(timeout=30)
+    finally:
+        b_done.set()
+        sa.event.remove(db.engine, "before_cursor_execute", pause_a)
+
+    assert not errors, errors
+    assert b.delivered == 0
+    assert len(receiver.requests) == 1
+    assert [d.status for d in deliveries()] == ["delivered"]
+
+
+HALF_HOUR = dt.timedelta(minutes=30)
+
+
 def test_a_removed_webhook_gets_nothing_more(app, invite, webhook, receiver, runner):
     answer(app, invite)
     assert runner.invoke(args=["webhook", "remove", str(webhook.id)]).exit_code == 0

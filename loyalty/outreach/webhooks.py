@@ -178,7 +178,9 @@ def _claim_next(now: dt.datetime) -> int | None:
     claimed = db.session.execute(
         sa.update(WebhookDelivery)
         .where(WebhookDelivery.id == due, WebhookDelivery.status == "pending")
-        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=now + LEASE)
+        # the lease runs from the claim, not from the pass's start: a long pass's lease
+        # would have run out already, and a second dispatcher would post it too
+        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=max(now, utcnow()) + LEASE)
         .returning(WebhookDelivery.id)
     ).scalar()
     db.session.commit()

@@ -30,6 +30,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .dashboard import funnel, responses, rollups, schedule
     from .dashboard import views as dashboard
     from .outreach import dispatch, webhooks
+    from .privacy import retention
     from .privacy import views as privacy_views
     from .survey import views as survey
     from .triage import clock, flagging, notifications, responsiveness, settings
@@ -104,6 +105,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     signals.dispatch_tick.connect(rollup.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollups.on_dispatch_tick, app)  # invitations went out
     signals.dispatch_tick.connect(clock.on_dispatch_tick, app)  # cases' SLA figures
+    signals.dispatch_tick.connect(retention.on_dispatch_tick, app)  # old personal data goes
     signals.dispatch_tick.connect(schedule.on_dispatch_tick, app)  # a period ended: reports
 
     cli.register(app)

@@ -92,6 +92,11 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
         "Reports emailed when a period ends: report, every (week/month/quarter), roles, "
         "language (en/da), hour (local, default 7).",
     ),
+    # Privacy: see README, "Privacy requests".
+    "RETENTION_MONTHS": (
+        0,
+        "Comments and personal data older than this many months are removed; 0: kept.",
+    ),
     # Account health (issue 10): see README, "Account health".
     "HEALTH": (HEALTH_RULES, "Account health: base, bands, windows, signal points, warnings."),
 }

@@ -26,7 +26,7 @@ class PrivacyRequest(Model):
     done_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     #: the staff member who served it; empty when it was a command
     done_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
-    #: "admin" (the page) or "command"
+    #: "admin" (the page), "command" or "retention" (the dispatcher's pass)
     via: Mapped[str] = mapped_column(sa.String(16))
     #: JSON object: what was found or erased, per place, as counts
     counts: Mapped[str] = mapped_column(sa.Text)

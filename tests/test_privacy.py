@@ -14,7 +14,7 @@ from loyalty import periods
 from loyalty.accounts.services import Invitee, upsert_contact
 from loyalty.dashboard import queries, rollups
 from loyalty.db import db
-from loyalty.models import ERASED_TEXT, Case, Contact, PrivacyRequest, Response
+from loyalty.models import ERASED_TEXT, Case, Contact, Invitation, PrivacyRequest, Response
 from loyalty.outreach.webhooks import add_webhook
 from loyalty.privacy import requests
 from loyalty.triage import cases
@@ -145,3 +145,52 @@ def test_the_commands(person, runner, tmp_path):
         assert result.exit_code == 1 and "Error:" in result.output, result.output
     bad = runner.invoke(args=["privacy", "export", "not an address"])
     assert bad.exit_code == 1 and "email:" in bad.output
+
+
+def test_retention_removes_what_is_older_by_the_same_rules(person, app, client, invite):
+    """Older than the limit: comments' words, history text, finished deliveries, outbox
+    mails and quiet contacts go; newer ones and every count stay."""
+    import datetime as dt
+    import os
+    from pathlib import Path
+
+    from loyalty import signals
+    from loyalty.models import CaseEvent, WebhookDelivery, utcnow
+    from loyalty.privacy import retention
+
+    assert retention.apply() == {}  # off by default
+    _, token = invite(email="fresh@example.com", name="Frida Frisk")
+    answer(client, token, nps="3", improve="Leveringen var alt for sen")
+    db.session.execute(sa.update(WebhookDelivery).values(status="delivered"))
+    db.session.commit()
+    app.config["RETENTION_MONTHS"] = 12
+    later = utcnow() + dt.timedelta(days=400)
+    # Frida answered again 100 days before that moment: she and her new words stay.
+    fresh = db.session.scalars(sa.select(Response).where(Response.nps == 3)).one()
+    fresh.submitted_at = later - dt.timedelta(days=100)
+    db.session.execute(
+        sa.update(Invitation).where(Invitation.contact_id == fresh.contact_id)
+        .values(created_at=later - dt.timedelta(days=100))
+    )  # fmt: skip
+    db.session.commit()
+    outbox = Path(app.config["MAIL_URL"].removeprefix("outbox:"))
+    old_mail = next(outbox.glob("*.eml"))
+    os.utime(old_mail, (0, 0))
+    before = _dashboard_counts()
+    signals.dispatch_tick.send(app, now=later)
+    text = _everything_as_text()
+    for trace in (EMAIL, NAME.lower(), "fakturaen", "ole@example.com", "kreditnota"):
+        assert trace not in text, trace
+    assert "frida frisk" in text and "leveringen var alt for sen" in text
+    assert not old_mail.exists()
+    # every delivery was finished and made over a year before: all gone
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookDelivery)) == 0
+    assert all(
+        e.body in (None, "", ERASED_TEXT)
+        for e in db.session.scalars(
+            sa.select(CaseEvent).where(CaseEvent.created_at < later - dt.timedelta(days=365))
+        )
+    )
+    receipts = db.session.scalars(sa.select(PrivacyRequest)).all()
+    assert {r.via for r in receipts} == {"retention"} and len(receipts) == 2  # Mette, Ole
+    assert _dashboard_counts() == before

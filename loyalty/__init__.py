@@ -23,7 +23,20 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     checked first (a bad one stops start-up, naming what is wrong), then the pages, then who
     listens to each event, then the commands.
     """
-    from . import auth, bodies, cli, db, errors, healthz, logs, security, signals, specs, templating
+    from . import (
+        auth,
+        bodies,
+        cli,
+        db,
+        errors,
+        healthz,
+        logs,
+        ratelimits,
+        security,
+        signals,
+        specs,
+        templating,
+    )
     from .accounts import health, rollup
     from .accounts import views as accounts
     from .api import views as api
@@ -76,6 +89,8 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(audit.bp)  # /admin/audit
     app.register_blueprint(healthz.bp)  # for load balancers: database and schema ready
+    # Rate limits on sign-in, the survey's posts and the API (loyalty/ratelimits.py).
+    ratelimits.init_app(app)
     # The survey form (and its partial save) checks its own token, bound to the link rather
     # than to a session cookie, so a customer whose browser blocks cookies can answer, and
     # so it can keep the customer's answers; one-click unsubscribe (RFC 8058) comes from

@@ -349,9 +349,10 @@ def test_refused_reply_gets_a_clear_502_and_records_nothing(
 
 # --- every staff route, every role -----------------------------------------------------------
 
-#: Routes this table does not walk: public ones, and the account pages, whose own table in
-#: tests/test_accounts_views.py walks every route with every role.
-PUBLIC = ("static", "auth.", "survey.", "api.", "index", "healthz", "accounts.")
+#: Routes this table does not walk: public ones, the account pages, whose own table in
+#: tests/test_accounts_views.py walks every route with every role, and the admins' audit log
+#: (tests/test_audit.py, every role).
+PUBLIC = ("static", "auth.", "survey.", "api.", "index", "healthz", "accounts.", "audit.")
 #: method, path (``{case}`` is a case's id), form data, status for support and admin
 STAFF_ROUTES = [
     ("GET", "/responses", None, 200),

@@ -56,7 +56,8 @@ def test_an_unknown_address_answers_and_locks_like_a_known_one(client, staff):
     assert [r.status_code for r in known] == [r.status_code for r in unknown] == [401] * 3 + [429]
     for a, b in zip(known, unknown, strict=True):
         assert _page(a) == _page(b)
-        assert a.headers.get("Retry-After") == b.headers.get("Retry-After")
+        if a.status_code == 429:  # the same wait, give or take the seconds between them
+            assert abs(int(a.headers["Retry-After"]) - int(b.headers["Retry-After"])) <= 2
 
 
 def test_the_lock_ends_when_the_failures_leave_the_window(client, staff):

@@ -23,10 +23,24 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     checked first (a bad one stops start-up, naming what is wrong), then the pages, then who
     listens to each event, then the commands.
     """
-    from . import auth, bodies, cli, db, errors, logs, signals, specs, templating
+    from . import (
+        auth,
+        bodies,
+        cli,
+        db,
+        errors,
+        healthz,
+        logs,
+        ratelimits,
+        security,
+        signals,
+        specs,
+        templating,
+    )
     from .accounts import health, rollup
     from .accounts import views as accounts
     from .api import views as api
+    from .audit import views as audit
     from .dashboard import funnel, responses, rollups, schedule
     from .dashboard import views as dashboard
     from .outreach import dispatch, webhooks
@@ -54,6 +68,9 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    # Security headers on every response, trusted hosts, cookie flags (loyalty/security.py).
+    security.init_app(app)
+
     # Extensions, then what is checked at start-up: the triage settings (flag rules, the
     # SLA clock, the digest), every survey definition in forms/ and its themes.
     db.init_app(app)
@@ -74,6 +91,10 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(responsiveness.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(privacy_views.bp)
+    app.register_blueprint(audit.bp)  # /admin/audit
+    app.register_blueprint(healthz.bp)  # for load balancers: database and schema ready
+    # Rate limits on sign-in, the survey's posts and the API (loyalty/ratelimits.py).
+    ratelimits.init_app(app)
     # The survey form (and its partial save) checks its own token, bound to the link rather
     # than to a session cookie, so a customer whose browser blocks cookies can answer, and
     # so it can keep the customer's answers; one-click unsubscribe (RFC 8058) comes from
@@ -121,8 +142,3 @@ def _register_start_pages(app: Flask) -> None:
         if current_user.is_authenticated:
             return redirect(start_page())
         return redirect(url_for("auth.login"))
-
-    @app.get("/healthz")
-    def healthz():
-        """For load balancers: the process answers."""
-        return {"status": "ok"}

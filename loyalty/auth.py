@@ -28,8 +28,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from . import checks
+from . import checks, lockout
 from .accounts.services import InviteError, normalise_email
+from .audit import log as audit_log
 from .db import db
 from .models import ROLES, User
 
@@ -172,31 +173,59 @@ def start_page() -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign in with email and password."""
+    """Sign in with email and password.
+
+    An unknown address is refused like a wrong password, as slowly, and locks like one
+    (``loyalty.lockout``), so no answer tells whether an address belongs to staff."""
     form = LoginForm()
     status = 200
     if form.validate_on_submit():
         email = _signs_in_as(form.email.data or "")
+        hint = address_hint(email)
+        address, client = lockout.keys(hint, request.remote_addr)
+        wait = lockout.locked_for(address, client)
+        if wait:
+            audit_log.record("sign_in.locked", detail={"address_hint": hint})
+            db.session.commit()
+            current_app.logger.warning(
+                "sign-in locked: address hint %s, from %s", hint, request.remote_addr
+            )
+            minutes = max(1, -(-wait // 60))
+            flash(
+                f"Too many failed sign-ins. Try again in {minutes} minute"
+                f"{'' if minutes == 1 else 's'}.",
+                "error",
+            )
+            return render_template("auth/login.html", form=form), 429, {"Retry-After": str(wait)}
         user = db.session.scalar(sa.select(User).where(User.email == email)) if email else None
         password = form.password.data or ""
         if user is None:
             check_password_hash(_dummy_hash(), password)  # as slow as a real address
         elif user.active and user.check_password(password):
+            lockout.succeeded(address)
+            session.clear()  # a new session: nothing set before sign-in is carried over
             _renew_csrf()
             session.permanent = True  # PERMANENT_SESSION_LIFETIME caps it
             login_user(user)
             session["seen"] = int(time.time())
+            audit_log.record("sign_in", user=user, detail={"role": user.role})
             db.session.commit()  # the session token, made on first sign-in
             current_app.logger.info(
                 "sign-in: staff user %s (%s) from %s", user.id, user.role, request.remote_addr
             )
             return redirect(_safe_next(request.args.get("next")))
-        current_app.logger.warning(
-            "sign-in refused: %s, address hint %s, from %s",
-            "unknown address" if user is None else "wrong password or inactive staff user",
-            address_hint(email),
-            request.remote_addr,
+        failures = lockout.failed(address, client)
+        reason = "unknown address" if user is None else "wrong password or inactive staff user"
+        audit_log.record(
+            "sign_in.failed",
+            user=user,  # a known address: whose account was tried (never shown to the client)
+            detail={"address_hint": hint, "reason": reason},
         )
+        db.session.commit()
+        current_app.logger.warning(
+            "sign-in refused: %s, address hint %s, from %s", reason, hint, request.remote_addr
+        )
+        lockout.slow_down(failures)
         flash("Wrong email or password.", "error")
         status = 401
     elif request.method == "POST":
@@ -211,8 +240,10 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """Sign out, ending every copy of this session's cookie."""
+    """Sign out everywhere: every session of this user ends (each of their session cookies,
+    on every device, and any copy of one, carries the token renewed here)."""
     if current_user.is_authenticated:
+        audit_log.record("sign_out", detail={"sessions": "all"})
         current_user.session_token = secrets.token_urlsafe(32)
         db.session.commit()
     logout_user()

@@ -80,6 +80,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Vi kunne ikke læse forespørgslen. Gå tilbage og prøv igen.",
         "en": "We could not read the request. Please go back and try again.",
     },
+    "error_too_many": {
+        "da": "For mange forsøg fra din forbindelse. Vent et øjeblik, og prøv så igen.",
+        "en": "Too many attempts from your connection. Please wait a moment, then try again.",
+    },
+    "too_many_answers_body": {
+        "da": "Der er sendt for mange svar fra din forbindelse på kort tid. Dine svar er ikke "
+        "gemt endnu: vent et minut, og send dem så igen.",
+        "en": "Too many answers were sent from your connection in a short time. Your answers "
+        "are not saved yet: please wait a minute, then send them again.",
+    },
     "error_server": {
         "da": "Noget gik galt hos os. Dine tidligere svar er gemt; prøv igen om lidt.",
         "en": "Something went wrong on our side. Earlier answers are kept; please try again soon.",

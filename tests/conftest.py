@@ -37,6 +37,9 @@ def _config(tmp: Path, database_url: str) -> dict[str, t.Any]:
         "BASE_URL": BASE_URL,
         # Scheduled reports are due in every test's "now"; tests/test_schedule.py sets them.
         "REPORT_SCHEDULE": [],
+        # Rate limits would trip tests that sign in or post often; tests/test_ratelimits.py
+        # switches them on.
+        "RATELIMIT_ENABLED": False,
     }
 
 

@@ -343,3 +343,27 @@ def test_sign_ins_are_logged_without_passwords_or_addresses(app, client, auth, c
     hints = [re.search(r"hint (\w+)", r.getMessage())[1] for r in records[:3]]
     assert hints[0] == hints[1] != hints[2]  # one address, any case: one hint
     assert "unknown address" in records[2].getMessage()
+
+
+def test_sign_in_starts_a_new_session(client, auth):
+    """Nothing planted in the session before sign-in survives it (session fixation)."""
+    client.get("/login")
+    with client.session_transaction() as session:
+        session["planted"] = "by someone else"
+        session["_fresh"] = False
+    auth.login("support")
+    with client.session_transaction() as session:
+        assert "planted" not in session and session["_fresh"] is True
+
+
+def test_sign_out_ends_the_session_on_every_device(app, auth):
+    """Signed in on a laptop and a phone: signing out on one signs out both."""
+    from conftest import StaffAuth
+
+    laptop, phone = app.test_client(), app.test_client()
+    StaffAuth(laptop).login("support", "lead@example.com")
+    StaffAuth(phone).login("support", "lead@example.com")
+    assert laptop.get("/triage").status_code == phone.get("/triage").status_code == 200
+    laptop.post("/logout", data={"csrf_token": csrf_from(laptop.get("/triage").text)})
+    assert phone.get("/triage").status_code == 302
+    assert laptop.get("/triage").status_code == 302

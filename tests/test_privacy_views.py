@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+import sqlalchemy as sa
 from conftest import csrf_from
 from test_privacy import EMAIL, NAME, person  # noqa: F401 (a fixture)
 
@@ -65,5 +66,11 @@ def test_an_admin_exports_then_erases(client, auth, person):  # noqa: F811
     assert EMAIL not in done.text and NAME not in done.text
     rows = re.findall(r"<tr><td>\d+</td><td>(\w+)</td>", done.text)
     assert rows == ["erase", "export"] and "admin@example.com" in done.text
+    from loyalty.models import AuditEvent
+
+    logged = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action.like("privacy.%")))
+    assert [(e.action, e.actor) for e in logged] == [
+        ("privacy.export", "admin@example.com"), ("privacy.erase", "admin@example.com"),
+    ]  # fmt: skip
     again = _post(client, "/admin/privacy/erase", email=EMAIL, confirm=EMAIL)
     assert again.status_code == 400 and "was erased" in again.text

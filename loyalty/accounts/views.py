@@ -19,6 +19,7 @@ from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
 from .. import periods
+from ..audit import log as audit_log
 from ..auth import role_required
 from ..dashboard import charts
 from ..db import db
@@ -170,9 +171,24 @@ def _act(account_id: int, form_name: str, action: t.Callable[[Account, dict[str,
             errors={form_name: reason[:1].upper() + reason[1:] + "."},
             values=values,
         )
+    _audit(account_id, values)
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("accounts.account", account_id=account_id) + f"#{form_name}", code=303)
+
+
+def _audit(account_id: int, values: dict[str, str]) -> None:
+    """The action in the audit log: a warning acted on, or a change to the account."""
+    view, args = (request.endpoint or "").rpartition(".")[2], request.view_args or {}
+    if view == "act_on_warning":
+        status = audit_log.pick(values, ("status",)).get("status", "")
+        audit_log.record(f"warning.{status}", target=f"warning:{args['warning_id']}")
+        return
+    detail = audit_log.pick(values, ("owner_email", "decision_maker", "churned_on"))
+    if view == "decision_maker":
+        detail["contact_id"] = str(args["contact_id"])
+    action = {"set_owner": "owner"}.get(view, view)
+    audit_log.record(f"account.{action}", target=f"account:{account_id}", detail=detail)
 
 
 @bp.post("/accounts/<int:account_id>/owner")

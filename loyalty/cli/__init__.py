@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typing as t
 
-from . import accounts, dashboard, data, outreach, people, privacy, triage
+from . import accounts, audit, dashboard, data, outreach, people, privacy, triage
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -16,6 +16,6 @@ if t.TYPE_CHECKING:
 
 def register(app: Flask) -> None:
     """Add every command group to the app's ``flask`` command."""
-    groups = (people, outreach, triage, accounts, dashboard, data, privacy)
+    groups = (people, outreach, triage, accounts, dashboard, data, privacy, audit)
     for command in (command for group in groups for command in group.COMMANDS):
         app.cli.add_command(command)

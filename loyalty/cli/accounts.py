@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from .. import periods
 from ..accounts import health, rollup
+from ..audit import log as audit_log
 from ..checks import spreadsheet_safe
 from ..db import db
 from ..models import Account, HealthSnapshot, HealthWarning
@@ -142,6 +143,7 @@ def export_health(history: bool, start: str | None, end: str | None) -> None:
         writer.writerow(
             [spreadsheet_safe(v) for v in row + [points.get(s, 0) for s in health.SIGNALS]]
         )
+    audit_log.exported("health", history=history, **{"from": start, "to": end})
 
 
 @export_cli.command("warnings")
@@ -164,6 +166,7 @@ def export_warnings(start: str | None, end: str | None) -> None:
         row = [ref or "", name, _iso(warning.raised_at), warning.kind, reasons, warning.score,
                warning.status]  # fmt: skip
         writer.writerow([spreadsheet_safe(v) for v in row])
+    audit_log.exported("warnings", **period.args())
 
 
 _iso = periods.csv_time  # ISO 8601 with the offset and whole seconds, as every CSV of ours

@@ -10,6 +10,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from .. import periods
+from ..audit import log as audit_log
 from ..dashboard import reports as rendering
 from ..dashboard import rollups, schedule
 from ..specs import REPORT_LANGUAGES, reports
@@ -85,6 +86,7 @@ def report_render(
         text = rendering.render_html(spec, period, language=language, standalone=True)
     # Written whole at the end, so a failure leaves no half file behind.
     Path(output).write_text(text, encoding="utf-8", newline="")
+    audit_log.exported(f"report.{kind}", report=spec.id, **period.args())
     click.echo(f"Wrote {spec.id} ({period.first} to {period.last}) to {output}.")
 
 

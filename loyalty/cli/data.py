@@ -12,6 +12,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from .. import sentiment
+from ..audit import log as audit_log
 from ..dashboard.responses import write_csv
 from ..demo import demo_login, is_empty, seed_demo
 from ..models import LANGUAGES
@@ -28,6 +29,7 @@ sentiment_cli = AppGroup("sentiment", help="Sentiment scoring of free-text answe
 def export_responses() -> None:
     """Write every response as CSV (spreadsheet-safe) to standard output."""
     write_csv(sys.stdout)
+    audit_log.exported("responses")
 
 
 @demo_cli.command("seed")

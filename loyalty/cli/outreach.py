@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from ..accounts.services import Invitee, InviteError, upsert_contact
 from ..api.keys import all_keys, create_key, revoke_key
+from ..audit import log as audit_log
 from ..db import db
 from ..models import LANGUAGES, SEGMENTS
 from ..outreach.dispatch import run_loop, send_due
@@ -155,6 +156,10 @@ def webhook_add(url: str, events: tuple[str, ...]) -> None:
         webhook = add_webhook(url, events)
     except WebhookError as exc:
         raise click.UsageError(str(exc)) from None
+    db.session.flush()
+    audit_log.record(
+        "webhook.add", target=f"webhook:{webhook.id}", detail={"url": webhook.url[:200]}
+    )
     db.session.commit()
     click.echo(f"Webhook {webhook.id} posts {webhook.events} to {webhook.url}")
     click.echo(f"Signing secret (shown once): {webhook.secret}")
@@ -176,6 +181,7 @@ def webhook_remove(webhook_id: int) -> None:
     webhook = remove_webhook(webhook_id)
     if webhook is None:
         raise click.UsageError(f"no webhook {webhook_id}")
+    audit_log.record("webhook.remove", target=f"webhook:{webhook.id}")
     db.session.commit()
     click.echo(f"Webhook {webhook.id} is off.")
 
@@ -193,6 +199,8 @@ def key_create(name: str) -> None:
         api_key, key = create_key(name)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    db.session.flush()
+    audit_log.record("api_key.create", target=f"api_key:{api_key.id}", detail={"name": name})
     db.session.commit()
     click.echo(key)
     click.echo(f"Key {api_key.id} ({api_key.name}) created; it is not shown again.", err=True)
@@ -214,6 +222,7 @@ def key_revoke(key_id: str) -> None:
     api_key = revoke_key(key_id)
     if api_key is None:
         raise click.UsageError(f"no API key with id or prefix {key_id!r}")
+    audit_log.record("api_key.revoke", target=f"api_key:{api_key.id}")
     db.session.commit()
     click.echo(f"Key {api_key.id} ({api_key.name}) is revoked.")
 

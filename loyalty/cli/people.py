@@ -19,6 +19,7 @@ from ..accounts.services import (
     set_decision_maker,
     set_owner,
 )
+from ..audit import log as audit_log
 from ..auth import create_user
 from ..db import db
 from ..models import ROLES
@@ -38,6 +39,8 @@ def user_create(email: str, role: str, password: str) -> None:
         user = create_user(email, role, password)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    db.session.flush()
+    audit_log.record("user.create", target=f"user:{user.id}", detail={"role": role})
     db.session.commit()
     click.echo(f"Created {user.role} {user.email}")
 

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from ..audit import log as audit_log
 from ..periods import PeriodError
 from ..triage.notifications import notify_pending, send_digests
 from ..triage.responsiveness import (
@@ -47,6 +48,7 @@ def export_cases(start: str | None, end: str | None, summary: bool) -> None:
     facts = case_facts(*bounds)
     rows = summary_rows(summarize(facts)) if summary else case_rows(facts)
     csv.writer(sys.stdout).writerows(rows)
+    audit_log.exported("cases", **{"from": start, "to": end, "summary": summary})
 
 
 COMMANDS = (digest_command,)

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..accounts.services import InviteError, erase_contact, find_contact, normalise_email
+from ..audit import log as audit_log
 from ..db import db
 from ..models import (
     ERASED_TEXT,
@@ -410,6 +411,8 @@ def _record(
         counts=json.dumps(counts, sort_keys=True),
     )
     db.session.add(receipt)
+    audit_log.record(f"privacy.{kind}", target=f"contact:{contact.id}", user=actor,
+                     detail={"via": via})  # fmt: skip
     if kind == "export":
         db.session.commit()
     return receipt

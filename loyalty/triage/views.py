@@ -26,6 +26,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy.orm import joinedload, selectinload
 
+from ..audit import log as audit_log
 from ..auth import role_required
 from ..db import db
 from ..mailer import MailError
@@ -254,6 +255,11 @@ def _act(case_id: int, form_name: str, action: t.Callable[[Case, dict[str, str]]
         case = get_case_or_404(case_id)
         error = f"The mail server did not take the email ({exc}). Nothing was sent; try again."
         return _render_case(case, status=502, errors={form_name: error}, values=values)
+    audit_log.record(
+        f"case.{form_name}",
+        target=f"case:{case_id}",
+        detail=audit_log.pick(values, ("assignee_id", "status", "outcome", "kind", "contact_id")),
+    )
     db.session.commit()
     flash(message, "success")
     return redirect(url_for("triage.case", case_id=case_id) + f"#{form_name}", code=303)

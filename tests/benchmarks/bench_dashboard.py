@@ -68,6 +68,7 @@ def make_app(tmp: Path, database_url: str | None):
             "INSTANCE_PATH": tmp,
             "MAIL_URL": f"outbox:{tmp / 'outbox'}",
             "WTF_CSRF_ENABLED": False,
+            "RATELIMIT_ENABLED": False,  # throughput is measured, not the API's rate limit
         }
     )
     with app.app_context():

@@ -1,0 +1,2 @@
+"""The audit log: who did what, when and from where (issue 14). ``log`` records and
+searches; ``views`` is ``/admin/audit``."""

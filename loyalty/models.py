@@ -503,6 +503,7 @@ class LinkMiss(Model):
 
 # The dashboard's and the reports' own tables live beside this module; every model is
 # still imported from here.
+from .follow_up_tables import FollowUp as FollowUp  # noqa: E402
 from .rollup_tables import MetricDay as MetricDay  # noqa: E402
 from .rollup_tables import MetricStaleDay as MetricStaleDay  # noqa: E402
 from .rollup_tables import ReportDelivery as ReportDelivery  # noqa: E402

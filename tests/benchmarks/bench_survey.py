@@ -628,7 +628,7 @@ def stored_counts(database: Path) -> dict[str, int]:
     conn = sqlite3.connect(database, timeout=15)
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        for table in ("responses", "answers", "flags", "cases"):
+        for table in ("responses", "answers", "flags", "cases", "follow_ups"):
             if table in tables:
                 counts[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     finally:
@@ -796,6 +796,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="client threads")
     parser.add_argument("--invitations", type=int, default=8000, help="invitations to create")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
+    parser.add_argument(
+        "--follow-ups",
+        choices=("app", "worker", "none"),
+        default="app",
+        help="who does the answers' follow-ups (flag, case, webhooks) during the load: each"
+        " app process's thread (the default setting), one `flask work` process"
+        " (FOLLOW_UPS_IN_APP off), or nobody (the submit path alone; they wait in the outbox)",
+    )
     args = parser.parse_args(argv)
     if min(args.concurrency, args.workers, args.rounds) < 1:
         parser.error("--concurrency, --workers and --rounds must be at least 1")
@@ -809,6 +817,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app_port, normal_port, base_port = free_port(), free_port(), free_port()
         env = app_env(tmp, app_port)
+        if args.follow_ups != "app":
+            env["LOYALTY_FOLLOW_UPS_IN_APP"] = "false"
         print(f"temporary folder {tmp}", flush=True)
         migrate(env)
         started = time.perf_counter()
@@ -842,6 +852,16 @@ def main(argv: list[str] | None = None) -> int:
             server.start()
         for server in servers:
             server.wait_ready()
+        worker = None
+        if args.follow_ups == "worker":
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "loyalty", "work", "--interval", "1"],
+                cwd=ROOT,
+                env={**env, "LOYALTY_INSTANCE_PATH": str(tmp / "instance")},
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp / "worker.log").open("wb"),
+                start_new_session=True,
+            )
         print(
             f"gunicorn: {args.workers} sync workers each; app on :{app_port} "
             f"(synchronous=FULL) and :{normal_port} (NORMAL), "
@@ -913,6 +933,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{durability['synchronous_normal_rps']} req/s, ratio "
             f"{durability['full_over_normal']} (what syncing every commit costs)"
         )
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
         stored = stored_counts(tmp / "loyalty.db")
         print("rows stored by the submits: " + ", ".join(f"{k} {v}" for k, v in stored.items()))
         for server in servers:
@@ -928,6 +951,7 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup_s": args.warmup,
                 "invitations": len(links),
                 "database": "sqlite (WAL, synchronous FULL, busy_timeout 15000)",
+                "follow_ups": args.follow_ups,
                 "cpu_count": os.cpu_count(),
                 "source": source_version(),
             },

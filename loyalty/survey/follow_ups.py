@@ -220,24 +220,26 @@ class _InApp:
         self.busy = False
         self.thread: threading.Thread | None = None
         self.pid = 0
+        self.app: Flask | None = None
 
     def kick(self, app: Flask) -> None:
         with self.wake:
-            self.due = True
+            self.due, self.app = True, app  # the app that committed (tests make many)
             if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
                 self.pid = os.getpid()
                 self.thread = threading.Thread(
-                    target=self._run, args=(app,), name="loyalty-follow-ups", daemon=True
+                    target=self._run, name="loyalty-follow-ups", daemon=True
                 )
                 self.thread.start()
             self.wake.notify()
 
-    def _run(self, app: Flask) -> None:
+    def _run(self) -> None:
         while True:
             with self.wake:
                 while not self.due:
                     self.wake.wait()
-                self.due, self.busy = False, True
+                self.due, self.busy, app = False, True, self.app
+            assert app is not None
             try:
                 with app.app_context():
                     try:

@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import os
 import threading
+import time
 import typing as t
 
 import sqlalchemy as sa
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = tuple(dt.timedelta(seconds=s) for s in (5, 30, 120, 600, 3600))
 #: rows taken in one transaction: one commit (one disk sync) for many answers under load
 BATCH = 50
+#: the app's thread waits this long after being woken, so that under load the answers of
+#: that moment are followed up in one transaction (one write lock, one disk sync) rather
+#: than each in its own, which would keep the customers' saves waiting for the lock
+GATHER_SECONDS = 0.25
 _QUEUED = "loyalty.follow_ups_queued"
 
 
@@ -238,7 +243,10 @@ class _InApp:
             with self.wake:
                 while not self.due:
                     self.wake.wait()
-                self.due, self.busy, app = False, True, self.app
+                self.busy = True
+            time.sleep(GATHER_SECONDS)  # more answers arrive meanwhile; due stays set
+            with self.wake:
+                self.due, app = False, self.app
             assert app is not None
             try:
                 with app.app_context():

@@ -46,6 +46,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     from .outreach import dispatch, webhooks
     from .privacy import retention
     from .privacy import views as privacy_views
+    from .survey import follow_ups
     from .survey import views as survey
     from .triage import clock, flagging, notifications, responsiveness, settings
     from .triage import views as triage
@@ -110,18 +111,24 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     _register_start_pages(app)
 
     # Who listens to what. An answer is saved (survey page, a score tapped in the email): in
-    # the same transaction it is flagged and a case opened or joined, its reminder is called
-    # off, and other systems are told by webhook. Blinker promises no order among receivers,
-    # so none may depend on another's work.
-    signals.response_saved.connect(flagging.flag_on_save, app)
+    # the same transaction its reminder is called off (no dispatcher pass may remind someone
+    # who answered) and its follow-up is queued in the outbox. Once it is committed and the
+    # customer has their reply, the follow-up (an app thread, `flask work` or the
+    # dispatcher) flags it and opens or joins a case, tells other systems by webhook and
+    # marks health and trends out of date, all in one transaction with the outbox row.
+    # Blinker promises no order among receivers, so none may depend on another's work.
     signals.response_saved.connect(dispatch.cancel_reminder, app)
-    signals.response_saved.connect(webhooks.queue_response_created, app)
-    signals.response_saved.connect(rollup.on_response_saved, app)  # health is out of date
-    signals.response_saved.connect(rollups.on_response_saved, app)  # so is its day's count
+    signals.response_saved.connect(follow_ups.queue_on_save, app)
+    signals.response_committed.connect(flagging.flag_on_save, app)
+    signals.response_committed.connect(webhooks.queue_response_created, app)
+    signals.response_committed.connect(rollup.on_response_saved, app)  # health is out of date
+    signals.response_committed.connect(rollups.on_response_saved, app)  # so is its day's count
     # An account changes hands or segment: the trends split by owner and segment recount.
     signals.account_changed.connect(rollups.on_account_changed, app)
-    # After each dispatcher pass: severe-case emails that did not go out, and the digests;
+    # After each dispatcher pass: follow-ups nobody has done yet, severe-case emails that did
+    # not go out, and the digests;
     # today's health of the accounts that changed, and the warnings it raises.
+    signals.dispatch_tick.connect(follow_ups.on_dispatch_tick, app)  # cases, webhooks
     signals.dispatch_tick.connect(notifications.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollup.on_dispatch_tick, app)
     signals.dispatch_tick.connect(rollups.on_dispatch_tick, app)  # invitations went out

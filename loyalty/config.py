@@ -76,6 +76,12 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "ACCOUNT_THROTTLE_CONTACTS": (2, "Most contacts of one B2B account surveyed in that window."),
     "REMINDER_DAYS": (4, "Days after sending to remind an unanswered invitation; 0: never."),
     "DISPATCH_INTERVAL": (30, "Seconds between passes of `flask dispatch --loop`."),
+    "FOLLOW_UPS_IN_APP": (
+        True,
+        "Each app process does its answers' follow-ups (flag, case, webhooks) in a background"
+        " thread right after the reply; false where `flask work` does them.",
+    ),
+    "WORK_INTERVAL": (1, "Seconds between passes of `flask work` (answers' follow-ups)."),
     "WEBHOOK_TIMEOUT": (10, "Seconds to wait for a webhook receiver to answer."),
     # Triage (issue 5): see README, "Triage" and "SLA clock".
     "FLAG_RULES": (

@@ -24,6 +24,7 @@ from .db import db
 from .models import Account, Contact, Event, Invitation, Response, User, utcnow
 from .outreach.invitations import create_invitation, survey_url
 from .specs import surveys
+from .survey import follow_ups
 from .survey.responses import save_response
 from .triage.settings import settings
 
@@ -297,6 +298,9 @@ def _demo_invitation(
     answered = min(sent + dt.timedelta(hours=rng.uniform(0.2, 72)), now)
     db.session.flush()
     save_response(invitation, survey, values, complete=True, now=answered)
+    # The story needs the answer's case now (support works it as time goes by): its
+    # follow-up is done here, as a worker would seconds later (this commits).
+    follow_ups.process_pending(now=answered)
 
 
 def _work_cases(

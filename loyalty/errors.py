@@ -12,8 +12,10 @@ import typing as t
 
 from flask import Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
+from . import storage
 from .api import PREFIX as API_PREFIX
 from .db import db
 from .i18n import best_language
@@ -38,6 +40,7 @@ _PAGES = {
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(CSRFError, _expired_form)
+    app.register_error_handler(DBAPIError, _storage_refused)
 
 
 def json_error(status: int, message: str, field: str | None = None, **headers: str) -> Response:
@@ -69,6 +72,22 @@ def _http_error(exc: HTTPException) -> t.Any:
     if code not in _PAGES:
         return exc
     return _page(code, _PAGES[code], headers)
+
+
+def _storage_refused(exc: DBAPIError) -> t.Any:
+    """The database cannot store anything now (full or read-only disk): 503 and Retry-After,
+    rolled back; any other database error is the app's fault, a 500."""
+    db.session.rollback()
+    if not storage.is_refusal(exc):
+        raise exc
+    storage.note_refusal()
+    if is_api(request.path):
+        return json_error(
+            503,
+            "the database cannot store anything now; try again in a moment",
+            **storage.retry_after(),
+        )
+    return _page(503, "error_storage_page", storage.retry_after())
 
 
 def _expired_form(exc: CSRFError) -> t.Any:

@@ -90,6 +90,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Too many answers were sent from your connection in a short time. Your answers "
         "are not saved yet: please wait a minute, then send them again.",
     },
+    "error_storage": {
+        "da": "Vi kan ikke gemme dit svar lige nu. Dine svar står stadig herunder; prøv at "
+        "sende igen om et øjeblik.",
+        "en": "We cannot store your answer right now. Your answers are still below; please "
+        "try sending again in a moment.",
+    },
+    "error_storage_page": {
+        "da": "Vi kan ikke gemme noget lige nu. Prøv igen om et øjeblik.",
+        "en": "We cannot store anything right now. Please try again in a moment.",
+    },
+    "storage_trouble": {
+        "da": "Databasen er i problemer: den afviser at gemme (fuld eller skrivebeskyttet disk, "
+        "eller en server, der afviser skrivninger). Kunders svar kan ikke gemmes, før det er "
+        "løst.",
+        "en": "The database is in trouble: it refuses to store anything (a full or read-only "
+        "disk, or a server refusing writes). Customers' answers cannot be stored until it is "
+        "fixed.",
+    },
     "error_server": {
         "da": "Noget gik galt hos os. Dine tidligere svar er gemt; prøv igen om lidt.",
         "en": "Something went wrong on our side. Earlier answers are kept; please try again soon.",

@@ -425,6 +425,7 @@ from .case_tables import CASE_STATES as CASE_STATES  # noqa: E402
 from .case_tables import Case as Case  # noqa: E402
 from .case_tables import CaseEvent as CaseEvent  # noqa: E402
 from .case_tables import Flag as Flag  # noqa: E402
+from .follow_up_tables import FollowUp as FollowUp  # noqa: E402
 from .privacy_tables import PrivacyRequest as PrivacyRequest  # noqa: E402
 from .rollup_tables import MetricDay as MetricDay  # noqa: E402
 from .rollup_tables import MetricStaleDay as MetricStaleDay  # noqa: E402

@@ -16,9 +16,25 @@ response_saved = _events.signal(
     doc="""A response was created or changed, inside the transaction that stores it.
 
     Sent with the app as sender and ``response=`` (flushed, so it has an id), ``created=``
-    (first save of this response) and ``now=``. Receivers add their rows to the same session
-    (flag and case, webhook delivery), so an answer is never stored without them; they must
-    not commit.
+    (first save of this response) and ``now=``. Only what must be true the moment the
+    answer is committed listens here (the invitation's reminder is called off, so no
+    dispatcher pass can remind someone who has answered); receivers add to the same session
+    and must not commit. Everything else listens to ``response_committed``.
+    """,
+)
+
+response_committed = _events.signal(
+    "response-committed",
+    doc="""A saved response's follow-ups are due: its answer is committed, the reply sent.
+
+    Sent by the follow-up outbox (``loyalty.survey.follow_ups``), in a worker, the
+    dispatcher's pass or the app's background thread, with the app as sender and
+    ``response=``, ``created=`` (that save created the response) and ``now=`` (when the
+    answer was saved). Receivers (flag and case, webhook deliveries, rollups, health) add
+    their rows to the session; they must not commit: the transaction that stores their
+    work also removes the outbox row, so the work is done once, or not at all and retried.
+    The same response may be followed up again after a later change: receivers read the
+    response as it is now.
     """,
 )
 

@@ -15,7 +15,7 @@ import typing as t
 from jinja2 import pass_context
 from markupsafe import Markup, escape
 
-from . import periods, sentiment
+from . import periods, sentiment, storage
 from .i18n import plural
 from .i18n import text as ui_text
 from .metrics import nps_band
@@ -33,6 +33,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(hours_text, "hours")
     app.add_template_filter(severity_name, "severity")
     app.add_template_filter(nps_band, "nps_band")
+    # Asked by staff pages only (base.html): whether the database refuses to store anything.
+    app.add_template_global(storage.in_trouble, "storage_trouble")
 
 
 @pass_context

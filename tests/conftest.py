@@ -40,6 +40,10 @@ def _config(tmp: Path, database_url: str) -> dict[str, t.Any]:
         # Rate limits would trip tests that sign in or post often; tests/test_ratelimits.py
         # switches them on.
         "RATELIMIT_ENABLED": False,
+        # No background thread writes to a test's database: a test does an answer's
+        # follow-ups (flag, case, webhooks) with follow_up() where it needs them, as `flask
+        # work` would; tests/test_follow_ups.py tests the app's own thread.
+        "FOLLOW_UPS_IN_APP": False,
     }
 
 
@@ -108,6 +112,14 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+def follow_up() -> int:
+    """Do the follow-ups (flag, case, webhook deliveries, rollups) of the answers saved so
+    far, as ``flask work`` does seconds after the customer's reply; how many were done."""
+    from loyalty.survey.follow_ups import process_pending
+
+    return process_pending()
 
 
 def csrf_from(html: str) -> str:
@@ -235,6 +247,7 @@ def stored_answer(app, invite):
         fields = {"nps": nps, "csat": values.pop("csat", 4), "ces": 5, **values}
         save_response(invitation, survey, fields, complete=True, now=at)
         db.session.commit()
+        follow_up()
         return invitation.contact.account
 
     return make

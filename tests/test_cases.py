@@ -9,12 +9,12 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from conftest import csrf_from
+from conftest import csrf_from, follow_up
 
 from loyalty.auth import create_user
 from loyalty.db import db
 from loyalty.mailer import MailError
-from loyalty.models import Account, Case, CaseEvent, Flag, Response, User, utcnow
+from loyalty.models import Account, Case, CaseEvent, Flag, FollowUp, Response, User, utcnow
 from loyalty.triage import cases, flagging
 
 ANGRY = "Terrible support, nobody answers the phone. I want to cancel."
@@ -22,11 +22,13 @@ HAPPY = {"nps": "10", "csat": "5", "ces": "7", "reason": "Lovely", "improve": ""
 
 
 def answer(client, token: str, **fields: str):
-    """Answer the survey as the customer does; returns the stored response."""
+    """Answer the survey as the customer does, then do its follow-up (flag, case) as the
+    worker does seconds later; returns the stored response."""
     html = client.get(f"/s/{token}").get_data(as_text=True)
     data = {"csrf_token": csrf_from(html), **HAPPY, **fields}
     reply = client.post(f"/s/{token}", data=data)
     assert reply.status_code == 303, reply.get_data(as_text=True)
+    follow_up()
     db.session.expire_all()
     return db.session.scalars(sa.select(Response).order_by(Response.updated_at.desc())).first()
 
@@ -78,6 +80,7 @@ def test_a_tapped_score_is_flagged_and_the_full_answer_updates_it(client, invite
     _, token = invite()
     html = client.get(f"/s/{token}?nps=2").get_data(as_text=True)
     client.post(f"/s/{token}/partial", data={"nps": "2", "csrf_token": csrf_from(html)})
+    follow_up()
     (case,) = all_cases()
     assert case.flags[0].rules == "detractor"
     answer(client, token, nps="2", reason="We will switch to a competitor.")
@@ -91,6 +94,7 @@ def test_a_tapped_score_raised_before_anyone_looked_closes_its_case(client, invi
     _, token = invite()
     html = client.get(f"/s/{token}?nps=2").get_data(as_text=True)
     client.post(f"/s/{token}/partial", data={"nps": "2", "csrf_token": csrf_from(html)})
+    follow_up()
     answer(client, token, nps="9")
     (case,) = all_cases()
     assert (case.status, case.outcome) == ("resolved", "no_action_needed")
@@ -113,22 +117,26 @@ def test_a_case_keeps_other_flagged_answers_open(client, invite):
 
 
 def test_two_answers_from_one_account_at_once_open_one_case(app, invite):
-    """The second transaction waits for the first (its account row is locked on PostgreSQL)
-    and then joins the first one's case instead of opening its own."""
-    from loyalty.models import Invitation
+    """Two follow-ups at once (two workers): the second transaction waits for the first (its
+    account row is locked on PostgreSQL) and then joins the first one's case instead of
+    opening its own."""
     from loyalty.survey.responses import save_response
 
     survey = app.extensions["loyalty.surveys"]["post-sale"]
     first, _ = invite(account="Acme A/S")
     second, _ = invite(account="Acme A/S")
-    second_id = second.id
-    save_response(first, survey, {"nps": 2}, complete=True)  # its case is not committed yet
+    first_response = save_response(first, survey, {"nps": 2}, complete=True)
+    save_response(second, survey, {"nps": 3}, complete=True)
+    db.session.commit()
+    # A worker does the first answer's follow-up and has not committed yet (its claim has
+    # the write lock on SQLite, its case's account row is locked on PostgreSQL) ...
+    db.session.execute(sa.delete(FollowUp).where(FollowUp.response_id == first_response.id))
+    flagging.flag_response(first_response)
+    db.session.flush()
 
     def answer_in_another_request() -> None:
-        with app.app_context():
-            invitation = db.session.get(Invitation, second_id)
-            save_response(invitation, survey, {"nps": 3}, complete=True)
-            db.session.commit()
+        with app.app_context():  # ... while another worker takes the second's
+            follow_up()
 
     other = threading.Thread(target=answer_in_another_request)
     other.start()

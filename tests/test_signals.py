@@ -39,14 +39,19 @@ def test_the_receivers_are_those_of_the_design(app):
     def names(signal: blinker.Signal) -> set[str]:
         return {f"{r.__module__}.{r.__qualname__}" for r in signal.receivers_for(app)}
 
+    # In the answer's transaction only what must hold at its commit; the rest follows.
     assert names(signals.response_saved) == {
-        "loyalty.triage.flagging.flag_on_save",
         "loyalty.outreach.dispatch.cancel_reminder",
+        "loyalty.survey.follow_ups.queue_on_save",
+    }
+    assert names(signals.response_committed) == {
+        "loyalty.triage.flagging.flag_on_save",
         "loyalty.outreach.webhooks.queue_response_created",
         "loyalty.accounts.rollup.on_response_saved",
         "loyalty.dashboard.rollups.on_response_saved",
     }
     assert names(signals.dispatch_tick) == {
+        "loyalty.survey.follow_ups.on_dispatch_tick",
         "loyalty.triage.notifications.on_dispatch_tick",
         "loyalty.accounts.rollup.on_dispatch_tick",
         "loyalty.dashboard.rollups.on_dispatch_tick",

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
+from conftest import follow_up
 
 from loyalty.db import db
 from loyalty.models import WebhookDelivery, utcnow
@@ -80,6 +81,7 @@ def answer(app, invite, complete: bool = True, **values):
     survey = app.extensions["loyalty.surveys"]["post-sale"]
     response = save_response(invitation, survey, {"nps": 3, **values}, complete=complete)
     db.session.commit()
+    follow_up()  # queues the deliveries, as the worker does after the customer's reply
     return response
 
 

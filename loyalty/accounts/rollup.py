@@ -181,7 +181,7 @@ def mark_stale(account_id: int) -> None:
 
 
 def on_response_saved(sender: t.Any, *, response: Response, **_: t.Any) -> None:
-    """On ``response_saved``: the account's health is out of date."""
+    """On ``response_committed``: the account's health is out of date."""
     mark_stale(response.account_id)
 
 

@@ -1,4 +1,5 @@
-"""Commands that reach customers and other systems: invite, dispatch, import, webhooks, keys."""
+"""Commands that reach customers and other systems: invite, dispatch, work, import, webhooks,
+keys."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from ..outreach.webhooks import (
     EVENTS,
     WebhookError,
     add_webhook,
+    deliver_due,
     remove_webhook,
     webhooks_with_counts,
 )
+from ..survey import follow_ups
 
 if t.TYPE_CHECKING:
     from ..outreach.imports import Kind
@@ -63,21 +66,52 @@ def dispatch_command(loop: bool, interval: float | None) -> None:
         click.echo(str(send_due()))
         return
     interval = interval or float(current_app.config["DISPATCH_INTERVAL"])
-    stop = threading.Event()
+    stop = threading.Event()  # the message being sent is finished and recorded; then it ends
+    click.echo(f"dispatching every {interval:g} s; stop with Ctrl-C or SIGTERM", err=True)
+    _until_stopped(stop, lambda: run_loop(interval, stop=stop, echo=click.echo), "message")
+    click.echo("dispatcher stopped", err=True)
+
+
+def _until_stopped(stop: threading.Event, run: t.Callable[[], t.Any], in_hand: str) -> None:
+    """Run a loop with SIGTERM and Ctrl-C setting ``stop``: the work in hand is finished."""
 
     def request_stop(signum: int, _frame: t.Any) -> None:
-        # The message being sent is finished and recorded; then the loop ends.
-        click.echo(f"{signal.Signals(signum).name}: stopping after the current message", err=True)
+        click.echo(f"{signal.Signals(signum).name}: stopping after the current {in_hand}", err=True)
         stop.set()
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    click.echo(f"dispatching every {interval:g} s; stop with Ctrl-C or SIGTERM", err=True)
     try:
-        run_loop(interval, stop=stop, echo=click.echo)
+        run()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    click.echo("dispatcher stopped", err=True)
+
+
+@click.command("work")
+@click.option("--loop/--once", default=True, help="Keep running (default), or one pass.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    help="Seconds between passes (default: WORK_INTERVAL).",
+)
+def work_command(loop: bool, interval: float | None) -> None:
+    """Do answers' follow-ups (flags, cases, webhooks, rollups), then post due webhooks."""
+    if not loop:
+        done = follow_ups.process_pending()
+        hooks = deliver_due()
+        click.echo(f"follow-ups done: {done}; webhooks delivered: {hooks.delivered}")
+        return
+    interval = interval or float(current_app.config["WORK_INTERVAL"])
+    stop = threading.Event()
+    click.echo(f"working every {interval:g} s; stop with Ctrl-C or SIGTERM", err=True)
+    _until_stopped(
+        stop,
+        lambda: follow_ups.run_loop(
+            interval, stop=stop, also=lambda: deliver_due(stop=stop.is_set), echo=click.echo
+        ),
+        "batch",
+    )
+    click.echo("worker stopped", err=True)
 
 
 # --- imports -------------------------------------------------------------------------------
@@ -227,4 +261,4 @@ def key_revoke(key_id: str) -> None:
     click.echo(f"Key {api_key.id} ({api_key.name}) is revoked.")
 
 
-COMMANDS = (invite, dispatch_command, import_cli, webhook_cli, key_cli)
+COMMANDS = (invite, dispatch_command, work_command, import_cli, webhook_cli, key_cli)

@@ -304,7 +304,11 @@ def _fail_interrupted(now: dt.datetime) -> int:
 
 
 def cancel_reminder(sender: Flask, *, response: Response, **_: t.Any) -> None:
-    """On ``response_saved``: an answer (even a tapped score) means no reminder."""
+    """On ``response_saved``: an answer (even a tapped score) means no reminder.
+
+    In the answer's own transaction, not in its follow-up: a dispatcher pass between the
+    answer's commit and its follow-up would otherwise remind someone who has answered (the
+    reminder's claim reads ``reminder_due_at``, so once this commits no pass can take it)."""
     invitation = response.invitation
     if invitation is not None and invitation.reminder_due_at is not None:
         invitation.reminder_due_at = None  # only when set: even a no-op change is flushed

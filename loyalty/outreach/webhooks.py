@@ -1,8 +1,9 @@
 """Webhooks out: signed notifications to URLs an admin registers.
 
-A new response adds one ``webhook_deliveries`` row per subscribed webhook in the same
-transaction that stores the response (an outbox), so a notification is never lost nor sent
-for an answer that was rolled back. The dispatcher's pass then posts due rows, retrying
+A new response adds one ``webhook_deliveries`` row per subscribed webhook in its follow-up's
+transaction (which removes the follow-up's own outbox row, committed with the response), so
+a notification is never lost, never queued twice, nor sent for an answer that was rolled
+back. The dispatcher's pass then posts due rows, retrying
 with backoff until the receiver answers 2xx or the tries run out.
 
 Each POST carries ``Loyalty-Signature: t=<unix time>,v1=<hex>``, where ``v1`` is
@@ -149,7 +150,8 @@ def enqueue(event: str, data: dict[str, t.Any], *, now: dt.datetime | None = Non
 
 
 def queue_response_created(sender: Flask, *, response: Response, created: bool, **_: t.Any) -> None:
-    """On ``response_saved``: a new response is announced, in the transaction storing it."""
+    """On ``response_committed``: a new response is announced (as it is when its follow-up
+    runs), in the transaction that removes the follow-up, so it is announced once."""
     if created:
         enqueue("response.created", response_payload(response))
 

@@ -1,8 +1,9 @@
 """Storing survey answers, each comment scored for sentiment as it arrives.
 
 :func:`save_response` is the one way an answer is stored (the survey page, a score tapped in
-the email, the demo); it sends ``response_saved`` inside the saving transaction, so the flag,
-the case and the webhook delivery are stored with it or not at all.
+the email, the demo); it sends ``response_saved`` inside the saving transaction, so the
+reminder is called off and the follow-up outbox row (flag, case, webhooks, rollups: see
+:mod:`.follow_ups`) is stored with the answer or not at all.
 """
 
 from __future__ import annotations

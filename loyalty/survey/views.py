@@ -15,9 +15,10 @@ from urllib.parse import unquote_to_bytes
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from markupsafe import Markup
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from .. import storage
 from ..accounts.services import unsubscribe as unsubscribe_contact
 from ..db import db
 from ..i18n import format_date
@@ -303,7 +304,19 @@ def submit(token: str):
         notice = ui_text("error_form_check", language) if forged else ""
         page = _Page.from_invitation(invitation)
         return _render(token, page, values, errors, status=400 if forged else 422, notice=notice)
-    _save(token, invitation, survey, values, complete=True)
+    try:
+        _save(token, invitation, survey, values, complete=True)
+    except DBAPIError as exc:
+        if not storage.is_refusal(exc):
+            raise
+        # Nothing is stored (rolled back): the form again, filled, and a moment's patience.
+        db.session.rollback()
+        storage.note_refusal()
+        page = _Page.from_row(_open_link_or_404(token))
+        html, status = _render(
+            token, page, values, status=503, notice=ui_text("error_storage", language)
+        )
+        return html, status, storage.retry_after()
     return redirect(url_for("survey.thanks", token=token), code=303)
 
 
@@ -327,16 +340,21 @@ def _save(
     success for both, one response stored.
     """
     # PostgreSQL: saves of one link queue on its invitation row, and each reads the answer
-    # stored before it (SQLite writes one at a time anyway); a deadlock elsewhere is retried.
-    db.session.execute(
-        sa.select(Invitation.id).where(Invitation.id == invitation.id).with_for_update()
-    )
-    db.session.expire(invitation)
+    # stored before it; a deadlock elsewhere is retried. SQLite writes one at a time: a
+    # save that read before another's commit fails on the unique invitation (or on a stale
+    # snapshot) and is retried below, so it needs neither the lock nor the reload.
+    if db.session.get_bind().dialect.name != "sqlite":
+        db.session.execute(
+            sa.select(Invitation.id).where(Invitation.id == invitation.id).with_for_update()
+        )
+        db.session.expire(invitation)
     try:
         save_response(invitation, survey, values, complete=complete)
         db.session.commit()
-    except (IntegrityError, OperationalError):
+    except (IntegrityError, OperationalError) as exc:
         db.session.rollback()
+        if storage.is_refusal(exc):  # a full or read-only disk: no retry will do
+            raise
         save_response(get_invitation_or_404(token), survey, values, complete=complete)
         db.session.commit()
 
@@ -376,7 +394,14 @@ def save_partial(token: str):
         abort(422)
     if int(raw) not in question.choices:
         abort(422)
-    _save(token, invitation, survey, {question.id: int(raw)}, complete=False)
+    try:
+        _save(token, invitation, survey, {question.id: int(raw)}, complete=False)
+    except DBAPIError as exc:
+        if not storage.is_refusal(exc):
+            raise
+        db.session.rollback()
+        storage.note_refusal()
+        return "", 503, storage.retry_after()  # the page keeps the score; the button sends it
     return "", 204
 
 

@@ -1,8 +1,9 @@
 """From a saved answer to a flag and a case: the rules, the severity, and who gets it.
 
-A saved response is checked against the flag rules inside its own transaction (the
-``response_saved`` signal, connected in ``create_app``), so a response is never stored
-without its flag and case. A new flag joins its account's open case opened within
+A saved response is checked against the flag rules by its follow-up (the
+``response_committed`` signal, connected in ``create_app``), seconds after the customer's
+reply, in the transaction that removes the follow-up's outbox row: a response committed
+always gets its flag and case, once. A new flag joins its account's open case opened within
 ``CASE_JOIN_HOURS``, or opens one assigned to the account's owner with a first-contact
 target on the business-hours clock. What was decided (the rules that fired, the severity
 and why) is stored with the flag, so the case page shows it as it was decided.
@@ -32,8 +33,11 @@ def flag_on_save(
     now: dt.datetime | None = None,
     **_: t.Any,
 ) -> None:
-    """On ``response_saved``: raise, change or clear the response's flag and its case."""
-    flag_response(response, now=now, created=created)
+    """On ``response_committed``: raise, change or clear the response's flag and its case.
+
+    ``created`` is not passed on: follow-ups of one response may run out of order (two
+    workers), so its flag is always looked up rather than assumed not to exist yet."""
+    flag_response(response, now=now)
 
 
 # --- flags -------------------------------------------------------------------------------

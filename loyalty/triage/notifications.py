@@ -49,6 +49,8 @@ DIGEST_LIMIT = 50
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint was released; the commit is to come
+        return
     pending = session.info.pop(cases.NOTIFY_AFTER_COMMIT, None)
     if not pending:
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import typing as t
 
+import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
@@ -29,6 +30,17 @@ DESKTOP: dict[str, t.Any] = {
     "has_touch": False,
     "device_scale_factor": 1,
 }
+
+
+@pytest.fixture(autouse=True)
+def _follow_ups_in_the_server(app: Flask) -> t.Iterator[None]:
+    """As `make run` serves it: the server's own thread opens the case after the reply, and
+    the queue shows it within seconds (the page assertions wait up to 5 s)."""
+    from loyalty.survey import follow_ups
+
+    app.config["FOLLOW_UPS_IN_APP"] = True
+    yield
+    assert follow_ups.in_app.wait_idle(10)  # none may write to the next test's database
 
 
 def stored_case(account: str = "Acme A/S") -> Case:

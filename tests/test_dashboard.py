@@ -192,3 +192,27 @@ def test_the_comments_that_weighed_most(client, auth, stored_answer):
     assert comments.excerpt("a  long\ncomment that goes on", 12) == "a long comm…"
     none = client.get("/dashboard?survey=no-such-survey").get_data(as_text=True)
     assert "No negative comment in this period." in none
+
+
+@pytest.mark.parametrize("batches", [1, 2, 20])
+def test_the_most_negative_comments_are_the_same_however_far_the_walk_goes(
+    app, stored_answer, monkeypatch, batches
+):
+    """Read a few answers at a time down the polarity index, or (past the walk's end) in
+    one query: the same comments, lowest first, narrowed by the filters."""
+    from loyalty import periods
+    from loyalty.dashboard import comments, queries, rollups
+
+    for n, text in enumerate(["Terrible", "Awful, terrible", "Bad", "Quite bad", "Slow"]):
+        stored_answer(f"B2C {n}", days_ago=1 + n, nps=2, improve=f"{text} service")
+    stored_answer("The B2B one", days_ago=2, nps=3, segment="b2b", improve="Not good at all")
+    monkeypatch.setattr(comments, "WALK", 2)
+    monkeypatch.setattr(comments, "WALK_BATCHES", batches)
+    tz = rollups.tz()
+    period = periods.parse({}, today=periods.today(tz), default_days=30)
+    everyone = comments.most_negative(period, queries.Filters(), tz, limit=3)
+    assert len(everyone) == 3 and [c.polarity for c in everyone] == sorted(
+        c.polarity for c in everyone
+    )
+    b2b = comments.most_negative(period, queries.Filters(segment="b2b"), tz)
+    assert [c.account for c in b2b] == ["The B2B one"]

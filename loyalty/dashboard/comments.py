@@ -27,6 +27,10 @@ SHOWN = 8
 #: the length of a comment in a bar's label; the hover and the table hold more
 LABEL_CHARS = 36
 HOVER_CHARS = 240
+#: the answers read at a time, lowest polarity first, and how many such reads before one
+#: query over the period does it
+WALK = 200
+WALK_BATCHES = 20
 
 
 @dataclass(frozen=True)
@@ -80,27 +84,49 @@ def most_negative(
         conditions.append(Account.owner_id.is_(None) if owner == 0 else Account.owner_id == owner)
     if filters.account_id is not None:
         conditions.append(Response.account_id == filters.account_id)
-    rows = db.session.execute(
-        sa.select(
-            Response.id,
-            Response.account_id,
-            Account.name,
-            Response.submitted_at,
-            Response.nps,
-            Answer.polarity,
-            Answer.text,
-            Flag.case_id,
+
+    def read(*narrowed: t.Any, limit: int) -> list[t.Any]:
+        return list(
+            db.session.execute(
+                sa.select(
+                    Response.id,
+                    Response.account_id,
+                    Account.name,
+                    Response.submitted_at,
+                    Response.nps,
+                    Answer.polarity,
+                    Answer.text,
+                    Flag.case_id,
+                )  # fmt: skip
+                .join(Response, Answer.response_id == Response.id)
+                .join(Account, Account.id == Response.account_id)
+                .outerjoin(Flag, Flag.response_id == Response.id)
+                .where(*conditions, *narrowed)
+                .order_by(Answer.polarity, Answer.id)
+                .limit(limit)
+            )
         )
-        .join(Response, Answer.response_id == Response.id)
-        .join(Account, Account.id == Response.account_id)
-        .outerjoin(Flag, Flag.response_id == Response.id)
-        .where(*conditions)
-        .order_by(Answer.polarity, Answer.id)
-        .limit(limit)
-    ).all()
+
+    # Walk the polarity index, lowest first, a batch of answers at a time, and keep those
+    # the filters let through: a narrow filter would otherwise have the database read the
+    # period's every answer to sort them. Past WALK_BATCHES, one query does it all.
+    rows: list[t.Any] = []
+    after: tuple[float, int] | None = None
+    for _ in range(WALK_BATCHES):
+        walk = sa.select(Answer.polarity, Answer.id).where(Answer.polarity < 0)
+        if after is not None:
+            walk = walk.where(sa.tuple_(Answer.polarity, Answer.id) > after)
+        batch = db.session.execute(walk.order_by(Answer.polarity, Answer.id).limit(WALK)).all()
+        if batch:
+            rows += read(Answer.id.in_([i for _, i in batch]), limit=limit - len(rows))
+            after = (t.cast(float, batch[-1][0]), batch[-1][1])
+        if len(rows) >= limit or len(batch) < WALK:
+            break
+    else:
+        rows = read(limit=limit)
     return [
         Comment(response_id, account_id, account, at, nps, polarity or 0.0, text or "", case_id)
-        for response_id, account_id, account, at, nps, polarity, text, case_id in rows
+        for response_id, account_id, account, at, nps, polarity, text, case_id in rows[:limit]
     ]
 
 

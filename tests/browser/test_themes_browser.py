@@ -13,6 +13,9 @@ from playwright.sync_api import expect
 from loyalty.auth import create_user
 from loyalty.db import db
 
+# As `make run` serves it: the server's own thread opens the case after the reply.
+from .test_triage_browser import _follow_ups_in_the_server  # noqa: F401 (autouse fixture)
+
 if t.TYPE_CHECKING:
     from flask import Flask
     from playwright.sync_api import BrowserContext

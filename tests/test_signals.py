@@ -56,6 +56,8 @@ def test_the_receivers_are_those_of_the_design(app):
         "loyalty.accounts.rollup.on_dispatch_tick",
         "loyalty.dashboard.rollups.on_dispatch_tick",
         "loyalty.dashboard.schedule.on_dispatch_tick",
+        "loyalty.triage.clock.on_dispatch_tick",
+        "loyalty.privacy.retention.on_dispatch_tick",
     }
     assert names(signals.account_changed) == {"loyalty.dashboard.rollups.on_account_changed"}
 

@@ -47,7 +47,7 @@ def test_slow_two_servers_and_two_dispatchers_on_one_postgresql_send_each_link_o
     plan = Plan(
         database_url,
         tmp_path,
-        seconds=12,
+        seconds=20,
         kills=2,
         servers=2,
         dispatchers=2,

@@ -267,7 +267,9 @@ def _free_port() -> int:
 
 def _get_when_up(url: str, server: subprocess.Popen, log: Path) -> tuple[int, str]:
     """The status and body of ``url`` once the server listens; its log if anything else fails."""
-    deadline = time.monotonic() + 20
+    # A worker loads the app (and the sentiment word lists) before it answers: on a busy
+    # 2-core machine that has taken 15 s, so a slow first answer is waited for as a refusal is.
+    deadline = time.monotonic() + 60
     while server.poll() is None:
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
@@ -276,7 +278,8 @@ def _get_when_up(url: str, server: subprocess.Popen, log: Path) -> tuple[int, st
             with error:
                 return error.code, error.read().decode()
         except (OSError, http.client.HTTPException) as error:
-            refused = isinstance(getattr(error, "reason", None), ConnectionRefusedError)
+            reason = getattr(error, "reason", error)
+            refused = isinstance(reason, ConnectionRefusedError | TimeoutError)
             if not refused or time.monotonic() > deadline:
                 raise AssertionError(f"GET {url}: {error!r}\n{log.read_text()}") from error
         time.sleep(0.2)

@@ -191,11 +191,19 @@ class SMTPTransport:
             smtp.close()
 
 
+def outbox_folder(url: str, instance_path: str | Path) -> Path | None:
+    """The folder an ``outbox:`` URL writes to; None for any other transport."""
+    parts = urlsplit(url)
+    if parts.scheme != "outbox":
+        return None
+    return Path(unquote(parts.path)) if parts.path else Path(instance_path) / "outbox"
+
+
 def transport_from_url(url: str, instance_path: str | Path) -> Transport:
     """Parse ``LOYALTY_MAIL_URL`` into a transport; a bad URL fails with a clear message."""
     parts = urlsplit(url)
-    if parts.scheme == "outbox":
-        folder = Path(unquote(parts.path)) if parts.path else Path(instance_path) / "outbox"
+    folder = outbox_folder(url, instance_path)
+    if folder is not None:
         return OutboxTransport(folder)
     if parts.scheme == "smtp":
         if not parts.hostname:

@@ -20,7 +20,6 @@ import re
 import typing as t
 from email import message_from_bytes, policy
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,6 +27,7 @@ from flask import current_app
 from ..accounts.services import InviteError, erase_contact, find_contact, normalise_email
 from ..audit import log as audit_log
 from ..db import db
+from ..mailer import outbox_folder
 from ..models import (
     ERASED_TEXT,
     Answer,
@@ -124,11 +124,9 @@ def _warnings_about(contact: Contact) -> list[HealthWarning]:
 
 def _outbox_files(contact: Contact) -> list[Path]:
     """The stored e-mails (the ``outbox:`` transport's files) addressed to the person."""
-    url = current_app.config["MAIL_URL"]
-    parts = urlsplit(url)
-    if parts.scheme != "outbox":
+    folder = outbox_folder(current_app.config["MAIL_URL"], current_app.instance_path)
+    if folder is None:
         return []
-    folder = Path(unquote(parts.path)) if parts.path else Path(current_app.instance_path) / "outbox"
     found = []
     for path in sorted(folder.glob("*.eml")) if folder.is_dir() else []:
         message = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -315,6 +313,15 @@ def _scrub(text: str | None, mentions: list[str]) -> str | None:
     return text
 
 
+def erase_answer(answer: Answer) -> None:
+    """A comment's words go; its score, sentiment and theme ids stay, so every count adds
+    up as before (and ERASED_TEXT is never scored again)."""
+    answer.text = ERASED_TEXT
+    if answer.themes:
+        kept = [{**theme, "words": [], "evidence": []} for theme in parse_themes(answer.themes)]
+        answer.themes = json.dumps(kept, ensure_ascii=False)
+
+
 def _scrub_payload(value: t.Any, contact_id: int) -> None:
     """In a webhook payload, wherever a response of the contact is (at any depth): their
     name, address and comments overwritten."""
@@ -351,10 +358,7 @@ def erase(
         )
     )
     for answer in answers:
-        answer.text = ERASED_TEXT  # the score stays: every count adds up as before
-        if answer.themes:  # what it was about and how it felt stay; its words go
-            kept = [{**theme, "words": [], "evidence": []} for theme in parse_themes(answer.themes)]
-            answer.themes = json.dumps(kept, ensure_ascii=False)
+        erase_answer(answer)
     counts["comments"] = len(answers)
     events = _events_about(contact)
     for line in events:

@@ -13,16 +13,14 @@ erased as a privacy request would erase them, each with a receipt. A pass does a
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 import typing as t
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import sqlalchemy as sa
 from flask import current_app
 
 from ..db import db
+from ..mailer import outbox_folder
 from ..models import (
     ERASED_TEXT,
     Answer,
@@ -34,7 +32,6 @@ from ..models import (
     WebhookDelivery,
     utcnow,
 )
-from ..survey.responses import parse_themes
 from . import requests
 
 BATCH = 500
@@ -78,10 +75,7 @@ def _comments(before: dt.datetime) -> int:
         .limit(BATCH)
     ).all()
     for answer in answers:
-        answer.text = ERASED_TEXT
-        if answer.themes:
-            kept = [{**th, "words": [], "evidence": []} for th in parse_themes(answer.themes)]
-            answer.themes = json.dumps(kept, ensure_ascii=False)
+        requests.erase_answer(answer)
     return len(answers)
 
 
@@ -114,10 +108,9 @@ def _deliveries(before: dt.datetime) -> int:
 
 
 def _outbox(before: dt.datetime) -> int:
-    parts = urlsplit(current_app.config["MAIL_URL"])
-    if parts.scheme != "outbox":
+    folder = outbox_folder(current_app.config["MAIL_URL"], current_app.instance_path)
+    if folder is None:
         return 0
-    folder = Path(unquote(parts.path)) if parts.path else Path(current_app.instance_path) / "outbox"
     limit, removed = before.timestamp(), 0
     for path in folder.glob("*.eml") if folder.is_dir() else []:
         if path.stat().st_mtime < limit and removed < BATCH:

@@ -30,6 +30,8 @@ from wtforms.validators import InputRequired, Length
 
 from . import checks, lockout
 from .accounts.services import InviteError, normalise_email
+from .admin import staff
+from .admin.staff import create_user  # noqa: F401 - tests and benchmarks import it from here
 from .audit import log as audit_log
 from .db import db
 from .models import ROLES, User
@@ -116,30 +118,6 @@ def address_hint(email: str) -> str:
     unknown one is personal data) and, keyed with the secret, none can be guessed back."""
     key = str(current_app.config["SECRET_KEY"]).encode()
     return hmac.new(key, b"sign-in|" + email.encode(), "sha256").hexdigest()[:10]
-
-
-def create_user(email: str, role: str, password: str) -> User:
-    """Create a staff user; raises ValueError with a readable reason.
-
-    The email is stored as every address is (``accounts.services.normalise_email``: checked,
-    in lower case), so one that differs from an existing user's only in letter case is
-    refused, and the unique constraint on ``users.email`` is blind to case (migration
-    c65468444872 lower-cased the existing ones).
-    """
-    email = normalise_email(email.strip())  # InviteError is a ValueError: "email: reason"
-    if role not in ROLES:
-        raise ValueError(f"role: must be one of {', '.join(ROLES)}")
-    if len(password) < 8:
-        raise ValueError("password: at least 8 characters")
-    existing = db.session.scalar(sa.select(User.email).where(User.email == email))
-    if existing is not None:
-        raise ValueError(
-            f"email: a user {existing} already exists (letter case does not tell users apart)"
-        )
-    user = User(email=email, role=role)
-    user.set_password(password)
-    db.session.add(user)
-    return user
 
 
 class LoginForm(FlaskForm):
@@ -250,6 +228,43 @@ def logout():
     session.clear()
     _renew_csrf()
     return redirect(url_for("auth.login"))
+
+
+class SetPasswordForm(FlaskForm):
+    password = PasswordField("New password", validators=[InputRequired(), Length(max=200)])
+    confirm = PasswordField("The same password again", validators=[InputRequired()])
+
+
+@bp.route("/password/<token>", methods=["GET", "POST"])
+def set_password(token: str):
+    """A staff user chooses their password from the link an admin had emailed to them (an
+    invitation or a reset). The link works once: the new password makes it invalid."""
+    user = staff.user_for_token(token)
+    if user is None:
+        return render_template("auth/set_password.html", form=None), 404
+    form = SetPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        password = form.password.data or ""
+        if password != form.confirm.data:
+            form.confirm.errors = ["The two passwords differ."]
+            status = 400
+        else:
+            try:
+                staff.set_password(user, password)
+            except staff.StaffError as exc:
+                form.password.errors = [str(exc).partition(": ")[2]]
+                status = 400
+            else:
+                db.session.commit()
+                logout_user()
+                session.clear()
+                _renew_csrf()
+                flash("Your password is set. Sign in with it.")
+                return redirect(url_for("auth.login"), 303)
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/set_password.html", form=form, user=user), status
 
 
 def _renew_csrf() -> None:

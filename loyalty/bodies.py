@@ -11,15 +11,44 @@ from __future__ import annotations
 import io
 import typing as t
 
-from flask import abort, request
+from flask import abort, current_app, request
 
 if t.TYPE_CHECKING:
     from flask import Flask
 
+V = t.TypeVar("V", bound=t.Callable[..., t.Any])
+
+#: the most of an upload's body parsed at once (see ``_raise_limit_for_uploads``)
+UPLOAD_PARSE_BUFFER = 1024 * 1024
+
 
 def init_app(app: Flask) -> None:
     """Register before any other before-request function (call it before CSRF's)."""
+    app.before_request(_raise_limit_for_uploads)
     app.before_request(_read_chunked_body)
+
+
+def large_body(setting: str) -> t.Callable[[V], V]:
+    """Mark a view that takes a file upload: its body may be as large as the setting says
+    (an admin's CSV), while every other request keeps ``MAX_CONTENT_LENGTH``."""
+
+    def mark(view: V) -> V:
+        view.body_limit_setting = setting  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def _raise_limit_for_uploads() -> None:
+    view = current_app.view_functions.get(request.endpoint or "")
+    setting = getattr(view, "body_limit_setting", None)
+    if setting:
+        request.max_content_length = int(current_app.config[setting])
+        # Werkzeug holds up to this much of a multipart body unparsed at a time, file parts
+        # included: the form's small limit would refuse any file over it.
+        request.max_form_memory_size = max(
+            UPLOAD_PARSE_BUFFER, int(current_app.config["MAX_FORM_MEMORY_SIZE"])
+        )
 
 
 def _read_chunked_body() -> None:

@@ -19,7 +19,7 @@ from flask import current_app
 from . import metrics
 from .accounts import rollup
 from .accounts.services import normalise_email, put_contact, upsert_account
-from .auth import create_user
+from .admin.staff import create_user
 from .db import db
 from .models import Account, Contact, Event, Invitation, Response, User, utcnow
 from .outreach.invitations import create_invitation, survey_url

@@ -4,7 +4,8 @@ Callers decide *whether* to send and *to whom*; this module decides what the mes
 and how it is built (always through :func:`loyalty.mailer.build_message`, which cleans every
 header), and :func:`transport` is the one way to the configured mail server. The survey
 invitation and its reminder, the severe-case alert, the daily digest and the reply to a
-customer are the four messages today.
+customer are the four messages today, beside the health warning, the scheduled report and
+a staff user's set-password link.
 """
 
 from __future__ import annotations
@@ -161,6 +162,29 @@ def case_reply(actor: User, contact: Contact, body: str) -> EmailMessage:
         text=render_template("email/case_reply.txt", **context),
         html=render_template("email/case_reply.html", **context),
         headers={"Reply-To": actor.email, "Content-Language": language},
+    )
+
+
+def set_password(user: User, url: str, *, invited_by: User | None, reset: bool) -> EmailMessage:
+    """The link a new staff user sets their password with (or a reset's, sent by an admin):
+    who sent it, and until when it works."""
+    hours = int(current_app.config["SET_PASSWORD_HOURS"])
+    company = current_app.config["COMPANY_NAME"]
+    context = dict(
+        user=user, url=url, invited_by=invited_by, reset=reset, hours=hours, company=company
+    )
+    subject = (
+        f"Set a new password for Loyalty at {company}"
+        if reset
+        else f"You are invited to Loyalty at {company}"
+    )
+    return build_message(
+        sender=current_app.config["MAIL_FROM"],
+        to_name="",
+        to_email=user.email,
+        subject=subject,
+        text=render_template("email/set_password.txt", **context),
+        html=render_template("email/set_password.html", **context),
     )
 
 

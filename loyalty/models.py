@@ -62,7 +62,7 @@ class User(UserMixin, Model):
     __table_args__ = (_choice("role", ROLES),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: always in lower case (auth.create_user), so the unique constraint ignores case
+    #: always in lower case (admin.staff.create_user), so the unique constraint ignores case
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(256))
     role: Mapped[str] = mapped_column(sa.String(16))
@@ -426,6 +426,7 @@ from .case_tables import Case as Case  # noqa: E402
 from .case_tables import CaseEvent as CaseEvent  # noqa: E402
 from .case_tables import Flag as Flag  # noqa: E402
 from .follow_up_tables import FollowUp as FollowUp  # noqa: E402
+from .import_tables import ImportUpload as ImportUpload  # noqa: E402
 from .privacy_tables import PrivacyRequest as PrivacyRequest  # noqa: E402
 from .rollup_tables import MetricDay as MetricDay  # noqa: E402
 from .rollup_tables import MetricStaleDay as MetricStaleDay  # noqa: E402

@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     app.add_template_global(_translate_plural, "_n")
     app.add_template_filter(_local_time, "local")
     app.add_template_filter(hours_text, "hours")
+    app.add_template_filter(duration_text, "duration")
     app.add_template_filter(severity_name, "severity")
     app.add_template_filter(nps_band, "nps_band")
     # Asked by staff pages only (base.html): whether the database refuses to store anything.
@@ -63,6 +64,16 @@ def hours_text(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value:.1f} h" if value < 100 else f"{value:,.0f} h"
+
+
+def duration_text(value: dt.timedelta) -> str:
+    """A definition's delay as people say it: "3 days", "12 hours", "90 minutes"."""
+    seconds = int(value.total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{seconds} seconds"
 
 
 def highlight(

@@ -32,7 +32,7 @@ COMMENT = "<script>alert(1)</script> Awful support, nobody answers."
 REPLY = "Sorry, <b>Mette</b> & team.\nWe will call you."
 COMPANY = "Loyalty Demo A/S"
 KINDS = ["invitation", "reminder", "case_assigned", "digest", "case_reply", "health_warning"]
-KINDS += ["scheduled_report"]
+KINDS += ["scheduled_report", "set_password"]
 REASON = "NPS fell from +40 to <b>-10</b>"
 
 
@@ -83,6 +83,9 @@ def compose(kind: str, world: World) -> EmailMessage:
         summary = queries.summary(period, schedule.last_period("month", period.first))
         spec = reports(current_app)["executive-monthly"]
         return emails.scheduled_report(world.lead, spec, "en", summary, "<html>report</html>")
+    if kind == "set_password":
+        url = "http://survey.test/password/abc"
+        return emails.set_password(world.lead, url, invited_by=world.lead, reset=False)
     return emails.case_reply(world.lead, world.invitation.contact, REPLY)
 
 
@@ -98,7 +101,8 @@ def test_every_composer_is_tested():
         and inspect.signature(function).return_annotation == "EmailMessage"
     }
     assert composers == {
-        "invitation", "case_assigned", "digest", "case_reply", "health_warning", "scheduled_report"
+        "invitation", "case_assigned", "digest", "case_reply", "health_warning", "scheduled_report",
+        "set_password",
     }  # fmt: skip
     assert composers <= set(KINDS)
 
@@ -138,6 +142,7 @@ def _expected(kind: str, world: World) -> tuple[str, str]:
             " evil@example.com — detractor, negative comment",
         ),
         "digest": ("lead@example.com", "Loyalty digest: 1 new, 0 overdue cases"),
+        "set_password": ("lead@example.com", f"You are invited to Loyalty at {COMPANY}"),
         "case_reply": ("mette@acme.example.com", f"About your feedback to {COMPANY}"),
         "health_warning": (
             "lead@example.com",

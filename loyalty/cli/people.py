@@ -19,8 +19,8 @@ from ..accounts.services import (
     set_decision_maker,
     set_owner,
 )
+from ..admin.staff import create_user
 from ..audit import log as audit_log
-from ..auth import create_user
 from ..db import db
 from ..models import ROLES
 

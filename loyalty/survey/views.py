@@ -24,7 +24,7 @@ from ..db import db
 from ..i18n import format_date
 from ..i18n import text as ui_text
 from ..metrics import SCALES
-from ..models import Answer, Contact, Invitation, Response, link_is_open
+from ..models import Answer, Contact, Invitation, Response, link_is_open, utcnow
 from ..outreach.invitations import TOKEN_PATTERN, contact_for_unsubscribe, find_open, hash_token
 from ..specs import Question, SurveySpec, surveys
 from .forms import form_class, form_token, form_token_ok
@@ -150,6 +150,7 @@ def _render(
     *,
     status: int = 200,
     notice: str = "",
+    preview: bool = False,
 ):
     """The survey page from plain values and errors: a GET builds no WTForms form at all."""
     errors = errors or {}
@@ -169,10 +170,18 @@ def _render(
             save_partial=save_partial,
             partial_seconds=current_app.config["PARTIAL_SAVE_SECONDS"],
             expires=format_date(page.expires_at, language),
-            form_token=form_token(token),
+            form_token="" if preview else form_token(token),
+            preview=preview,
         ),
         status,
     )
+
+
+def preview(survey: SurveySpec, language: str):
+    """The page a customer sees on opening a new link, for an admin to check a definition;
+    it has no token, so nothing can be sent from it."""
+    expires = utcnow() + dt.timedelta(days=int(current_app.config["INVITATION_DAYS"]))
+    return _render("", _Page(survey, language, expires, False, False), {}, preview=True)
 
 
 def _questions_html(

@@ -162,6 +162,10 @@ def login():
         hint = address_hint(email)
         address, client = lockout.keys(hint, request.remote_addr)
         wait = lockout.locked_for(address, client)
+        attempt = None
+        if not wait:  # counted before the password is checked, so none slips past the limit
+            attempt = lockout.count_attempt(address, client)
+            wait = lockout.locked_for(address, client, counted=True)
         if wait:
             audit_log.record("sign_in.locked", detail={"address_hint": hint})
             db.session.commit()
@@ -175,12 +179,13 @@ def login():
                 "error",
             )
             return render_template("auth/login.html", form=form), 429, {"Retry-After": str(wait)}
+        assert attempt is not None
         user = db.session.scalar(sa.select(User).where(User.email == email)) if email else None
         password = form.password.data or ""
         if user is None:
             check_password_hash(_dummy_hash(), password)  # as slow as a real address
         elif user.active and user.check_password(password):
-            lockout.succeeded(address)
+            lockout.succeeded(attempt)
             session.clear()  # a new session: nothing set before sign-in is carried over
             _renew_csrf()
             session.permanent = True  # PERMANENT_SESSION_LIFETIME caps it
@@ -192,7 +197,7 @@ def login():
                 "sign-in: staff user %s (%s) from %s", user.id, user.role, request.remote_addr
             )
             return redirect(_safe_next(request.args.get("next")))
-        failures = lockout.failed(address, client)
+        failures = attempt.failures
         reason = "unknown address" if user is None else "wrong password or inactive staff user"
         audit_log.record(
             "sign_in.failed",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import current_app
@@ -49,13 +50,17 @@ def _recent(key: str, now: dt.datetime) -> list[dt.datetime]:
     return list(db.session.scalars(q))
 
 
-def locked_for(address: str, client: str, *, now: dt.datetime | None = None) -> int:
-    """Seconds until the address or the client may try again; 0 when not locked."""
+def locked_for(
+    address: str, client: str, *, now: dt.datetime | None = None, counted: bool = False
+) -> int:
+    """Seconds until the address or the client may try again; 0 when not locked.
+    ``counted``: the attempt asking is already counted (:func:`count_attempt`)."""
     now = now or utcnow()
     wait = 0.0
     for key, limit in zip((address, client), _limits(), strict=True):
         if limit <= 0:
             continue
+        limit += counted
         recent = _recent(key, now)
         if len(recent) >= limit:
             # Free again once enough of these failures have left the window.
@@ -64,14 +69,26 @@ def locked_for(address: str, client: str, *, now: dt.datetime | None = None) -> 
     return math.ceil(wait) if wait > 0 else 0
 
 
-def failed(address: str, client: str, *, now: dt.datetime | None = None) -> int:
-    """Count a failure for both keys (the caller commits); returns the address's count in
-    the window, this one included. Rows older than the window are deleted here."""
+def count_attempt(address: str, client: str, *, now: dt.datetime | None = None) -> Attempt:
+    """Count the attempt as a failure for both keys before its password is checked, and
+    commit that: attempts made at the same moment (several workers, several servers) each
+    see the others, so no more than the limit ever get their password checked. A success
+    takes its count back (:func:`succeeded`). Rows older than the window go here."""
     now = now or utcnow()
     db.session.execute(sa.delete(SignInFailure).where(SignInFailure.at <= now - _window()))
-    db.session.add_all([SignInFailure(key=address, at=now), SignInFailure(key=client, at=now)])
-    db.session.flush()
-    return len(_recent(address, now))
+    rows = [SignInFailure(key=address, at=now), SignInFailure(key=client, at=now)]
+    db.session.add_all(rows)
+    db.session.commit()
+    return Attempt(address, client, [row.id for row in rows], len(_recent(address, now)))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    address: str
+    client: str
+    row_ids: list[int]
+    #: failures of the address in the window, this attempt included
+    failures: int
 
 
 def slow_down(failures: int) -> float:
@@ -83,6 +100,11 @@ def slow_down(failures: int) -> float:
     return delay
 
 
-def succeeded(address: str) -> None:
-    """The address signed in: its count starts again (the client's count stays)."""
-    db.session.execute(sa.delete(SignInFailure).where(SignInFailure.key == address))
+def succeeded(attempt: Attempt) -> None:
+    """The address signed in: its count starts again; the client's earlier failures stay,
+    only this attempt's count is taken back."""
+    db.session.execute(
+        sa.delete(SignInFailure).where(
+            (SignInFailure.key == attempt.address) | SignInFailure.id.in_(attempt.row_ids)
+        )
+    )

@@ -114,3 +114,35 @@ def test_failures_past_the_first_few_slow_down(app, client, staff):
     sign_in(client, "lead@example.com", "guess")
     second = time.monotonic() - started
     assert second >= 0.5 and second > first
+
+
+def test_guesses_made_at_the_same_moment_never_get_past_the_limit(app, staff):
+    """Each attempt is counted before its password is checked, so 24 wrong guesses from 8
+    clients at once get at most the limit's worth of password checks (the rest: 429)."""
+    import threading
+
+    from loyalty.models import AuditEvent
+
+    limit = int(app.config["SIGN_IN_LOCK_FAILURES"])
+    statuses: list[int] = []
+    start = threading.Barrier(8)
+
+    def guesser(n: int) -> None:
+        client = app.test_client()
+        start.wait()
+        for _ in range(3):
+            reply = sign_in(client, "lead@example.com", f"guess {n}", ip=f"10.0.0.{n}")
+            statuses.append(reply.status_code)
+
+    threads = [threading.Thread(target=guesser, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    db.session.rollback()
+    checked = db.session.scalar(
+        sa.select(sa.func.count()).where(AuditEvent.action == "sign_in.failed")
+    )
+    assert sorted(set(statuses)) == [401, 429]
+    assert statuses.count(401) == checked <= limit
+    assert sign_in(app.test_client(), "lead@example.com", PASSWORD).status_code == 429

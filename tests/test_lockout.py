@@ -143,6 +143,8 @@ def test_guesses_made_at_the_same_moment_never_get_past_the_limit(app, staff):
     checked = db.session.scalar(
         sa.select(sa.func.count()).where(AuditEvent.action == "sign_in.failed")
     )
-    assert sorted(set(statuses)) == [401, 429]
+    # Attempts that all arrive before any is counted may all be refused (each sees the
+    # others' counts): never more than the limit is checked.
+    assert len(statuses) == 24 and set(statuses) <= {401, 429}
     assert statuses.count(401) == checked <= limit
     assert sign_in(app.test_client(), "lead@example.com", PASSWORD).status_code == 429

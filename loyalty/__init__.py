@@ -39,6 +39,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     )
     from .accounts import health, rollup
     from .accounts import views as accounts
+    from .admin import integrations as admin_integrations
     from .api import views as api
     from .audit import views as audit
     from .dashboard import funnel, responses, rollups, schedule
@@ -93,6 +94,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(privacy_views.bp)
     app.register_blueprint(audit.bp)  # /admin/audit
+    app.register_blueprint(admin_integrations.bp)  # /admin/keys, /admin/webhooks
     app.register_blueprint(healthz.bp)  # for load balancers: database and schema ready
     # Rate limits on sign-in, the survey's posts and the API (loyalty/ratelimits.py).
     ratelimits.init_app(app)

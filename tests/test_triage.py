@@ -351,11 +351,12 @@ def test_refused_reply_gets_a_clear_502_and_records_nothing(
 
 # --- every staff route, every role -----------------------------------------------------------
 
-#: Routes this table does not walk: public ones, and the account, privacy and audit pages,
-#: whose own tables (tests/test_accounts_views.py, tests/test_privacy_views.py,
-#: tests/test_audit.py) walk every route with every role.
+#: Routes this table does not walk: public ones, and the account, privacy, audit and admin
+#: pages, whose own tables (tests/test_accounts_views.py, tests/test_privacy_views.py,
+#: tests/test_audit.py, tests/test_admin_*.py) walk every route with every role.
 PUBLIC = (
     "static", "auth.", "survey.", "api.", "index", "healthz", "accounts.", "privacy.", "audit.",
+    "admin",
 )  # fmt: skip
 #: method, path (``{case}`` is a case's id), form data, status for support and admin
 STAFF_ROUTES = [

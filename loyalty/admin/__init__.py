@@ -1,0 +1,1 @@
+"""Admin pages: staff users, API keys, webhooks, definitions, imports."""

@@ -14,10 +14,12 @@ import pytest
 import sqlalchemy as sa
 from conftest import csrf_from
 from test_audit import events, everything_logged
+from test_privacy import COMMENT, EMAIL, person  # noqa: F401 (a fixture)
 
 from loyalty.db import db
-from loyalty.models import ApiKey, Webhook, WebhookDelivery
+from loyalty.models import ERASED_TEXT, ApiKey, Webhook, WebhookDelivery
 from loyalty.outreach.webhooks import TEST_EVENT, add_webhook, verify
+from loyalty.privacy import requests
 
 
 class Receiver:
@@ -236,6 +238,7 @@ def test_a_webhook_is_added_tested_and_its_delivery_listed(client, auth, receive
     listed = client.get("/admin/webhooks").get_data(as_text=True)
     assert secret not in listed and receiver.url in listed and "Nothing sent yet." in listed
 
+    receiver.answers = [(200, b"<i>received</i> by the wrong app?")]
     tested = _post(client, f"/admin/webhooks/{webhook.id}/test")
     assert tested.status_code == 303
     ((headers, body),) = receiver.requests  # posted during the request, signed as always
@@ -252,6 +255,7 @@ def test_a_webhook_is_added_tested_and_its_delivery_listed(client, auth, receive
         rf'<tr id="delivery-{delivery.id}" data-status="delivered">.*?</tr>', page, re.S
     )
     assert row and "<td>200</td>" in row.group() and "Retry" not in row.group()
+    assert "&lt;i&gt;received&lt;/i&gt; by the wrong app?" in row.group()  # its answer, escaped
     assert "1 delivered" in page
 
     (add,) = events("webhook.add")
@@ -357,3 +361,42 @@ def test_test_and_retry_from_the_command_line(runner, receiver):
     assert runner.invoke(args=["webhook", "retry", "999"]).exit_code == 2
     assert [e.actor.startswith("cli:") for e in events("webhook.test")] == [True]
     assert len(events("webhook.retry")) == 1
+
+
+def test_an_answer_with_a_nul_byte_is_stored_on_any_database(client, auth, receiver):
+    """PostgreSQL refuses NUL in text: a receiver's odd answer must not stop deliveries."""
+    webhook = add_webhook(receiver.url)
+    db.session.commit()
+    auth.login("admin")
+    receiver.answers = [(500, b"bad\x00byte"), (200, b"ok\x00")]
+    assert _post(client, f"/admin/webhooks/{webhook.id}/test").status_code == 303
+    assert _post(client, f"/admin/webhooks/{webhook.id}/test").status_code == 303
+    failed, delivered = _deliveries()
+    assert failed.status == "failed" and failed.last_error == "HTTP 500: bad\ufffdbyte"
+    assert delivered.status == "delivered" and delivered.last_answer == "ok\ufffd"
+    assert client.get("/admin/webhooks").status_code == 200
+
+
+def test_an_erasure_drops_what_a_receiver_echoed_of_her(person):  # noqa: F811
+    hers, others = sorted(_deliveries(), key=lambda d: EMAIL not in d.payload)
+    assert EMAIL in hers.payload and EMAIL not in others.payload
+    echo = f"HTTP 500: got {{'contact': {{'email': '{EMAIL}'}}, 'text': '{COMMENT}'}}"
+    hers.last_error, hers.last_answer = echo, echo[10:]
+    others.last_error, others.last_answer = "HTTP 500: busy", "busy"
+    db.session.commit()
+    requests.erase(requests.find_person(EMAIL))
+    db.session.expire_all()
+    assert hers.last_answer is None and hers.last_error == ERASED_TEXT
+    assert (others.last_error, others.last_answer) == ("HTTP 500: busy", "busy")  # not hers
+
+
+@pytest.mark.parametrize("path", [p for m, p, _, _ in ROUTES if m == "POST"])
+def test_a_post_without_the_csrf_token_changes_nothing(client, auth, receiver, path):
+    webhook = add_webhook(receiver.url)
+    db.session.commit()
+    auth.login("admin")
+    before = len(events())
+    path = path.format(key=1, webhook=webhook.id, delivery=1)
+    reply = client.post(path, data={"name": "webshop", "url": receiver.url})
+    assert reply.status_code == 400 and len(events()) == before and receiver.requests == []
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 0

@@ -202,9 +202,14 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tupl
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(request, timeout=timeout) as reply:
-            return reply.status, reply.read(500).decode("utf-8", "replace")
+            return reply.status, _storable(reply.read(500).decode("utf-8", "replace"))
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(500).decode("utf-8", "replace")
+        return exc.code, _storable(exc.read(500).decode("utf-8", "replace"))
+
+
+def _storable(text: str) -> str:
+    """What a receiver said, as text any database stores (PostgreSQL refuses NUL)."""
+    return text.replace("\x00", "\ufffd")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -251,14 +256,15 @@ def _attempt(
         "Loyalty-Signature": sign(webhook.secret, int(time.time()), body),
     }
     status: int | None = None
+    answer: str | None = None
     error: str | None = "the webhook was removed"
     if webhook.active:
         try:
             status, answer = post(webhook.url, body, headers, timeout)
             error = None if 200 <= status < 300 else f"HTTP {status}: {answer}"
         except (OSError, ValueError) as exc:  # refused, timed out, bad URL
-            error = f"{type(exc).__name__}: {exc}"
-    delivery.last_status_code = status
+            error = _storable(f"{type(exc).__name__}: {exc}")
+    delivery.last_status_code, delivery.last_answer = status, answer
     if error is None:
         delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
         result.delivered += 1

@@ -39,6 +39,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     )
     from .accounts import health, rollup
     from .accounts import views as accounts
+    from .admin import integrations as admin_integrations
     from .admin import uploads as admin_uploads
     from .admin import views as admin
     from .api import views as api
@@ -95,6 +96,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(privacy_views.bp)
     app.register_blueprint(audit.bp)  # /admin/audit
+    app.register_blueprint(admin_integrations.bp)  # /admin/keys, /admin/webhooks
     app.register_blueprint(admin.bp)  # /admin: staff users, survey definitions
     app.register_blueprint(admin_uploads.bp)  # /admin/imports
     app.register_blueprint(healthz.bp)  # for load balancers: database and schema ready

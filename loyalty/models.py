@@ -340,6 +340,8 @@ class WebhookDelivery(Model):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status_code: Mapped[int | None]
+    #: the start of the receiver's last answer, whatever its status (the admin page shows it)
+    last_answer: Mapped[str | None] = mapped_column(sa.String(500))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,6 +12,7 @@ import secrets
 
 import sqlalchemy as sa
 
+from ..audit import log as audit_log
 from ..checks import CheckError, one_line
 from ..db import db
 from ..models import ApiKey, utcnow
@@ -37,13 +38,29 @@ def create_key(name: str) -> tuple[ApiKey, str]:
     return api_key, key
 
 
+def issue_key(name: str) -> tuple[ApiKey, str]:
+    """A new key, as the command and the admin page make it: recorded in the audit log by
+    its name only (the caller commits, then shows the clear key this once)."""
+    api_key, key = create_key(name)
+    db.session.flush()
+    audit_log.record(
+        "api_key.create", target=f"api_key:{api_key.id}", detail={"name": api_key.name}
+    )
+    return api_key, key
+
+
 def revoke_key(id_or_prefix: str) -> ApiKey | None:
+    """Revoke a key by id or prefix and record it (the caller commits); a key revoked
+    already stays as it was. None: no such key."""
     query = sa.select(ApiKey).where(ApiKey.prefix == id_or_prefix)
     if id_or_prefix.isdigit():
+        if len(id_or_prefix) > 9:  # beyond any id stored (and PostgreSQL's integer)
+            return None
         query = sa.select(ApiKey).where(ApiKey.id == int(id_or_prefix))
     api_key = db.session.scalar(query)
     if api_key is not None and api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
+        audit_log.record("api_key.revoke", target=f"api_key:{api_key.id}")
     return api_key
 
 

@@ -13,19 +13,20 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ..accounts.services import Invitee, InviteError, upsert_contact
-from ..api.keys import all_keys, create_key, revoke_key
-from ..audit import log as audit_log
+from ..api.keys import all_keys, issue_key, revoke_key
 from ..db import db
-from ..models import LANGUAGES, SEGMENTS
+from ..models import LANGUAGES, SEGMENTS, WebhookDelivery
 from ..outreach.dispatch import run_loop, send_due
 from ..outreach.imports import ImportFailed, apply, check, make_kind
 from ..outreach.invitations import create_invitation, survey_url
 from ..outreach.webhooks import (
     EVENTS,
     WebhookError,
-    add_webhook,
     deliver_due,
+    register_webhook,
     remove_webhook,
+    retry_delivery,
+    send_test,
     webhooks_with_counts,
 )
 from ..survey import follow_ups
@@ -187,13 +188,9 @@ webhook_cli = AppGroup("webhook", help="URLs that receive signed notifications."
 def webhook_add(url: str, events: tuple[str, ...]) -> None:
     """Register URL and print the secret receivers check signatures with (shown once)."""
     try:
-        webhook = add_webhook(url, events)
+        webhook = register_webhook(url, events)
     except WebhookError as exc:
         raise click.UsageError(str(exc)) from None
-    db.session.flush()
-    audit_log.record(
-        "webhook.add", target=f"webhook:{webhook.id}", detail={"url": webhook.url[:200]}
-    )
     db.session.commit()
     click.echo(f"Webhook {webhook.id} posts {webhook.events} to {webhook.url}")
     click.echo(f"Signing secret (shown once): {webhook.secret}")
@@ -215,9 +212,42 @@ def webhook_remove(webhook_id: int) -> None:
     webhook = remove_webhook(webhook_id)
     if webhook is None:
         raise click.UsageError(f"no webhook {webhook_id}")
-    audit_log.record("webhook.remove", target=f"webhook:{webhook.id}")
     db.session.commit()
     click.echo(f"Webhook {webhook.id} is off.")
+
+
+def _tried(delivery: WebhookDelivery) -> None:
+    """Say how a delivery tried by hand went; a failure is an error exit."""
+    if delivery.status == "delivered":
+        click.echo(f"Delivery {delivery.id}: delivered (HTTP {delivery.last_status_code}).")
+    else:
+        raise click.ClickException(f"delivery {delivery.id} failed: {delivery.last_error}")
+
+
+@webhook_cli.command("test")
+@click.argument("webhook_id", type=int)
+def webhook_test(webhook_id: int) -> None:
+    """Post a test event to a webhook now (tried once) and say how it went."""
+    try:
+        delivery = send_test(webhook_id)
+    except WebhookError as exc:
+        raise click.UsageError(str(exc)) from None
+    if delivery is None:
+        raise click.UsageError(f"no webhook {webhook_id}")
+    _tried(delivery)
+
+
+@webhook_cli.command("retry")
+@click.argument("delivery_id", type=int)
+def webhook_retry(delivery_id: int) -> None:
+    """Try a failed delivery once more, now."""
+    try:
+        delivery = retry_delivery(delivery_id)
+    except WebhookError as exc:
+        raise click.UsageError(str(exc)) from None
+    if delivery is None:
+        raise click.UsageError(f"no webhook delivery {delivery_id}")
+    _tried(delivery)
 
 
 # --- API keys ------------------------------------------------------------------------------
@@ -230,11 +260,9 @@ key_cli = AppGroup("api-key", help="Keys other systems use to call /api/v1.")
 def key_create(name: str) -> None:
     """Create a key and print it; it is shown this once."""
     try:
-        api_key, key = create_key(name)
+        api_key, key = issue_key(name)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    db.session.flush()
-    audit_log.record("api_key.create", target=f"api_key:{api_key.id}", detail={"name": name})
     db.session.commit()
     click.echo(key)
     click.echo(f"Key {api_key.id} ({api_key.name}) created; it is not shown again.", err=True)
@@ -256,7 +284,6 @@ def key_revoke(key_id: str) -> None:
     api_key = revoke_key(key_id)
     if api_key is None:
         raise click.UsageError(f"no API key with id or prefix {key_id!r}")
-    audit_log.record("api_key.revoke", target=f"api_key:{api_key.id}")
     db.session.commit()
     click.echo(f"Key {api_key.id} ({api_key.name}) is revoked.")
 

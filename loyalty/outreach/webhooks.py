@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from .. import checks
+from ..audit import log as audit_log
 from ..db import db
 from ..models import WEBHOOK_DELIVERY_STATES, Response, Webhook, WebhookDelivery, utcnow
 from ..survey.responses import stored_themes
@@ -38,6 +39,8 @@ if t.TYPE_CHECKING:
     from flask import Flask
 
 EVENTS = ("response.created", "account.warning")
+#: what "send a test event" posts, to one webhook whatever events it takes
+TEST_EVENT = "webhook.test"
 #: waits after the 1st, 2nd, ... failed try; after the last the delivery is failed
 RETRY_DELAYS = tuple(dt.timedelta(minutes=m) for m in (1, 5, 30, 120, 720))  # 14.6 hours
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
@@ -47,6 +50,10 @@ LEASE = dt.timedelta(minutes=5)
 
 class WebhookError(ValueError):
     """Bad input for a webhook; the message names the field."""
+
+
+class WebhookConflict(WebhookError):
+    """The webhook or delivery is in no state for this (removed, not failed)."""
 
 
 def add_webhook(url: str, events: t.Iterable[str] = EVENTS) -> Webhook:
@@ -195,9 +202,14 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tupl
     opener = urllib.request.build_opener(_NoRedirect)
     try:
         with opener.open(request, timeout=timeout) as reply:
-            return reply.status, reply.read(500).decode("utf-8", "replace")
+            return reply.status, _storable(reply.read(500).decode("utf-8", "replace"))
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(500).decode("utf-8", "replace")
+        return exc.code, _storable(exc.read(500).decode("utf-8", "replace"))
+
+
+def _storable(text: str) -> str:
+    """What a receiver said, as text any database stores (PostgreSQL refuses NUL)."""
+    return text.replace("\x00", "\ufffd")
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -213,39 +225,57 @@ def deliver_due(
     timeout = float(current_app.config["WEBHOOK_TIMEOUT"])
     result = DeliveryResult()
     while not stop() and (delivery_id := _claim_next(now)) is not None:
-        delivery = db.session.get(WebhookDelivery, delivery_id)
-        if delivery is None:  # cannot happen: claimed by id just now, and never deleted
-            raise LookupError(f"webhook delivery {delivery_id} is gone right after its claim")
-        webhook = delivery.webhook
-        body = delivery.payload.encode()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Loyalty-Webhooks/1",
-            "Loyalty-Event": delivery.event,
-            "Loyalty-Delivery": str(delivery.id),
-            "Loyalty-Signature": sign(webhook.secret, int(time.time()), body),
-        }
-        status: int | None = None
-        error: str | None = "the webhook was removed"
-        if webhook.active:
-            try:
-                status, answer = post(webhook.url, body, headers, timeout)
-                error = None if 200 <= status < 300 else f"HTTP {status}: {answer}"
-            except (OSError, ValueError) as exc:  # refused, timed out, bad URL
-                error = f"{type(exc).__name__}: {exc}"
-        delivery.last_status_code = status
-        if error is None:
-            delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
-            result.delivered += 1
-        elif delivery.attempts >= MAX_ATTEMPTS or not webhook.active:
-            delivery.status, delivery.last_error = "failed", error[:2000]
-            result.failed += 1
-        else:
-            delivery.next_attempt_at = now + RETRY_DELAYS[delivery.attempts - 1]
-            delivery.last_error = error[:2000]
-            result.retrying += 1
-        db.session.commit()
+        _attempt(_claimed(delivery_id), now, timeout, result)
     return result
+
+
+def _claimed(delivery_id: int) -> WebhookDelivery:
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:  # cannot happen: claimed by id just now, and never deleted
+        raise LookupError(f"webhook delivery {delivery_id} is gone right after its claim")
+    return delivery
+
+
+def _attempt(
+    delivery: WebhookDelivery,
+    now: dt.datetime,
+    timeout: float,
+    result: DeliveryResult,
+    *,
+    once: bool = False,
+) -> None:
+    """Post one claimed delivery and record the try (committed); ``once``: a failure is
+    final (a test event, a retry by hand), else it waits and is tried again."""
+    webhook = delivery.webhook
+    body = delivery.payload.encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Loyalty-Webhooks/1",
+        "Loyalty-Event": delivery.event,
+        "Loyalty-Delivery": str(delivery.id),
+        "Loyalty-Signature": sign(webhook.secret, int(time.time()), body),
+    }
+    status: int | None = None
+    answer: str | None = None
+    error: str | None = "the webhook was removed"
+    if webhook.active:
+        try:
+            status, answer = post(webhook.url, body, headers, timeout)
+            error = None if 200 <= status < 300 else f"HTTP {status}: {answer}"
+        except (OSError, ValueError) as exc:  # refused, timed out, bad URL
+            error = _storable(f"{type(exc).__name__}: {exc}")
+    delivery.last_status_code, delivery.last_answer = status, answer
+    if error is None:
+        delivery.status, delivery.delivered_at, delivery.last_error = "delivered", now, None
+        result.delivered += 1
+    elif once or delivery.attempts >= MAX_ATTEMPTS or not webhook.active:
+        delivery.status, delivery.last_error = "failed", error[:2000]
+        result.failed += 1
+    else:
+        delivery.next_attempt_at = now + RETRY_DELAYS[delivery.attempts - 1]
+        delivery.last_error = error[:2000]
+        result.retrying += 1
+    db.session.commit()
 
 
 # --- Managing them -----------------------------------------------------------------------
@@ -266,9 +296,100 @@ def webhooks_with_counts() -> list[tuple[Webhook, dict[str, int]]]:
     ]
 
 
-def remove_webhook(webhook_id: int) -> Webhook | None:
-    """Switch a webhook off: nothing more is queued for it; pending deliveries fail."""
-    webhook = db.session.get(Webhook, webhook_id)
-    if webhook is not None:
-        webhook.active = False
+def register_webhook(url: str, events: t.Iterable[str] = EVENTS) -> Webhook:
+    """Add a webhook and record who did (the caller commits, then shows the secret once).
+    The audit names the host only: a receiver's URL may carry a token of its own."""
+    webhook = add_webhook(url, events)
+    db.session.flush()
+    audit_log.record(
+        "webhook.add",
+        target=f"webhook:{webhook.id}",
+        detail={"host": (urlsplit(url).hostname or "")[:200], "events": webhook.events},
+    )
     return webhook
+
+
+def remove_webhook(webhook_id: int) -> Webhook | None:
+    """Switch a webhook off: nothing more is queued for it; pending deliveries fail. The
+    change is recorded (the caller commits); switching off one that is off changes nothing."""
+    webhook = db.session.get(Webhook, webhook_id)
+    if webhook is not None and webhook.active:
+        webhook.active = False
+        audit_log.record("webhook.remove", target=f"webhook:{webhook.id}")
+    return webhook
+
+
+def send_test(webhook_id: int, *, now: dt.datetime | None = None) -> WebhookDelivery | None:
+    """Post a test event to one webhook now, signed and posted as every delivery is, and
+    return it (None: no such webhook). It is tried once: the admin sees the answer at once
+    and may retry it by hand, rather than the receiver getting it for hours."""
+    webhook = db.session.get(Webhook, webhook_id)
+    if webhook is None:
+        return None
+    if not webhook.active:
+        raise WebhookConflict(f"webhook {webhook_id} is removed: it is sent nothing")
+    now = now or utcnow()
+    data = {"webhook_id": webhook.id, "message": "A test event: nothing happened."}
+    delivery = WebhookDelivery(
+        webhook=webhook,
+        event=TEST_EVENT,
+        payload=json.dumps({"event": TEST_EVENT, "created_at": _iso(now), "data": data}),
+        # queued as claimed by this process, as _claim_next would: a dispatcher leaves it
+        # alone unless this process dies before its post, and then sends it after the lease
+        attempts=1,
+        next_attempt_at=now + LEASE,
+    )
+    db.session.add(delivery)
+    db.session.flush()
+    audit_log.record(
+        "webhook.test", target=f"webhook:{webhook.id}", detail={"delivery": delivery.id}
+    )
+    db.session.commit()
+    _attempt(
+        delivery, now, float(current_app.config["WEBHOOK_TIMEOUT"]), DeliveryResult(), once=True
+    )
+    return delivery
+
+
+def retry_delivery(delivery_id: int, *, now: dt.datetime | None = None) -> WebhookDelivery | None:
+    """Try a failed delivery once more, now (None: no such delivery). Taking it is one
+    conditional update, so two admins pressing retry together post it once."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        return None
+    if not delivery.webhook.active:
+        raise WebhookConflict(f"webhook {delivery.webhook_id} is removed: it is sent nothing")
+    now = now or utcnow()
+    taken = db.session.execute(
+        sa.update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.status == "failed")
+        .values(
+            status="pending", attempts=WebhookDelivery.attempts + 1, next_attempt_at=now + LEASE
+        )
+        .returning(WebhookDelivery.id)
+        .execution_options(synchronize_session=False)
+    ).scalar()
+    if not taken:
+        status = delivery.status
+        db.session.rollback()
+        raise WebhookConflict(f"delivery {delivery_id} is {status}: only a failed one is retried")
+    audit_log.record(
+        "webhook.retry", target=f"webhook:{delivery.webhook_id}", detail={"delivery": delivery_id}
+    )
+    db.session.commit()  # expires the delivery: it is read again as taken
+    _attempt(
+        delivery, now, float(current_app.config["WEBHOOK_TIMEOUT"]), DeliveryResult(), once=True
+    )
+    return delivery
+
+
+def recent_deliveries(webhook_id: int, limit: int = 10) -> list[WebhookDelivery]:
+    """A webhook's latest deliveries, newest first, for the admin page."""
+    return list(
+        db.session.scalars(
+            sa.select(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == webhook_id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )

@@ -378,6 +378,9 @@ def erase(
         payload = json.loads(delivery.payload)
         _scrub_payload(payload, contact.id)
         delivery.payload = t.cast(str, _scrub(json.dumps(payload, ensure_ascii=False), mentions))
+        # a receiver may have echoed what it was sent: its answer goes as well
+        delivery.last_answer = None
+        delivery.last_error = ERASED_TEXT if delivery.last_error else None
     counts["webhook_deliveries"] = len(deliveries)
     cancelled = db.session.execute(
         sa.update(Invitation)

@@ -161,6 +161,50 @@ def test_the_log_is_append_only(app):
     assert [e.action for e in events()] == ["test.event"]
 
 
+def test_the_one_change_the_log_takes_is_forgetting_an_address(app):
+    """Retention may forget an old event's client address; the triggers refuse any other
+    change: the address with another column, or an address put back."""
+    for action in ("test.forgotten", "test.kept"):
+        db.session.add(
+            AuditEvent(actor="ann@example.com", source="web", ip="10.0.0.9", action=action)
+        )
+    db.session.commit()
+    forget = sa.update(AuditEvent).where(AuditEvent.action == "test.forgotten").values(ip=None)
+    db.session.execute(forget)  # as retention does it
+    db.session.commit()
+    refused = (
+        "UPDATE audit_events SET ip = '10.0.0.1' WHERE action = 'test.forgotten'",
+        "UPDATE audit_events SET ip = NULL, actor = 'someone' WHERE action = 'test.kept'",
+        "UPDATE audit_events SET ip = '10.0.0.1' WHERE action = 'test.kept'",
+    )
+    for statement in refused:
+        with pytest.raises(sa.exc.DBAPIError), db.engine.begin() as conn:
+            conn.execute(sa.text(statement))
+    assert [(e.action, e.actor, e.ip) for e in events()] == [
+        ("test.forgotten", "ann@example.com", None),
+        ("test.kept", "ann@example.com", "10.0.0.9"),
+    ]
+
+
+def test_retention_forgets_old_client_addresses_only(app):
+    import datetime as dt
+
+    from loyalty.models import utcnow
+    from loyalty.privacy import retention
+
+    app.config["RETENTION_MONTHS"] = 12
+    now = utcnow()
+    for days, ip in ((400, "10.0.0.1"), (10, "10.0.0.2")):
+        db.session.add(
+            AuditEvent(actor="ann@example.com", source="web", ip=ip, action="sign_in",
+                       at=now - dt.timedelta(days=days))
+        )  # fmt: skip
+    db.session.commit()
+    assert retention.apply(now)["audit_addresses"] == 1
+    db.session.expire_all()
+    assert sorted((e.ip or "") for e in events("sign_in")) == ["", "10.0.0.2"]
+
+
 def audit_log_error() -> type[Exception]:
     from loyalty.security_tables import AppendOnlyError
 

@@ -4,7 +4,8 @@ same rules as an erasure (:mod:`.requests`), on each dispatcher pass. Off (0) by
 What goes, once older than the limit: the words of comments (their scores and sentiment
 stay, so every count adds up as before); the text of case history lines (notes, contact
 records, replies), whose words are staff's about a customer; finished webhook deliveries,
-whose payloads carry names and comments; the stored e-mails of the outbox folder; and the
+whose payloads carry names and comments; the stored e-mails of the outbox folder; the
+client addresses (IP) in the audit log; and the
 contacts nobody has heard from or written to since (no invitation, answer or event),
 erased as a privacy request would erase them, each with a receipt. A pass does at most
 :data:`BATCH` of each, so a first run on years of data spreads over several passes.
@@ -24,6 +25,7 @@ from ..mailer import outbox_folder
 from ..models import (
     ERASED_TEXT,
     Answer,
+    AuditEvent,
     CaseEvent,
     Contact,
     Event,
@@ -56,6 +58,7 @@ def apply(now: dt.datetime | None = None) -> dict[str, int]:
         "case_history_lines": _history(before),
         "webhook_deliveries": _deliveries(before),
         "emails_in_outbox": _outbox(before),
+        "audit_addresses": _audit_addresses(before),
     }
     db.session.commit()
     done["contacts"] = _contacts(before, now)
@@ -104,6 +107,20 @@ def _deliveries(before: dt.datetime) -> int:
     ids = list(db.session.scalars(finished))
     if ids:
         db.session.execute(sa.delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return len(ids)
+
+
+def _audit_addresses(before: dt.datetime) -> int:
+    """The client address of old audit events (the one change the append-only log takes,
+    its triggers allow nothing else): who did what, and when, stays."""
+    old = (
+        sa.select(AuditEvent.id)
+        .where(AuditEvent.at < before, AuditEvent.ip.is_not(None))
+        .limit(BATCH)
+    )
+    ids = list(db.session.scalars(old))
+    if ids:  # a Core update: the ORM refuses any change to an audit event
+        db.session.execute(sa.update(AuditEvent).where(AuditEvent.id.in_(ids)).values(ip=None))
     return len(ids)
 
 

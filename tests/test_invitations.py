@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -218,6 +219,9 @@ def test_bounces_match_any_case_and_keep_the_first_date(app, runner):
     assert contact.bounced_at == first
     assert mark_bounced("nobody@acme.example.com") is None
     db.session.commit()
+    result = runner.invoke(args=["contact", "bounce", "mette@acme.example.com"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"bounces since \d{4}-\d\d-\d\d \d\d:\d\d (CET|CEST)$", result.output.strip())
     result = runner.invoke(args=["contact", "bounce", "unknown@example.com"])
     assert result.exit_code == 2 and "no contact" in result.output
     result = runner.invoke(args=["contact", "bounce", "not an email"])

@@ -23,6 +23,8 @@ from ..admin.staff import create_user
 from ..audit import log as audit_log
 from ..db import db
 from ..models import ROLES
+from ..periods import local_text
+from ..triage.settings import settings
 
 user_cli = AppGroup("user", help="Staff users.")
 contact_cli = AppGroup("contact", help="Contacts: record bounces, mark decision makers.")
@@ -56,7 +58,8 @@ def contact_bounce(email: str) -> None:
     if contact is None:
         raise click.UsageError(f"email: no contact has the address {email!r}")
     db.session.commit()
-    click.echo(f"{contact.email} bounces since {contact.bounced_at:%Y-%m-%d %H:%M} UTC")
+    since = local_text(contact.bounced_at, settings().calendar.tz)
+    click.echo(f"{contact.email} bounces since {since}")
 
 
 @contact_cli.command("decision-maker")

@@ -578,3 +578,37 @@ def test_a_long_pass_keeps_its_claim_from_a_second_dispatcher_starting_meanwhile
     assert len(smtp_server.messages) == 1
     db.session.expire_all()
     assert db.session.get(Invitation, invitation.id).status == "sent"
+
+
+def _reminder_cut_off(invite, smtp_server, *, send_began: bool) -> Invitation:
+    """A reminder as a dispatcher killed after its claim leaves it: leased for the claim's
+    timeout; ``send_began`` says whether it got as far as the SMTP transaction."""
+    invitation, _ = _sent(invite, smtp_server, language="en")
+    smtp_server.messages.clear()
+    invitation.reminder_due_at = utcnow() + dt.timedelta(minutes=15)
+    invitation.reminder_attempts = 1
+    invitation.reminder_sent_at = utcnow() if send_began else None
+    db.session.commit()
+    return invitation
+
+
+def test_a_reminder_cut_off_before_its_send_is_sent_once_the_claim_is_over(
+    app, invite, smtp_server
+):
+    app.config["MAIL_URL"] = smtp_server.url
+    invitation = _reminder_cut_off(invite, smtp_server, send_began=False)
+    assert send_due().reminded == 0  # still claimed: another dispatcher may be sending it
+    assert send_due(now=utcnow() + dt.timedelta(minutes=16)).reminded == 1
+    (message,) = smtp_server.messages
+    assert message["Subject"].startswith("Reminder:")
+    assert send_due(now=utcnow() + dt.timedelta(days=2)).reminded == 0
+    db.session.refresh(invitation)
+    assert invitation.reminder_sent_at is not None and invitation.reminder_due_at is None
+
+
+def test_a_reminder_cut_off_after_its_send_began_is_never_sent_again(app, invite, smtp_server):
+    app.config["MAIL_URL"] = smtp_server.url
+    _reminder_cut_off(invite, smtp_server, send_began=True)
+    for later in (dt.timedelta(minutes=16), dt.timedelta(days=3)):
+        assert send_due(now=utcnow() + later).reminded == 0
+    assert smtp_server.messages == []

@@ -14,7 +14,10 @@ marked failed, saying a person should check.
 
 A failed delivery goes back to ``scheduled`` with a growing delay until the last attempt,
 after which it is ``failed`` with the server's answer. Reminders are claimed the same way
-(``reminder_due_at`` cleared, ``reminder_sent_at`` set), so none is ever sent twice.
+(``reminder_due_at`` moved on by :data:`SENDING_TIMEOUT`, a lease), and ``reminder_sent_at``
+is committed just before the send: a reminder whose dispatcher died before that is due
+again once the lease is over, one whose send began is never sent again, so none is lost
+to a crash before its send and none is sent twice.
 Webhook deliveries are an outbox too and are posted in the same pass.
 """
 
@@ -134,13 +137,15 @@ def _send_all_due(now: dt.datetime, mail: Transport, stop: t.Callable[[], bool])
         Invitation.status == "sent",
         Invitation.reminder_due_at.is_not(None),
         Invitation.reminder_due_at <= now,
+        Invitation.reminder_sent_at.is_(None),  # one whose send began is never tried again
     )
     while not stop():
         invitation_id = _claim(
             reminder_due,
             (Invitation.reminder_due_at, Invitation.id),
-            reminder_due_at=None,
-            reminder_sent_at=now,
+            # A lease, not a removal: a dispatcher killed before the send began leaves the
+            # reminder due again once the lease is over, so it is sent, once.
+            reminder_due_at=utcnow() + SENDING_TIMEOUT,
             reminder_attempts=Invitation.reminder_attempts + 1,
         )
         if invitation_id is None:
@@ -258,16 +263,22 @@ def _remind(invitation: Invitation, now: dt.datetime, mail: Transport, result: D
         or not invitation.contact.reachable
     ):
         invitation.reminder_sent_at = None
+        invitation.reminder_due_at = None
     else:
+        message = emails.invitation(invitation, reminder=True)
+        invitation.reminder_sent_at = now  # the send begins: never tried again after this
+        db.session.commit()
         try:
-            mail.send(emails.invitation(invitation, reminder=True))
+            mail.send(message)
         except MailError as exc:
             invitation.reminder_sent_at = None
             invitation.last_error = f"reminder: {exc}"[:2000]
+            invitation.reminder_due_at = None
             if invitation.reminder_attempts < REMINDER_MAX_ATTEMPTS:
                 retry = now + RETRY_DELAYS[invitation.reminder_attempts - 1]
                 invitation.reminder_due_at = retry if retry < invitation.expires_at else None
         else:
+            invitation.reminder_due_at = None
             result.reminded += 1
     db.session.commit()
 

@@ -132,6 +132,7 @@ def test_roles_deactivation_and_the_last_admin(client, auth):
     bad = post(client, f"/admin/users/{other.id}/role", role="owner")
     assert bad.status_code == 400
     assert post(client, "/admin/users/999999/deactivate").status_code == 404
+    assert post(client, "/admin/users/99999999999/reset").status_code == 404
     actions = db.session.scalars(sa.select(AuditEvent.action)).all()
     assert {"user.role", "user.deactivate", "user.reactivate"} <= set(actions)
 

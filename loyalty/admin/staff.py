@@ -172,4 +172,5 @@ def all_users() -> t.Sequence[User]:
 
 
 def find_user(user_id: int) -> User | None:
-    return db.session.get(User, user_id)
+    """The user with that id; None also for an id past PostgreSQL's integer (no error)."""
+    return db.session.get(User, user_id) if 0 < user_id < 2**31 else None

@@ -143,3 +143,15 @@ def test_responses_from_another_tool_go_to_the_chosen_survey(client, auth):
     assert confirm(client, pending_token(reply.get_data(True))).status_code == 303
     response = db.session.scalars(sa.select(Response)).one()
     assert response.survey == "post-sale" and response.nps == 3 and response.source == "import"
+
+
+def test_control_characters_in_a_file_name_or_address_are_no_error(client, auth):
+    auth.login("admin")
+    reply = upload(client, ACCOUNTS, kind="accounts", filename="bad\x00name\x07.csv")
+    assert reply.status_code == 200
+    assert "badname.csv: 2 rows of accounts" in reply.get_data(as_text=True)
+    token = csrf_from(client.get("/admin/users").get_data(as_text=True))
+    invite = client.post(
+        "/admin/users", data={"csrf_token": token, "email": "a\x00b@example.com", "role": "support"}
+    )
+    assert invite.status_code == 400

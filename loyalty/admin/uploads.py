@@ -76,7 +76,8 @@ def upload():
         kind = _kind(kind_name, survey if kind_name == "responses" else None)
     except ValueError as exc:
         return _page(400, message=str(exc), **chosen)
-    filename = file.filename[-200:]
+    # As the browser sent it, less what no database text takes (a NUL) or a page should show.
+    filename = "".join(c for c in file.filename if c.isprintable())[-200:] or "upload.csv"
     data = file.read()
     try:
         items = imports.check(kind, data)

@@ -271,3 +271,29 @@ def test_a_link_made_before_a_password_change_no_longer_works(app):
     db.session.commit()
     assert staff.user_for_token(token) is None
     assert dt.timedelta(hours=app.config["SET_PASSWORD_HOURS"]) == dt.timedelta(hours=72)
+
+
+JUNK = ["", "\x00", "x" * 300, "<b>x</b>", "-1", "99999999999", "ä\u202e", "../../etc/passwd"]
+
+
+def test_no_admin_form_answers_junk_with_a_server_error(app, client, auth):
+    """Every admin POST, with every field the pages send set to junk: a 4xx or a redirect,
+    never a 500 (PostgreSQL refuses a NUL, an integer past its range, ...)."""
+    auth.login("admin")
+    target = staff.create_user("target@example.com", "support", "correct horse battery")
+    db.session.commit()
+    fields = ("email", "role", "kind", "survey", "name", "url", "events", "confirm", "q")
+    posts = [
+        rule.rule.replace("<int:user_id>", str(target.id))
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/admin") and "POST" in rule.methods
+    ]
+    posts = [re.sub(r"<(int:)?\w+>", "1", path) for path in posts]
+    for path in posts:
+        for junk in JUNK:
+            forget_who_asked_last()
+            reply = post(client, path, **dict.fromkeys(fields, junk))
+            assert reply.status_code < 500, (path, junk, reply.status_code)
+            assert "/login" not in reply.headers.get("Location", ""), path  # still signed in
+            db.session.rollback()
+    assert len(posts) >= 15

@@ -109,6 +109,11 @@ def test_a_file_larger_than_a_form_but_within_the_import_limit_is_taken(app, cli
     auth.login("admin")
     reply = upload(client, data, kind="accounts", filename="many.csv")
     assert reply.status_code == 200 and "4000 rows of accounts" in reply.get_data(True)
+    app.config["IMPORT_MAX_ROWS"] = 3999
+    too_many = upload(client, data, kind="accounts", filename="many.csv")
+    assert too_many.status_code == 413
+    assert "many.csv has 4,000 rows; a file uploaded here may have 3,999." in too_many.text
+    assert "flask --app loyalty import accounts FILE" in too_many.text
     app.config["IMPORT_MAX_BYTES"] = 10_000
     assert upload(client, data, kind="accounts").status_code == 413
     # Every other page keeps the form limit.

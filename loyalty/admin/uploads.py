@@ -81,6 +81,8 @@ def upload():
     data = file.read()
     try:
         items = imports.check(kind, data)
+        if len(items) > int(current_app.config["IMPORT_MAX_ROWS"]):
+            return _too_many(len(items), filename, chosen)
         outcome = imports.dry_run(kind, items)
     except ImportFailed as exc:
         return _errors_page(exc, filename=filename, **chosen)
@@ -105,6 +107,17 @@ def upload():
         row_count=len(rows),
         **chosen,
     )
+
+
+def _too_many(rows: int, filename: str, chosen: dict[str, t.Any]):
+    """A page request must end within the server's timeout: a file this large is imported
+    from the command line, which shows its progress and has no timeout."""
+    limit = int(current_app.config["IMPORT_MAX_ROWS"])
+    message = (
+        f"{filename} has {rows:,} rows; a file uploaded here may have {limit:,}. Import it "
+        f"with flask --app loyalty import {chosen['kind']} FILE, or split it."
+    )
+    return _page(413, message=message, **chosen)
 
 
 def _forget_old_uploads() -> None:

@@ -48,7 +48,7 @@ SETTINGS: dict[str, tuple[t.Any, str]] = {
     "COMMENT_MAX_LENGTH": (5000, "Longest free-text answer, in UTF-16 units as maxlength counts."),
     "MAX_CONTENT_LENGTH": (64 * 1024, "Largest request body accepted, in bytes."),
     "IMPORT_MAX_BYTES": (5 * 1024 * 1024, "Largest CSV an admin may upload at /admin/imports."),
-    "IMPORT_MAX_ROWS": (10_000, "Most rows of a CSV uploaded at /admin/imports; more: flask import."),
+    "IMPORT_MAX_ROWS": (10_000, "Most rows of a CSV uploaded at /admin/imports."),
     "MAX_FORM_PARTS": (100, "Most fields and files one multipart form may have; more: 413."),
     "MAX_FORM_MEMORY_SIZE": (32 * 1024, "Largest text field of a multipart form, in bytes."),
     "EXTRA_HOSTS": ([], "Host names answered beside BASE_URL's and loopback; others: 400."),

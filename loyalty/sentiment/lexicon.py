@@ -48,6 +48,8 @@ class _Lang:
     sarcasm_links: frozenset[str]  # "how", "at": "Love how nobody reads my emails"
     repeats: frozenset[str]  # "again", "igen": after a lone "Great," they are sarcasm
     loyal_verbs: frozenset[str]  # "order", "bestille": "order again" is loyalty, not sarcasm
+    requests: frozenset[str]  # "please", "venligst": a request with no sentiment word is neutral
+    hedges: frozenset[str]  # "so far", "indtil videre": beside courtesy words, lukewarm
     courtesy: frozenset[str]  # "thanks", "tak": no opinion beside a lukewarm word
     soft: frozenset[str]  # lukewarm | courtesy
     detect: frozenset[str]  # words that tell the language: the lexicon without DDS's forms
@@ -236,6 +238,8 @@ def _build_resources() -> _Resources:
             sarcasm_links=frozenset(feedback["sarcasm"][f"links_{code}"]),
             repeats=frozenset(feedback["sarcasm"][f"repeats_{code}"]),
             loyal_verbs=frozenset(feedback["sarcasm"][f"loyal_{code}"]),
+            requests=frozenset(feedback["requests"][code]),
+            hedges=frozenset(feedback["requests"][f"hedges_{code}"]),
             courtesy=frozenset(feedback["courtesy"][code]),
             soft=frozenset(feedback["lukewarm"][code] + feedback["courtesy"][code]),
             known_words=known_en if code == "en" else frozenset(),

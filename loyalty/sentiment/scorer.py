@@ -235,7 +235,9 @@ def _word_list_score(
     lukewarm = False
     if said and not free and not any(first in negated for first in said):
         words = [" ".join(tokens[j].low for j in range(k, raw[k][0] + 1)) for k in said]
-        lukewarm = all(w in soft for w in words) and any(w in lang.lukewarm for w in words)
+        lukewarm = all(w in soft for w in words) and (
+            any(w in lang.lukewarm for w in words) or _says(tokens, lang.hedges)
+        )
     # Praise first and then a complaint in the same clause is sarcasm or mixed just the same
     # ("Fantastic job losing my order twice", "Godt gået at miste min pakke").
     opener = min(raw.keys() - dropped, default=-1)
@@ -248,6 +250,7 @@ def _word_list_score(
         (sides[0] <= -_MIXED_NEG and (len(said_in[0] | said_in[1]) > 1 or praise_first))
         or (praise_first and any(clause[k] > clause[opener] for k in free_at))
         or (praise_first and _sarcasm(tokens, lang, raw, opener, negated, free_at))
+        or any(_elliptic(tokens, k) and clause[k] > min(said_in[1]) for k in free_at)
     )
     if lukewarm:  # nothing to highlight either
         items = [it._replace(value=0.0) for it in items]
@@ -257,7 +260,23 @@ def _word_list_score(
         hedge = True
     elif not said and not free and tokens and tokens[-1].low == "?":
         hedge = True  # a question with no sentiment word: "is there a way to pay monthly?"
+    elif not said and not free and _says(tokens, lang.requests):
+        hedge = True  # a request: "please use my work email from now on"
     return _WordScore(total, items, fixes, free, markers, lukewarm, mixed, hedge)
+
+
+def _says(tokens: list[_Token], phrases: frozenset[str]) -> bool:
+    """Whether the text has one of these words or phrases of up to three words."""
+    lows = [tok.low for tok in tokens]
+    return any(
+        " ".join(lows[k : k + size]) in phrases for size in (1, 2, 3) for k in range(len(lows))
+    )
+
+
+def _elliptic(tokens: list[_Token], k: int) -> bool:
+    """A negator that ends its clause negates what was said before: "the pump is great, the
+    app is not", "varmepumpen er god, appen er ikke"."""
+    return k + 1 == len(tokens) or tokens[k + 1].low in _CLAUSE_END
 
 
 def _wishes(

@@ -210,6 +210,25 @@ def test_post_sale_readings_of_version_5(text: str, language: str, label: str) -
     assert result.label == label, result
 
 
+@pytest.mark.parametrize(
+    ("text", "language", "mixed"),
+    [
+        ("The product is excellent but billing is a nightmare", "en", True),
+        ("Produktet er super, men faktureringen er et mareridt", "da", True),
+        ("Great, another missed appointment", "en", False),  # irony, not praise
+        ("Fantastisk, endnu en aflyst aftale", "da", False),
+        ("Terrible customer service", "en", False),
+        ("Great service, thank you", "en", False),
+    ],
+)
+def test_mixed_is_told_from_irony(text: str, language: str, mixed: bool) -> None:
+    """Mixed and ironic comments are both labelled negative (so they are flagged); only
+    praise of one thing with a complaint about another is called mixed."""
+    result = score(text, language)
+    assert result.label == "negative" or not mixed
+    assert result.mixed is mixed, result
+
+
 def test_fast_vader_scores_as_vader_does() -> None:
     """The English score's VADER (loyalty/sentiment/vader.py) is VADER, only faster."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer

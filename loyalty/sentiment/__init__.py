@@ -85,6 +85,9 @@ class Sentiment:
     version: int
     #: what the comment is about, each theme with its own polarity (``themes.py``)
     themes: tuple[Theme, ...] = ()
+    #: praise and a complaint together (or sarcasm): labelled negative so that it is flagged,
+    #: and said to be mixed so that a reader can tell it from a plain complaint
+    mixed: bool = False
 
 
 def label_for(polarity: float) -> str:
@@ -117,6 +120,7 @@ def score(
     cues = _find_cues(tokens, res, joined)
     items: list[_Item] = []
     polarity = 0.0
+    parts: dict[str, float] = {}
     if lang in ("en", "da"):
         if lang == "en":
             parts, items = _english_parts(text, tokens, res, joined)
@@ -153,4 +157,5 @@ def score(
             polarity,
             default_book() if themes is None else themes,
         ),
+        mixed=bool(parts.get("mixed")) and not parts.get("sarcasm"),
     )

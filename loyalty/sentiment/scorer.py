@@ -69,6 +69,7 @@ class _WordScore(t.NamedTuple):
     lukewarm: bool  # only "fine", "ok", "fint" (and "thanks"): neutral in a post-sale answer
     mixed: bool  # praise and a complaint in different clauses (see _MIXED)
     hedge: bool  # only a hedge, a wish or a question: "too early to say", "could you add X?"
+    sarcasm: bool  # "mixed" praise and complaint in one clause, or a lone "Great,": irony
 
 
 def _find_items(
@@ -252,6 +253,17 @@ def _word_list_score(
         or (praise_first and _sarcasm(tokens, lang, raw, opener, negated, free_at))
         or any(_elliptic(tokens, k) and clause[k] > min(said_in[1]) for k in free_at)
     )
+    # Mixed proper is praise of one thing and a complaint about another, in clauses of their
+    # own; the rest of "mixed" is irony: "Fantastic job losing my order", "Oh great, ...".
+    after = _lone(tokens, lang, raw, opener) if mixed and praise_first else None
+    neg_clauses = said_in[0] | {clause[k] for k in free_at if _elliptic(tokens, k)}
+    sarcasm = mixed and (
+        not any(p != q for p in said_in[1] for q in neg_clauses)
+        or (
+            after is not None
+            and not any(raw[k][1] * (-1 if k in negated else 1) > 0 for k in raw if k >= after)
+        )
+    )
     if lukewarm:  # nothing to highlight either
         items = [it._replace(value=0.0) for it in items]
     hedge = False
@@ -262,7 +274,7 @@ def _word_list_score(
         hedge = True  # a question with no sentiment word: "is there a way to pay monthly?"
     elif not said and not free and _says(tokens, lang.requests):
         hedge = True  # a request: "please use my work email from now on"
-    return _WordScore(total, items, fixes, free, markers, lukewarm, mixed, hedge)
+    return _WordScore(total, items, fixes, free, markers, lukewarm, mixed, hedge, sarcasm)
 
 
 def _says(tokens: list[_Token], phrases: frozenset[str]) -> bool:
@@ -301,6 +313,21 @@ def _wishes(
         raw[k - 1] = (last, 0.0, 1.0)
 
 
+def _lone(
+    tokens: list[_Token], lang: _Lang, raw: dict[int, tuple[int, float, float]], opener: int
+) -> int | None:
+    """Where the rest begins when the opening praise stands alone ("Oh great, ...", "Love
+    how ..."), else None ("Great product, ...")."""
+    end = raw[opener][0] + 1
+    if end >= len(tokens):
+        return None
+    if tokens[end].low in lang.sarcasm_links:  # "love how ...", "dejligt at ..."
+        return end
+    if tokens[end].low in _CLAUSE_END:
+        return end + 1
+    return None
+
+
 def _sarcasm(
     tokens: list[_Token],
     lang: _Lang,
@@ -312,14 +339,8 @@ def _sarcasm(
     """Praise that stands alone at the start ("Oh great,", "Perfekt.", "Love how"), followed
     by a complaint (a negative word, an event, a negation of nothing) or a repetition ("again",
     "endnu en") and by nothing good: sarcasm. "Great, will order again" is loyalty."""
-    end = raw[opener][0] + 1
-    if end >= len(tokens):
-        return False
-    if tokens[end].low in lang.sarcasm_links:  # "love how ...", "dejligt at ..."
-        after = end
-    elif tokens[end].low in _CLAUSE_END:
-        after = end + 1
-    else:
+    after = _lone(tokens, lang, raw, opener)
+    if after is None:
         return False
     later = [(k, raw[k][1] * (-1 if k in negated else 1)) for k in raw if k >= after]
     if any(value > 0 for _, value in later):
@@ -388,6 +409,7 @@ def _word_parts(words: _WordScore) -> dict[str, float]:
         "lukewarm": float(words.lukewarm),
         "mixed": float(words.mixed),
         "hedge": float(words.hedge),
+        "sarcasm": float(words.sarcasm),
     }
 
 

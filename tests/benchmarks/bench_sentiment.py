@@ -220,11 +220,17 @@ def read_private(language: str, fresh: bool = False) -> list[dict[str, str]]:
 
 def private_metrics(sentiment, rows: list[dict[str, str]], language: str) -> dict[str, float]:
     """3-class accuracy (mixed rows left out: they have no 3-class answer), flag recall and
-    false-flag rate, where a comment is flagged when it is labelled negative or has a cue."""
-    hit = flagged_ok = must = false_flags = clean = three = 0
+    false-flag rate, where a comment is flagged when it is labelled negative or has a cue; and
+    how many of the rows labelled mixed the scorer calls mixed (``Sentiment.mixed``), and how
+    many of the others it wrongly does."""
+    hit = flagged_ok = must = false_flags = clean = three = mixed_ok = mixed_wrong = 0
     for row in rows:
         s = sentiment.score(row["text"], language)
         flagged = s.label == "negative" or bool(s.cues)
+        if row["label"] == "mixed":
+            mixed_ok += s.mixed
+        else:
+            mixed_wrong += s.mixed
         if row["label"] != "mixed":
             three += 1
             hit += s.label == row["label"]
@@ -239,6 +245,8 @@ def private_metrics(sentiment, rows: list[dict[str, str]], language: str) -> dic
         "acc3": round(hit / max(three, 1), 4),
         "flag_recall": round(flagged_ok / max(must, 1), 4),
         "false_flags": round(false_flags / max(clean, 1), 4),
+        "mixed_recall": round(mixed_ok / max(len(rows) - three, 1), 4),
+        "false_mixed": round(mixed_wrong / max(three, 1), 4),
     }
 
 
@@ -257,7 +265,8 @@ def private_set(sentiment, show_misread: bool = False) -> dict[str, dict]:
         for name, m in results[language].items():
             print(
                 f"  {name:8s} acc3={m['acc3']:.3f}  flag recall={m['flag_recall']:.3f}"
-                f"  false flags={m['false_flags']:.3f}  ({m['rows']} rows)"
+                f"  false flags={m['false_flags']:.3f}  mixed recall={m['mixed_recall']:.3f}"
+                f"  false mixed={m['false_mixed']:.3f}  ({m['rows']} rows)"
             )
         for key, target in PRIVATE_TARGETS.items():
             value = results[language]["held_out"][key]

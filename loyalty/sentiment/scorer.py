@@ -151,6 +151,8 @@ def _word_list_score(
             raw[first] = (last, weight, 1.0)
             fixed.add(first)
             taken.append((first, last))
+            # VADER and TextBlob do not see it either: "expected better" is no praise
+            fixes.update(dict.fromkeys(range(first, last + 1), ""))
     _wishes(tokens, lang, raw, fixed)
     n = len(tokens)
     covered = {k for first, (last, _, _) in raw.items() for k in range(first, last + 1)}

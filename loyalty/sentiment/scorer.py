@@ -210,6 +210,7 @@ def _word_list_score(
     said_in: tuple[set[int], set[int]] = (set(), set())  # clauses with a negative/positive item
     contrasts = [k for k, tok in enumerate(tokens) if tok.low in lang.contrast]
     last_contrast = contrasts[-1] if contrasts else -1
+    praise_before = False  # a positive item before the last contrast word
     for first in sorted(raw.keys() - dropped):
         last, value, mult = raw[first]
         start = first
@@ -227,6 +228,7 @@ def _word_list_score(
             sides[value > 0] += value
             said_in[value > 0].add(clause[first])
         if last_contrast >= 0:
+            praise_before |= value > 0 and first < last_contrast
             value *= _BEFORE_CONTRAST if first < last_contrast else _AFTER_CONTRAST
         items.append(_Item(start, last, value))
     total = sum(it.value for it in items)
@@ -255,6 +257,9 @@ def _word_list_score(
         or (praise_first and any(clause[k] > clause[opener] for k in free_at))
         or (praise_first and _sarcasm(tokens, lang, raw, opener, negated, free_at))
         or any(_elliptic(tokens, k) and clause[k] > min(said_in[1]) for k in free_at)
+        # ... or praise, "but", and a negation of nothing: "great install, but nobody
+        # explained the app"
+        or (last_contrast >= 0 and any(k > last_contrast for k in free_at) and praise_before)
     )
     # Mixed proper is praise of one thing and a complaint about another, in clauses of their
     # own; the rest of "mixed" is irony: "Fantastic job losing my order", "Oh great, ...".

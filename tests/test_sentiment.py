@@ -193,6 +193,11 @@ POST_SALE_5 = [
     # soft intent to leave
     ("If this happens again we are done", "en", "negative"),
     ("Vi holder mulighederne åbne", "da", "negative"),
+    # praise, "but", and a negation of nothing is mixed; a negator ending its clause too
+    ("The fitting was great but nobody showed us the app", "en", "negative"),
+    ("The pump is great, the app is not", "en", "negative"),
+    ("We might switch when the contract ends", "en", "negative"),
+    ("Expected better from a firm like yours", "en", "negative"),  # no praise for VADER either
     # Danish modal verbs are no typos of sentiment words ("skulle" is not "skule")
     ("Montøren skulle komme i morgen", "da", "neutral"),
 ]

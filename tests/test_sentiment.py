@@ -197,7 +197,7 @@ POST_SALE_5 = [
     ("The fitting was great but nobody showed us the app", "en", "negative"),
     ("The pump is great, the app is not", "en", "negative"),
     ("We might switch when the contract ends", "en", "negative"),
-    ("Expected better from a firm like yours", "en", "negative"),  # no praise for VADER either
+    ("Expected better from you lot", "en", "negative"),  # no praise for VADER either
     # Danish modal verbs are no typos of sentiment words ("skulle" is not "skule")
     ("Montøren skulle komme i morgen", "da", "neutral"),
 ]

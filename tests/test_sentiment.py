@@ -164,11 +164,96 @@ POST_SALE = [
     ("Faktureringen er et mareridt", "da", "negative"),
 ]
 
+# Third round (scorer version 5): the same kinds, read by more general rules.
+POST_SALE_5 = [
+    # a positive word after "would be" is a wish; "I would be happy to" is not
+    ("It would be really handy if the app showed the invoice date", "en", "neutral"),
+    ("Det kunne være godt med en påmindelse dagen før", "da", "neutral"),
+    ("I would be happy to recommend you", "en", "positive"),
+    # a question with no sentiment word is neutral whatever TextBlob reads into it
+    ("Is there a way to change the delivery address online?", "en", "neutral"),
+    # praise said through a negation, as idioms
+    ("Couldn't have asked for a better installer", "en", "positive"),
+    ("Can't thank the team enough", "en", "positive"),
+    ("Nothing was too much trouble for the driver", "en", "positive"),
+    ("Kan ikke takke jer nok", "da", "positive"),
+    ("Vi kunne ikke have fået en bedre montør", "da", "positive"),
+    # ... but a plain negated praise word stays a complaint
+    ("The installer was not helpful", "en", "negative"),
+    # praise standing alone, then a repetition or complaint and nothing good: sarcasm
+    ("Oh great, the price went up again", "en", "negative"),
+    ("Love how nobody answers the phone", "en", "negative"),
+    ("Herligt, endnu en aflysning", "da", "negative"),
+    ("Great, will order again", "en", "positive"),
+    ("Super, vi bestiller gerne igen", "da", "positive"),
+    # events as customers write them: no apostrophe, "noone"
+    ("The fitter didnt show up", "en", "negative"),
+    ("noone called me back", "en", "negative"),
+    ("Skrev to gange uden at få noget svar", "da", "negative"),
+    # soft intent to leave
+    ("If this happens again we are done", "en", "negative"),
+    ("Vi holder mulighederne åbne", "da", "negative"),
+    # praise, "but", and a negation of nothing is mixed; a negator ending its clause too
+    ("The fitting was great but nobody showed us the app", "en", "negative"),
+    ("The pump is great, the app is not", "en", "negative"),
+    ("We might switch when the contract ends", "en", "negative"),
+    ("Expected better from you lot", "en", "negative"),  # no praise for VADER either
+    # Danish modal verbs are no typos of sentiment words ("skulle" is not "skule")
+    ("Montøren skulle komme i morgen", "da", "neutral"),
+]
+
 
 @pytest.mark.parametrize(("text", "language", "label"), POST_SALE)
 def test_post_sale_readings(text: str, language: str, label: str) -> None:
     result = score(text, language)
     assert result.label == label, result
+
+
+@pytest.mark.parametrize(("text", "language", "label"), POST_SALE_5)
+def test_post_sale_readings_of_version_5(text: str, language: str, label: str) -> None:
+    result = score(text, language)
+    assert result.label == label, result
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "mixed"),
+    [
+        ("The product is excellent but billing is a nightmare", "en", True),
+        ("Produktet er super, men faktureringen er et mareridt", "da", True),
+        ("Great, another missed appointment", "en", False),  # irony, not praise
+        ("Fantastisk, endnu en aflyst aftale", "da", False),
+        ("Terrible customer service", "en", False),
+        ("Great service, thank you", "en", False),
+    ],
+)
+def test_mixed_is_told_from_irony(text: str, language: str, mixed: bool) -> None:
+    """Mixed and ironic comments are both labelled negative (so they are flagged); only
+    praise of one thing with a complaint about another is called mixed."""
+    result = score(text, language)
+    assert result.label == "negative" or not mixed
+    assert result.mixed is mixed, result
+
+
+def test_fast_vader_scores_as_vader_does() -> None:
+    """The English score's VADER (loyalty/sentiment/vader.py) is VADER, only faster."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from loyalty.sentiment.vader import _Vader
+
+    texts = [text for text, language, _ in LABELS + POST_SALE + POST_SALE_5 if language == "en"]
+    texts += [
+        "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!",
+        "At least it isn't a horrible book.",
+        "The book was only kind of good.",
+        "Today only kinda sux! But I'll get by, lol",
+        "Never so good, never this bad, without doubt the best",
+        "no no good, not bad or nor terrible",
+        "Catch utf-8 emoji such as 💘 and 💋 and 😁",
+        "  padded  ",
+    ]
+    vader, fast = SentimentIntensityAnalyzer(), _Vader()
+    for text in texts:
+        assert fast.polarity_scores(text) == vader.polarity_scores(text), text
 
 
 def test_lukewarm_answer_has_no_highlights() -> None:

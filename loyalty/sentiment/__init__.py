@@ -14,7 +14,8 @@ pull the polarity negative, since polite churn is still bad news.
 Pure Python and thread-safe: the word lists are built once, under a lock, on first use;
 scoring shares nothing mutable between calls.
 
-The package, from the bottom up: ``lexicon`` (the word lists and word lookup), ``tokens``
+The package, from the bottom up: ``vader`` (VADER, lower-casing once per text), ``lexicon``
+(the word lists and word lookup), ``tokens``
 (tokenizer and language detection), ``cues`` (churn and escalation cues) and ``scorer``
 (the polarity); ``score()`` here puts them together. Only the names in ``__all__`` are public.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .cues import _CUE_PULL, _CUE_PULL_MORE, _find_cues
+from .cues import _CUE_PULL, _CUE_PULL_MORE, _find_cues, _joined
 from .lexicon import CUE_NAMES, _resources
 from .lexicon import _lookup as _lookup  # re-exported: the tests check its cache
 from .scorer import (
@@ -52,7 +53,9 @@ __all__ = [
 ]
 
 
-SCORER_VERSION = 4  # 4: post-sale readings (events, mixed, lukewarm, DDS) and themes (issue 12)
+# 5: wishes, praise idioms, sarcasm after a lone "Great,", more events (issue 12, third round)
+# 4: post-sale readings (events, mixed, lukewarm, DDS) and themes (issue 12)
+SCORER_VERSION = 5
 
 #: Texts are cut to this many characters so one pasted novel cannot stall a request.
 MAX_CHARS = 5_000
@@ -82,6 +85,9 @@ class Sentiment:
     version: int
     #: what the comment is about, each theme with its own polarity (``themes.py``)
     themes: tuple[Theme, ...] = ()
+    #: praise and a complaint together (or sarcasm): labelled negative so that it is flagged,
+    #: and said to be mixed so that a reader can tell it from a plain complaint
+    mixed: bool = False
 
 
 def label_for(polarity: float) -> str:
@@ -110,14 +116,16 @@ def score(
     res = _resources()
     tokens = _tokenize(text)
     lang = _detect_language(tokens, hint, res)
-    cues = _find_cues(tokens, res)
+    joined = _joined(tokens)
+    cues = _find_cues(tokens, res, joined)
     items: list[_Item] = []
     polarity = 0.0
+    parts: dict[str, float] = {}
     if lang in ("en", "da"):
         if lang == "en":
-            parts, items = _english_parts(text, tokens, res)
+            parts, items = _english_parts(text, tokens, res, joined)
         else:
-            parts, items = _danish_parts(tokens, res)
+            parts, items = _danish_parts(tokens, res, joined)
         polarity = _combine(parts, _EN_WEIGHTS if lang == "en" else _DA_WEIGHTS)
     spans = [(it.first, it.last, it.value / _SCALE) for it in items if it.value]
     if cues and lang != "unknown":
@@ -149,4 +157,5 @@ def score(
             polarity,
             default_book() if themes is None else themes,
         ),
+        mixed=bool(parts.get("mixed")) and not parts.get("sarcasm"),
     )

@@ -16,7 +16,11 @@ from .tokens import _Token
 _CUE_PULL, _CUE_PULL_MORE = 0.5, 0.15
 
 
-def _joined(tokens: list[_Token]) -> tuple[list[int], str]:
+#: the word tokens' indexes and their joined text, found once and shared by cues and events
+_Joined = tuple[list[int], str]
+
+
+def _joined(tokens: list[_Token]) -> _Joined:
     """The word tokens' indexes, and their lower-case text joined by spaces (what cues match)."""
     words = [k for k, tok in enumerate(tokens) if tok.kind == "word"]
     return words, "".join(tokens[k].low + " " for k in words)
@@ -34,40 +38,53 @@ def _offsets(tokens: list[_Token], words: list[int]) -> list[int]:
 _SHORT = 12
 
 
-def _find_events(tokens: list[_Token], res: _Resources) -> list[tuple[int, int]]:
-    """Token spans (first, last) of failures told as events: "never showed up", "on hold".
+def _find_events(
+    tokens: list[_Token], res: _Resources, joined: _Joined | None = None
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Token spans (first, last) of failures told as events ("never showed up", "on hold"),
+    and of praise told as idioms ("can't thank you enough", "kunne ikke have fået bedre").
 
-    The phrases are ``data/feedback.toml``'s events, in the cues' phrase syntax.
+    The phrases are ``data/feedback.toml``'s events and praise, in the cues' phrase syntax.
     """
-    words, joined = _joined(tokens)
+    words, text = joined or _joined(tokens)
+    if not words:
+        return [], []
     patterns = [res.events] + ([res.weak_events] if len(words) <= _SHORT else [])
-    matches = [m for pattern in patterns for m in pattern.finditer(joined)] if words else []
-    if not matches:
-        return []
+    events = [m.span() for pattern in patterns for m in pattern.finditer(text)]
+    praise = [m.span() for m in res.praise.finditer(text)]
+    if not events and not praise:
+        return [], []
     offsets = _offsets(tokens, words)
-    spans = []
-    for m in sorted(matches, key=lambda m: m.start()):
-        first = bisect.bisect_right(offsets, m.start()) - 1
-        last = bisect.bisect_right(offsets, m.end() - 2) - 1
-        spans.append((words[first], words[last]))
-    return spans
+
+    def spans(found: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [
+            (
+                words[bisect.bisect_right(offsets, start) - 1],
+                words[bisect.bisect_right(offsets, end - 2) - 1],
+            )
+            for start, end in sorted(found)
+        ]
+
+    return spans(events), spans(praise)
 
 
-def _find_cues(tokens: list[_Token], res: _Resources) -> list[tuple[str, int, int]]:
+def _find_cues(
+    tokens: list[_Token], res: _Resources, joined: _Joined | None = None
+) -> list[tuple[str, int, int]]:
     """Return (cue name, first token, last token) for each churn/escalation cue found."""
-    words, joined = _joined(tokens)
-    if not words or not res.any_cue.search(joined):
+    words, text = joined or _joined(tokens)
+    if not words or not res.any_cue.search(text):
         return []
-    if res.not_cue.search(joined):  # "switched to the yearly plan" is no churn
-        joined = res.not_cue.sub(lambda m: "_" * (len(m.group()) - 1) + " ", joined)
+    if res.not_cue.search(text):  # "switched to the yearly plan" is no churn
+        text = res.not_cue.sub(lambda m: "_" * (len(m.group()) - 1) + " ", text)
     offsets = _offsets(tokens, words)
     found = []
     for name, pattern in res.cues:
-        for m in pattern.finditer(joined):
+        for m in pattern.finditer(text):
             first = bisect.bisect_right(offsets, m.start()) - 1
             last = bisect.bisect_right(offsets, m.end() - 2) - 1
             if name != "not_renew":
-                if res.suppress_before.search(joined[: m.start()]):
+                if res.suppress_before.search(text[: m.start()]):
                     continue
                 if first + 1 < len(words) and tokens[words[first + 1]].low in res.suppress_after:
                     continue

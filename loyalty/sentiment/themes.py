@@ -93,6 +93,7 @@ class _Index(t.NamedTuple):
     """One language's themes, ready to read a comment with."""
 
     words: tuple[_Words, ...]  # per theme
+    any_words: _Words  # every theme's words: most words are in none, and one test says so
     not_words: tuple[_Words, ...]
     phrases: re.Pattern[str] | None  # every theme's phrases, group t<theme>
     not_phrases: re.Pattern[str] | None  # every theme's look-alike phrases, group x<theme>
@@ -234,8 +235,10 @@ def build_book(themes: tuple[ThemeSpec, ...]) -> ThemeBook:
                     literal = [w for w in phrase.split() if "*" not in w]
                     anchors.add(max(literal, key=len) if literal else "")
             plain.append(frozenset(theme.plain[lang]))
+        every = [w for theme in themes for w in theme.words[lang] if " " not in w]
         index[lang] = _Index(
             tuple(words),
+            _single_words(every),
             tuple(not_words),
             _groups(phrases),
             _groups(not_phrases),
@@ -361,12 +364,16 @@ def _mentions(
         low = tokens[k].low
         found = cache.get(low)
         if found is None:
-            found = tuple(
-                number
-                for number, (terms, hidden) in enumerate(
-                    zip(index.words, index.not_words, strict=True)
+            found = (
+                tuple(
+                    number
+                    for number, (terms, hidden) in enumerate(
+                        zip(index.words, index.not_words, strict=True)
+                    )
+                    if terms.match(low) and not hidden.match(low)
                 )
-                if terms.match(low) and not hidden.match(low)
+                if index.any_words.match(low)
+                else ()
             )
             if len(cache) > 50_000:  # words in no list keep coming: start again
                 cache.clear()

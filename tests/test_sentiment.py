@@ -234,28 +234,6 @@ def test_mixed_is_told_from_irony(text: str, language: str, mixed: bool) -> None
     assert result.mixed is mixed, result
 
 
-def test_fast_vader_scores_as_vader_does() -> None:
-    """The English score's VADER (loyalty/sentiment/vader.py) is VADER, only faster."""
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    from loyalty.sentiment.vader import _Vader
-
-    texts = [text for text, language, _ in LABELS + POST_SALE + POST_SALE_5 if language == "en"]
-    texts += [
-        "VADER is VERY SMART, uber handsome, and FRIGGIN FUNNY!!!",
-        "At least it isn't a horrible book.",
-        "The book was only kind of good.",
-        "Today only kinda sux! But I'll get by, lol",
-        "Never so good, never this bad, without doubt the best",
-        "no no good, not bad or nor terrible",
-        "Catch utf-8 emoji such as 💘 and 💋 and 😁",
-        "  padded  ",
-    ]
-    vader, fast = SentimentIntensityAnalyzer(), _Vader()
-    for text in texts:
-        assert fast.polarity_scores(text) == vader.polarity_scores(text), text
-
-
 def test_lukewarm_answer_has_no_highlights() -> None:
     assert score("Det var ok", "da").highlights == ()
     assert score("It was fine", "en").highlights == ()

@@ -58,6 +58,7 @@ def contact_bounce(email: str) -> None:
     if contact is None:
         raise click.UsageError(f"email: no contact has the address {email!r}")
     db.session.commit()
+    assert contact.bounced_at is not None  # mark_bounced set it, or kept the first one
     since = local_text(contact.bounced_at, settings().calendar.tz)
     click.echo(f"{contact.email} bounces since {since}")
 

@@ -14,8 +14,7 @@ pull the polarity negative, since polite churn is still bad news.
 Pure Python and thread-safe: the word lists are built once, under a lock, on first use;
 scoring shares nothing mutable between calls.
 
-The package, from the bottom up: ``vader`` (VADER, lower-casing once per text), ``lexicon``
-(the word lists and word lookup), ``tokens``
+The package, from the bottom up: ``lexicon`` (the word lists and word lookup), ``tokens``
 (tokenizer and language detection), ``cues`` (churn and escalation cues) and ``scorer``
 (the polarity); ``score()`` here puts them together. Only the names in ``__all__`` are public.
 """

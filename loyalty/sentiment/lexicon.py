@@ -180,8 +180,7 @@ def _squeezed(lexicon: dict[str, float]) -> dict[str, str]:
 
 def _build_resources() -> _Resources:
     from textblob.en import sentiment as textblob_sentiment
-
-    from .vader import _Vader
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     len(textblob_sentiment)  # TextBlob loads its lexicon lazily; do it here, under our lock
     rules = tomllib.loads((_DATA / "rules.toml").read_text(encoding="utf-8"))
@@ -193,7 +192,7 @@ def _build_resources() -> _Resources:
         for line in spelling.read_text(encoding="utf-8").splitlines()
         if line and not line.startswith(";")
     )
-    vader = _Vader()
+    vader = SentimentIntensityAnalyzer()
     langs: dict[str, _Lang] = {}
     for code in ("en", "da"):
         spec = rules[code]

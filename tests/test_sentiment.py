@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -436,3 +437,25 @@ def test_fresh_build_under_threads(monkeypatch: pytest.MonkeyPatch) -> None:
         results = list(pool.map(lambda _: score("Meget tilfreds", "da"), range(12)))
     assert len(builds) == 1
     assert all(r == results[0] for r in results)
+
+
+def test_vader_is_only_skipped_where_it_would_find_nothing() -> None:
+    """The English score asks VADER only about texts with a word of its lexicon; for the
+    others its answer is what VADER answers (every labelled comment, shouted, with an
+    emoticon, and empty)."""
+    import csv
+
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from loyalty.sentiment.scorer import _vader_scores
+
+    vader = SentimentIntensityAnalyzer()
+    texts = ["", "   ", "the and of it", "Ordren kom fredag", "no :)", "KIND OF", "(:"]
+    for path in sorted((Path(__file__).parent / "data").glob("feedback*.csv")):
+        with path.open(encoding="utf-8") as file:
+            texts += [row[0] for row in csv.reader(file) if row]
+    skipped = 0
+    for text in texts + [t.upper() for t in texts]:
+        assert _vader_scores(text, vader) == vader.polarity_scores(text), text
+        skipped += text.isascii() and not any(w in vader.lexicon for w in text.lower().split())
+    assert skipped > 50  # the shortcut is taken

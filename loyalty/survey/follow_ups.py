@@ -143,8 +143,14 @@ def _process_batch(now: dt.datetime, size: int) -> tuple[int, int]:
                 )
             )
         }
+        # By account: a row may lock its account (a case opened or joined), and two batches
+        # taking their accounts in one order cannot deadlock (PostgreSQL).
+        accounts = {
+            row_id: getattr(responses.get(rows[row_id].response_id), "account_id", 0) or 0
+            for row_id in ids
+        }
         succeeded = 0
-        for row_id in ids:
+        for row_id in sorted(ids, key=lambda row_id: (accounts[row_id], row_id)):
             row = rows[row_id]
             # What the after-commit hooks were handed so far (emails to send once this
             # commits): a row rolled back to its savepoint takes back only its own.

@@ -182,7 +182,11 @@ def _attach(flag: Flag, now: dt.datetime) -> Case:
         # PostgreSQL: lock the account's row until this transaction ends, so the second
         # waits and then finds the first one's case. SQLite has one writer at a time, and
         # the response is already written (flushed) by now, so it is serialised already.
-        db.session.execute(sa.select(Account.id).where(Account.id == account_id).with_for_update())
+        # FOR NO KEY UPDATE: it must not stop the account's customers saving their answers,
+        # whose rows' foreign keys take FOR KEY SHARE on it until the follow-up batch commits.
+        db.session.execute(
+            sa.select(Account.id).where(Account.id == account_id).with_for_update(key_share=True)
+        )
         case = db.session.scalar(
             sa.select(Case)
             .where(

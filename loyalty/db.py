@@ -11,6 +11,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.orm import DeclarativeBase
 
+from .write_lock import WriteLockConnection
+
 if t.TYPE_CHECKING:
     from flask import Flask
 
@@ -44,11 +46,23 @@ else:
 
 
 def init_app(app: Flask) -> None:
+    if str(app.config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("sqlite"):
+        _queue_sqlite_writers(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=MIGRATIONS, render_as_batch=True, compare_type=True)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _tune_sqlite)
+
+
+def _queue_sqlite_writers(app: Flask) -> None:
+    """SQLite connections whose writers queue for the write lock in the kernel
+    (:mod:`loyalty.write_lock`), unless the configuration names its own connection class."""
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args.setdefault("factory", WriteLockConnection)
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def rowcount(result: sa.Result[t.Any]) -> int:

@@ -33,6 +33,7 @@ from loyalty.models import (
 )
 from loyalty.outreach.webhooks import add_webhook, deliver_due
 from loyalty.survey import follow_ups
+from loyalty.triage import flagging
 
 ROOT = Path(__file__).resolve().parent.parent
 ANGRY = {"nps": "1", "csat": "1", "ces": "1", "reason": "Terrible. We will cancel the contract."}
@@ -81,6 +82,37 @@ def test_the_answer_is_committed_with_its_outbox_row_and_followed_up_once(
     follow_ups.on_dispatch_tick(None, now=utcnow() + dt.timedelta(hours=1))
     assert (count(Flag), count(Case), count(WebhookDelivery)) == (1, 1, 1)
     assert deliver_due().delivered == 1 and len(receiver.requests) == 1
+
+
+@pytest.mark.skipif(not PG_URL, reason="row locks are PostgreSQL's")
+def test_a_follow_up_holding_its_account_does_not_hold_up_the_accounts_customers(
+    app, client, invite
+):
+    """A batch keeps the account it opened a case on locked until it commits; meanwhile
+    another contact of that account saves an answer at once (its foreign key's lock)."""
+    first, _ = invite()
+    _, token = invite()
+    account_id = first.contact.account_id
+    locked, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with app.app_context():
+            flagging.lock_account(account_id)
+            locked.set()
+            done.wait(10)  # a save that waited for it would take this long
+            db.session.rollback()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        started = time.monotonic()
+        html = client.get(f"/s/{token}").get_data(as_text=True)
+        reply = client.post(f"/s/{token}", data={"csrf_token": csrf_from(html), **ANGRY})
+        assert reply.status_code == 303 and time.monotonic() - started < 5
+    finally:
+        done.set()
+        holder.join(30)
 
 
 def test_a_changed_answer_is_followed_up_again_and_joins_its_flag(client, invite):

@@ -72,7 +72,10 @@ def record_event(data: EventIn, *, now: dt.datetime | None = None) -> Recorded:
     # see each other's invitations when the throttling rules count.
     db.session.flush()
     if db.engine.dialect.name == "postgresql":
-        db.session.execute(sa.select(Account.id).where(Account.id == account.id).with_for_update())
+        # NO KEY: the account's customers' answers (foreign keys: FOR KEY SHARE) need not wait.
+        db.session.execute(
+            sa.select(Account.id).where(Account.id == account.id).with_for_update(key_share=True)
+        )
     return Recorded(event, schedule_event(event, now=now, fresh=fresh), created=True)
 
 

@@ -172,6 +172,17 @@ def _flag_change_text(before: set[str], verdict: flags.Verdict) -> str:
     )
 
 
+def lock_account(account_id: int) -> None:
+    """Hold the account's row until this transaction ends (PostgreSQL; SQLite ignores it).
+
+    FOR NO KEY UPDATE: the account's customers keep saving their answers meanwhile (their
+    rows' foreign keys take FOR KEY SHARE on it), though a follow-up batch holds it until it
+    commits; a second locker waits."""
+    db.session.execute(
+        sa.select(Account.id).where(Account.id == account_id).with_for_update(key_share=True)
+    )
+
+
 def _attach(flag: Flag, now: dt.datetime) -> Case:
     """Join the account's recent open case, or open a new one."""
     conf = settings()
@@ -182,7 +193,7 @@ def _attach(flag: Flag, now: dt.datetime) -> Case:
         # PostgreSQL: lock the account's row until this transaction ends, so the second
         # waits and then finds the first one's case. SQLite has one writer at a time, and
         # the response is already written (flushed) by now, so it is serialised already.
-        db.session.execute(sa.select(Account.id).where(Account.id == account_id).with_for_update())
+        lock_account(account_id)
         case = db.session.scalar(
             sa.select(Case)
             .where(

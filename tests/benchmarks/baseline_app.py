@@ -5,7 +5,11 @@ form body the survey receives and stores it with one raw ``sqlite3`` INSERT and 
 a connection tuned as ``loyalty/db.py`` tunes the app's (WAL, ``synchronous=FULL``,
 foreign keys, 15 s busy timeout) and kept open per worker, as the app's connection pool does.
 
-Run as ``gunicorn baseline_app:app`` with ``BENCH_BASELINE_DB`` naming the SQLite file.
+Run as ``gunicorn baseline_app:app`` with ``BENCH_BASELINE_DB`` naming the SQLite file, or
+``BENCH_BASELINE_URL`` a PostgreSQL database (``postgresql://`` or SQLAlchemy's
+``postgresql+psycopg://``): then the insert goes there through a raw psycopg connection kept
+per thread, into its own table ``bench_answer``, committed (``synchronous_commit`` as the
+server has it, like the app's connections).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import datetime as dt
 import os
 import sqlite3
 import threading
+import typing as t
 
 from flask import Flask, redirect, request
 
@@ -50,11 +55,42 @@ def init_db(path: str) -> None:
     conn.close()
 
 
-def _connection() -> sqlite3.Connection:
+PG_SCHEMA = SCHEMA.replace("answer", "bench_answer").replace(
+    "INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY"
+)
+
+
+def pg_dsn(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def init_pg(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(pg_dsn(url)) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_answer")
+        conn.execute(PG_SCHEMA)
+
+
+def _connection() -> t.Any:
     conn = getattr(_local, "conn", None)
     if conn is None:
-        conn = _local.conn = connect(os.environ["BENCH_BASELINE_DB"])
+        if url := os.environ.get("BENCH_BASELINE_URL"):
+            import psycopg
+
+            conn = psycopg.connect(pg_dsn(url))
+        else:
+            conn = connect(os.environ["BENCH_BASELINE_DB"])
+        _local.conn = conn
     return conn
+
+
+_PARAM = "%s" if os.environ.get("BENCH_BASELINE_URL") else "?"
+_TABLE = "bench_answer" if os.environ.get("BENCH_BASELINE_URL") else "answer"
+_INSERT = (
+    f"INSERT INTO {_TABLE} (token, nps, csat, ces, reason, improve, created_at)"
+    f" VALUES ({', '.join([_PARAM] * 7)})"
+)
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -76,10 +112,9 @@ def create_app() -> Flask:
     def insert(token: str):
         form = request.form
         conn = _connection()
-        with conn:  # commits
+        with conn.transaction() if hasattr(conn, "transaction") else conn:  # commits
             conn.execute(
-                "INSERT INTO answer (token, nps, csat, ces, reason, improve, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                _INSERT,
                 (
                     token,
                     _int_or_none(form.get("nps")),

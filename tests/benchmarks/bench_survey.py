@@ -1,6 +1,7 @@
 """Throughput and latency of the public survey under gunicorn, against Flask baselines.
 
-Starts, in one run and with the same gunicorn settings (sync workers, ``--workers N``):
+Starts, in one run and with the same gunicorn settings (``--workers N`` gthread workers of
+``--threads 8`` threads, as ``gunicorn.conf.py`` deploys the app; ``--threads 1``: sync):
 
 * the app (SQLite in a temporary folder, migrated with ``flask --app loyalty db upgrade``,
   filled with ``--invitations`` invitations in Danish and English),
@@ -25,10 +26,12 @@ targets in turn, so that a change in other load on a shared machine hits all of 
 Human-readable lines come first; the last line is one JSON object with requests/s, p50/p99
 latency and errors per target, the ratios submit/insert and page/bare (target >= 0.5), and
 ``durability``: submit throughput with synchronous FULL over NORMAL, measured in this run.
-Each target also gets, from Linux /proc, the CPU time per request of its server (master and
-workers) and of the load generator, the time per request the workers were ready but queued
-for a core (other load on the machine), and the share of the workers' time they were blocked
-(waiting for a request, a database lock or the disk). ``cpu_cost_ratios`` compares CPU costs:
+Each target also gets, from Linux /proc (every thread counted), the CPU time per request of
+its server (master and workers) and of the load generator, the time per request the workers
+were ready but queued for a core (other load on the machine), and the share of the workers'
+time they were blocked (waiting for a request, a database lock or the disk; a worker runs
+Python on one core at a time, so its threads' running and queued times are counted against
+one core each). ``cpu_cost_ratios`` compares CPU costs:
 when it is close to the throughput ratio, the gap is CPU work in the app, not waiting.
 
 The load generator is Python (``http.client``) and runs on the same machine as the servers,
@@ -37,8 +40,12 @@ are pessimistic and only ratios measured in the same run are meaningful. The che
 target, the larger the client's share of the CPU (``client_cpu_ms_per_request``), which
 flatters the app's ratios a little. The exit status is 1 when any request failed.
 
+With ``--database-url postgresql+psycopg://...`` the app and the raw insert use that
+PostgreSQL database instead (its schema is dropped first), and ``submit_normal`` is left out.
+
     .venv/bin/python tests/benchmarks/bench_survey.py [--duration 8] [--rounds 2]
-        [--warmup 2] [--concurrency 8] [--invitations 8000] [--workers 2]
+        [--warmup 2] [--concurrency 8] [--invitations 8000] [--workers 2] [--threads 8]
+        [--database-url URL]
 """
 
 from __future__ import annotations
@@ -68,6 +75,8 @@ from urllib.parse import urlencode
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 SECRET_KEY = "bench-survey-fixed-secret-key-not-for-production"
+#: threads per worker as ``gunicorn.conf.py`` deploys the app (gthread workers)
+GUNICORN_THREADS = 8
 TARGET_RATIO = 0.5
 
 #: (reason, improve) comments per tone and language, as customers write them; negative ones
@@ -197,10 +206,10 @@ def process_group_times(pgid: int) -> GroupTimes | None:
             continue
         try:
             stat = Path(entry.path, "stat").read_text()
-            on_core_ns, queued_ns, _ = Path(entry.path, "schedstat").read_text().split()
+            if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:  # state ppid pgrp ...
+                continue
+            on_core_ns, queued_ns = thread_times(entry.path)
         except (OSError, ValueError):
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[2]) != pgid:  # state ppid pgrp ...
             continue
         cpu += int(on_core_ns) / 1e9
         if int(entry.name) != pgid:
@@ -208,6 +217,17 @@ def process_group_times(pgid: int) -> GroupTimes | None:
             worker_cpu += int(on_core_ns) / 1e9
             worker_queued += int(queued_ns) / 1e9
     return GroupTimes(cpu, worker_cpu, worker_queued, workers) if workers else None
+
+
+def thread_times(process: str) -> tuple[int, int]:
+    """Nanoseconds on a core and queued for one, summed over a process's threads: a process's
+    own ``schedstat`` counts its main thread only, and gthread workers serve in other threads."""
+    on_core = queued = 0
+    for task in os.scandir(Path(process, "task")):
+        with contextlib.suppress(OSError, ValueError):
+            ran, waited, _ = Path(task.path, "schedstat").read_text().split()
+            on_core, queued = on_core + int(ran), queued + int(waited)
+    return on_core, queued
 
 
 def control_socket_args(path: Path) -> list[str]:
@@ -219,11 +239,23 @@ def control_socket_args(path: Path) -> list[str]:
     return []
 
 
+def worker_class(threads: int) -> str:
+    """gunicorn turns ``sync`` into ``gthread`` when threads > 1; say which runs."""
+    return "gthread" if threads > 1 else "sync"
+
+
 class Server:
     """One gunicorn master (its own process group) and its workers."""
 
     def __init__(
-        self, name: str, app_spec: str, port: int, workers: int, env: dict[str, str], log: Path
+        self,
+        name: str,
+        app_spec: str,
+        port: int,
+        workers: int,
+        env: dict[str, str],
+        log: Path,
+        threads: int = GUNICORN_THREADS,
     ) -> None:
         self.name = name
         self.port = port
@@ -234,8 +266,11 @@ class Server:
             "gunicorn",
             "--workers",
             str(workers),
+            # Named here: gunicorn.conf.py (read from ROOT) would otherwise decide.
             "--worker-class",
-            "sync",
+            worker_class(threads),
+            "--threads",
+            str(threads),
             "--bind",
             f"127.0.0.1:{port}",
             "--timeout",
@@ -622,10 +657,29 @@ def answer_body(rng: random.Random, language: str, csrf_token: str) -> bytes:
     ).encode()
 
 
-def stored_counts(database: Path) -> dict[str, int]:
+def reset_postgresql(url: str) -> None:
+    """An empty schema in the bench's PostgreSQL database (never point it at real data)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+
+
+def stored_counts(database: Path, url: str | None = None) -> dict[str, int]:
     """Rows the submits left behind (answered invitations, and flags and cases if the schema
     has them), so a run shows how much follow-up work its answers caused."""
     counts: dict[str, int] = {}
+    if url is not None:
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(url)
+        with engine.connect() as pg:
+            for table in ("responses", "answers", "flags", "cases", "follow_ups"):
+                counts[table] = pg.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+        engine.dispose()
+        return counts
     conn = sqlite3.connect(database, timeout=15)
     try:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
@@ -798,6 +852,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--invitations", type=int, default=8000, help="invitations to create")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=GUNICORN_THREADS,
+        help="threads per worker (gthread, as gunicorn.conf.py deploys); 1: sync workers",
+    )
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL database (SQLAlchemy URL) for the app and the raw insert, instead"
+        " of SQLite files; its schema is DROPPED first; no synchronous=NORMAL server then",
+    )
+    parser.add_argument(
         "--follow-ups",
         choices=("app", "worker", "none"),
         default="app",
@@ -818,6 +883,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app_port, normal_port, base_port = free_port(), free_port(), free_port()
         env = app_env(tmp, app_port)
+        pg_url = args.database_url
+        if pg_url:
+            env["LOYALTY_DATABASE_URL"] = pg_url
+            reset_postgresql(pg_url)
         if args.follow_ups != "app":
             env["LOYALTY_FOLLOW_UPS_IN_APP"] = "false"
         print(f"temporary folder {tmp}", flush=True)
@@ -830,13 +899,21 @@ def main(argv: list[str] | None = None) -> int:
         )
 
         base_env = {**env, "BENCH_BASELINE_DB": str(tmp / "baseline.db")}
+        if pg_url:
+            base_env["BENCH_BASELINE_URL"] = pg_url
         base_env["PYTHONPATH"] = os.pathsep.join([str(HERE), env["PYTHONPATH"]])
         sys.path.insert(0, str(HERE))
         import baseline_app
 
-        baseline_app.init_db(base_env["BENCH_BASELINE_DB"])
+        if pg_url:
+            baseline_app.init_pg(pg_url)
+        else:
+            baseline_app.init_db(base_env["BENCH_BASELINE_DB"])
 
-        app = Server("app", write_entry_point(tmp), app_port, args.workers, env, tmp / "app.log")
+        threads = args.threads
+        app = Server(
+            "app", write_entry_point(tmp), app_port, args.workers, env, tmp / "app.log", threads
+        )
         app_normal = Server(
             "app-normal",
             write_entry_point(tmp, synchronous="NORMAL"),
@@ -844,11 +921,18 @@ def main(argv: list[str] | None = None) -> int:
             args.workers,
             env,
             tmp / "app-normal.log",
+            threads,
         )
         base = Server(
-            "baseline", "baseline_app:app", base_port, args.workers, base_env, tmp / "base.log"
+            "baseline",
+            "baseline_app:app",
+            base_port,
+            args.workers,
+            base_env,
+            tmp / "base.log",
+            threads,
         )
-        servers += [app, app_normal, base]
+        servers += [app, base] if pg_url else [app, app_normal, base]
         for server in servers:
             server.start()
         for server in servers:
@@ -864,9 +948,10 @@ def main(argv: list[str] | None = None) -> int:
                 start_new_session=True,
             )
         print(
-            f"gunicorn: {args.workers} sync workers each; app on :{app_port} "
-            f"(synchronous=FULL) and :{normal_port} (NORMAL), "
-            f"baselines on :{base_port}; {args.concurrency} client threads, "
+            f"gunicorn: {args.workers} {worker_class(threads)} workers each"
+            f" ({threads} threads); app on :{app_port} "
+            + ("(PostgreSQL), " if pg_url else f"(synchronous=FULL) and :{normal_port} (NORMAL), ")
+            + f"baselines on :{base_port}; {args.concurrency} client threads, "
             f"{args.rounds} round(s) of {args.warmup:g} s warm-up + "
             f"{args.duration / args.rounds:g} s per target "
             f"(client shares the {os.cpu_count()} cores with the servers)",
@@ -882,6 +967,8 @@ def main(argv: list[str] | None = None) -> int:
             ("submit", app, submit_target(links, dealer)),
             ("submit_normal", app_normal, submit_target(links, dealer)),
         ]
+        if pg_url:
+            plan.pop()  # synchronous is SQLite's
         header = (
             "target            req/s   p50 ms   p99 ms      ok errors  CPU ms/req: server / client"
             "  queued ms/req  workers blocked"
@@ -921,23 +1008,28 @@ def main(argv: list[str] | None = None) -> int:
             f"submit/raw insert {cpu_ratios['submit_over_raw_insert']}, "
             f"page/bare {cpu_ratios['page_over_bare']}"
         )
-        full, normal = results["submit"], results["submit_normal"]
-        durability = {
-            "synchronous_full_rps": round(full.rps, 1),
-            "synchronous_normal_rps": round(normal.rps, 1),
-            "full_over_normal": ratio(full, normal),
-            "synchronous_full_p50_ms": full.percentile(50),
-            "synchronous_normal_p50_ms": normal.percentile(50),
-        }
-        print(
-            f"synchronous FULL vs NORMAL: submit {durability['synchronous_full_rps']} vs "
-            f"{durability['synchronous_normal_rps']} req/s, ratio "
-            f"{durability['full_over_normal']} (what syncing every commit costs)"
+        full, normal = results["submit"], results.get("submit_normal", results["submit"])
+        durability = (
+            None
+            if pg_url
+            else {
+                "synchronous_full_rps": round(full.rps, 1),
+                "synchronous_normal_rps": round(normal.rps, 1),
+                "full_over_normal": ratio(full, normal),
+                "synchronous_full_p50_ms": full.percentile(50),
+                "synchronous_normal_p50_ms": normal.percentile(50),
+            }
         )
+        if durability is not None:
+            print(
+                f"synchronous FULL vs NORMAL: submit {durability['synchronous_full_rps']} vs "
+                f"{durability['synchronous_normal_rps']} req/s, ratio "
+                f"{durability['full_over_normal']} (what syncing every commit costs)"
+            )
         if worker is not None:
             worker.terminate()
             worker.wait(timeout=60)
-        stored = stored_counts(tmp / "loyalty.db")
+        stored = stored_counts(tmp / "loyalty.db", pg_url)
         print("rows stored by the submits: " + ", ".join(f"{k} {v}" for k, v in stored.items()))
         for server in servers:
             if tail := server.log_tail(5):
@@ -945,13 +1037,16 @@ def main(argv: list[str] | None = None) -> int:
         summary = {
             "settings": {
                 "workers": args.workers,
-                "worker_class": "sync",
+                "worker_class": worker_class(threads),
+                "threads": threads,
                 "concurrency": args.concurrency,
                 "duration_s": args.duration,
                 "rounds": args.rounds,
                 "warmup_s": args.warmup,
                 "invitations": len(links),
-                "database": "sqlite (WAL, synchronous FULL, busy_timeout 15000)",
+                "database": "postgresql"
+                if pg_url
+                else "sqlite (WAL, synchronous FULL, busy_timeout 15000)",
                 "follow_ups": args.follow_ups,
                 "cpu_count": os.cpu_count(),
                 "source": source_version(),

@@ -1,4 +1,4 @@
-"""SQLite writers that queue in the kernel instead of polling for the database's write lock.
+"""SQLite writers that queue for the write lock and go the moment it is free, with a deadline.
 
 SQLite lets one connection write at a time; the others retry through its busy handler,
 which sleeps between tries (1, 2, 5, ... up to 100 ms) whether or not the lock was freed
@@ -10,8 +10,10 @@ before its first write statement and issues ``BEGIN IMMEDIATE``, so its transact
 SQLite's write lock from the start; it drops the ``flock`` when the transaction ends
 (commit, rollback, close, or SQLite rolling back by itself). Every process and thread on
 the database (gunicorn workers and their threads, ``flask work``, the dispatcher, the CLI)
-then sleeps in the kernel until the writer before it is done, and is woken the moment it
-is. Reading takes no lock: WAL readers never wait for a writer.
+then waits until the writer before it is done, and goes the moment it is (threads of one
+process asleep on a lock of the process, one of them polling the flock every millisecond),
+never longer than SQLite's busy timeout. Reading takes no lock: WAL readers never wait for
+a writer.
 
 * No deadlock: the holder of the ``flock`` is a connection in a write transaction, which
   waits for nothing the waiters hold (a writer outside this class, e.g. the sqlite3 shell,
@@ -28,6 +30,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 import typing as t
 
 #: statements that start a write transaction when none is open (pysqlite would issue a
@@ -35,6 +38,19 @@ import typing as t
 _WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 #: statements that open a transaction SQLite-side, or write outside one
 _OTHER_STARTS = ("SAVEPOINT", "BEGIN", "CREATE", "DROP", "ALTER")
+
+#: the longest a writer waits for the lock: SQLite's busy timeout (loyalty/db.py)
+WAIT = 15.0
+#: how often the one waiting thread of a process tries the flock
+POLL = 0.001
+#: per database file, the lock this process's writers queue on before the flock
+_queues: dict[str, threading.Lock] = {}
+
+
+def _process_queue(path: str) -> threading.Lock:
+    with _holders_lock:
+        return _queues.setdefault(path, threading.Lock())
+
 
 #: threads holding a flock (how many): a second write in the same thread must not wait
 _holders: dict[int, int] = {}
@@ -66,6 +82,7 @@ class WriteLockConnection(sqlite3.Connection):
         self._lock_fd: int | None = None
         self._locked = False
         self._owner = 0  # the thread that took the flock
+        self._queue: threading.Lock | None = None  # this process's queue, while held
 
     def cursor(self, factory: t.Any = None) -> sqlite3.Cursor:  # type: ignore[override]
         return super().cursor(factory or WriteLockCursor)
@@ -83,7 +100,7 @@ class WriteLockConnection(sqlite3.Connection):
             return
         if self._lock_fd is None:
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # sleeps, without the GIL, until free
+        self._take_flock(self._lock_fd)
         self._locked, self._owner = True, me
         _note_holder(me, 1)
         if write and self.isolation_level is not None:
@@ -95,6 +112,36 @@ class WriteLockConnection(sqlite3.Connection):
                 self.end_write()
                 raise
 
+    def _take_flock(self, fd: int) -> None:
+        """Wait for the flock at most ``WAIT`` (SQLite's busy timeout): a writer that hangs
+        (stuck in a transaction) makes the others fail as SQLite would, with "database is
+        locked" (a 503 to a customer), never hang with it.
+
+        Threads of one process queue on a lock of the process first, which they wait for
+        asleep and are woken from at once; so only one per process polls the flock, which
+        has no timeout of its own, and it polls at 1 ms, unlike SQLite's busy handler, whose
+        sleeps grow to 100 ms while the lock may long be free.
+        """
+        deadline = time.monotonic() + WAIT
+        queue = _process_queue(self._lock_path or "")
+        if not queue.acquire(timeout=WAIT):
+            raise sqlite3.OperationalError("database is locked (waited for the write lock)")
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise sqlite3.OperationalError(
+                            "database is locked (waited for the write lock)"
+                        ) from None
+                    time.sleep(POLL)
+        except BaseException:
+            queue.release()
+            raise
+        self._queue = queue
+
     def end_write(self) -> None:
         """After a statement, commit or rollback: drop the flock once no transaction is open."""
         if self._locked and not self.in_transaction:
@@ -105,6 +152,9 @@ class WriteLockConnection(sqlite3.Connection):
         _note_holder(self._owner, -1)
         assert self._lock_fd is not None
         fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if self._queue is not None:
+            queue, self._queue = self._queue, None
+            queue.release()
 
     def execute(self, sql: str, *args: t.Any) -> sqlite3.Cursor:
         return self.cursor().execute(sql, *args)

@@ -155,3 +155,39 @@ def test_a_database_without_a_file_takes_no_flock():
     conn.execute("INSERT INTO t VALUES (1)")
     conn.commit()
     conn.close()
+
+
+def test_a_writer_that_hangs_makes_the_others_fail_in_time_not_hang(database, monkeypatch):
+    """Another process holds the lock and never lets go: a writer here waits at most the
+    deadline, then fails as SQLite would ("database is locked"), as does one queued behind
+    it in the same process; once the holder is gone, writing works again."""
+    from loyalty import write_lock
+
+    monkeypatch.setattr(write_lock, "WAIT", 0.5)
+    fd = os.open(lock_path(str(database)), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # an open file description of its own, like a process
+    errors: list[str] = []
+
+    def write() -> None:
+        conn = _connect(database)
+        try:
+            conn.execute("INSERT INTO t (n) VALUES (1)")
+        except sqlite3.OperationalError as exc:
+            errors.append(str(exc))
+        finally:
+            conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert time.monotonic() - started < 3
+    assert len(errors) == 2 and all("database is locked" in e for e in errors)
+    os.close(fd)  # the holder goes
+    conn = _connect(database)
+    conn.execute("INSERT INTO t (n) VALUES (2)")
+    conn.commit()
+    assert conn.execute("SELECT n FROM t").fetchall() == [(2,)]
+    conn.close()

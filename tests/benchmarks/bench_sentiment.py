@@ -5,7 +5,10 @@ Run from the repository root:  python tests/benchmarks/bench_sentiment.py [--fit
 Data: ../shared/data/sentiment beside the repository, or $LOYALTY_SENTIMENT_DATA (see that
 folder's README). Per set it prints Pearson r against the human ratings, 3-class accuracy,
 macro-F1 and texts per second on one core, for our scorer and for each baseline measured in
-the same run; then one final line of JSON with everything. It prints; it never asserts.
+the same run, and our speed over TextBlob's (the issue's bar: at least half) as the median of
+five rounds taken in turns on up to 3,000 of the set's texts, so a change of the shared
+machine's load between two passes does not decide it; then one final line of JSON with
+everything. It prints; it never asserts.
 
 Rules (from the data README): a score > 0.05 is positive, < -0.05 negative; English gold is
 the mean rating / 4 in the same band; Danish gold is the sign of the label. Tuning is allowed
@@ -132,6 +135,21 @@ def timed(fn: Callable[[str], float], texts: list[str]) -> tuple[list[float], fl
     start = time.process_time()
     out = [fn(t) for t in texts]
     return out, len(texts) / max(time.process_time() - start, 1e-9)
+
+
+#: rounds of (TextBlob, ours) for the speed ratio, and the texts of a set each round scores
+SPEED_ROUNDS = 5
+SPEED_TEXTS = 3000
+
+
+def speed_ratio(ours, textblob, texts: list[str]) -> tuple[float, list[float]]:
+    """Our speed over TextBlob's, in texts per CPU-second, from rounds taken in turns."""
+    ratios = []
+    for _ in range(SPEED_ROUNDS):
+        _, theirs = timed(textblob, texts)
+        _, mine = timed(ours, texts)
+        ratios.append(mine / max(theirs, 1e-9))
+    return statistics.median(ratios), ratios
 
 
 def scorers(sentiment, language: str) -> dict[str, Callable[[str], float]]:
@@ -407,11 +425,17 @@ def main() -> None:
             print(f"  target {key} >= {target}: {ours[key]} {verdict}")
         # Speed depends on the machine: the issue set 3,000 texts/s where TextBlob alone did
         # about 6,000, so the same bar on any machine is half of TextBlob's speed in this run.
-        speed = ours["texts_per_s"] / max(results[name]["textblob"]["texts_per_s"], 1)
+        # Measured in turns, so that a change of the shared machine's load between two long
+        # passes does not decide it: the median of the rounds' ratios.
+        fns = by_language["da" if danish else "en"]
+        speed, rounds = speed_ratio(fns["loyalty"], fns["textblob"], texts[:SPEED_TEXTS])
         results[name]["speed_vs_textblob"] = round(speed, 3)
-        if "texts_per_s" in TARGETS.get(name, {}):
-            verdict = "met" if speed >= 0.5 else "MISSED"
-            print(f"  speed vs TextBlob alone in this run: {speed:.2f} (the bar is 0.5) {verdict}")
+        results[name]["speed_rounds"] = [round(r, 3) for r in rounds]
+        verdict = "met" if speed >= 0.5 else "MISSED"
+        print(
+            f"  speed vs TextBlob alone in this run: {speed:.2f} (median of "
+            f"{', '.join(f'{r:.2f}' for r in rounds)}; the bar is 0.5) {verdict}"
+        )
     themes = theme_figures(sentiment)
     print_themes(themes)
     holdout = theme_figures(sentiment, "themes_holdout")

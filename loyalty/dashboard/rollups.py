@@ -7,7 +7,8 @@ simple and always right: a new or changed answer marks its day (and its invitati
 account whose owner or segment changes marks every day it has rows on, and each dispatcher
 pass marks the last days (invitations went out). :func:`refresh_stale` recounts what is
 marked; readers call it first, so a chart is never behind. :func:`rebuild` counts every day
-from scratch (``flask --app loyalty rollups rebuild``). Days are local days in the SLA
+from scratch (``flask --app loyalty rollups rebuild``), with the health band rollup
+(:mod:`.health_rollup`). Days are local days in the SLA
 clock's time zone; after changing it, rebuild.
 """
 
@@ -33,6 +34,7 @@ from ..models import (
     utcnow,
 )
 from ..triage.settings import settings
+from . import health_rollup
 
 #: The columns of a :class:`MetricDay` that are counts (everything but the key).
 COUNTS = (
@@ -259,7 +261,8 @@ def day_rows(
 
 
 def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
-    """Count every day from the first answer or invitation to today again; how many days."""
+    """Count every day from the first answer or invitation to today again, and every week's
+    health bands; how many days."""
     zone = tz()
     first = [
         db.session.scalar(sa.select(sa.func.min(Response.submitted_at))),
@@ -269,6 +272,7 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     db.session.execute(sa.delete(MetricDay))
     db.session.execute(sa.delete(MetricStaleDay))
     db.session.commit()
+    health_rollup.rebuild()  # the health bands of every week, in one pass
     if not known:
         return 0
     today = local_day(utcnow(), zone)

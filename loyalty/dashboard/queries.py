@@ -118,6 +118,20 @@ def _account_day_counts(
     return found
 
 
+#: The summed counts per split value (None without a split) and bucket start.
+BucketSums = dict[t.Any, dict[dt.date, dict[str, float]]]
+
+
+def bucket_sums(days: list[tuple[dt.date, t.Any, dict[str, float]]], grain: str) -> BucketSums:
+    """The :func:`day_counts` summed per split value and bucket of ``grain``."""
+    sums: BucketSums = {}
+    for day, key, counts in days:
+        bucket = sums.setdefault(key, {}).setdefault(periods.bucket_start(day, grain), {})
+        for name, value in counts.items():
+            bucket[name] = bucket.get(name, 0) + value
+    return sums
+
+
 def trend(
     metric: str,
     grain: str,
@@ -127,24 +141,23 @@ def trend(
     split: str | None = None,
     min_n: int = metrics.MIN_N,
     days: list[tuple[dt.date, t.Any, dict[str, float]]] | None = None,
+    sums: BucketSums | None = None,
 ) -> dict[t.Any, list[Point]]:
     """``metric`` in each bucket of ``period`` (empty buckets included), per split value
     (one series, keyed None, without a split). ``days``: the :func:`day_counts` of the same
-    period, filters and split, when the caller read them already for another metric."""
+    period, filters and split, when the caller read them already for another metric;
+    ``sums``: their :func:`bucket_sums` at ``grain``, for the same reason."""
     if metric not in metrics.NAMED:
         raise ValueError(f"metric: must be one of {', '.join(metrics.NAMED)}")
     if split is not None and split not in SPLITS:
         raise ValueError(f"split: must be one of {', '.join(SPLITS)}")
     starts = periods.buckets(period, grain)
-    sums: dict[t.Any, dict[dt.date, dict[str, float]]] = {}
-    if days is None:
-        days = day_counts(period, filters or Filters(), split)
-    for day, key, counts in days:
-        bucket = sums.setdefault(key, {}).setdefault(periods.bucket_start(day, grain), {})
-        for name, value in counts.items():
-            bucket[name] = bucket.get(name, 0) + value
+    if sums is None:
+        if days is None:
+            days = day_counts(period, filters or Filters(), split)
+        sums = bucket_sums(days, grain)
     if not sums and split is None:
-        sums[None] = {}
+        sums = {None: {}}
     return {
         key: [
             Point(

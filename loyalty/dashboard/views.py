@@ -91,10 +91,11 @@ def index():
     emails = {u.id: u.email for u in owners}
     column = SPLITS[split] if split else None
     days = queries.day_counts(period, filters, column)  # read once, for every panel
+    sums = queries.bucket_sums(days, grain)  # and summed per bucket once
     panels = []
     for metric, value_range in PANELS:
         title, unit = metrics.NAMED[metric]
-        trend = queries.trend(metric, grain, period, filters, split=column, min_n=min_n, days=days)
+        trend = queries.trend(metric, grain, period, filters, split=column, min_n=min_n, sums=sums)
         lines = [
             (title if column is None else rendering.series_name(column, key, emails), points)
             for key, points in trend.items()

@@ -229,3 +229,30 @@ def test_unknown_metric_and_split_are_refused(app):
         queries.trend("loyalty", "month", _last_year())
     with pytest.raises(ValueError, match="split"):
         queries.trend("nps", "month", _last_year(), split="account")
+
+
+def test_a_rebuild_counts_each_answer_on_its_local_day(app, stored_answer):
+    """Answers seconds either side of local midnight, on ordinary days and the days the
+    clocks change: the rebuild (on PostgreSQL one pass grouped by local day) counts them on
+    the same days as counting day by day does."""
+    zone = rollups.tz()
+    today = periods.today(zone)
+    days = [today - dt.timedelta(days=back) for back in (3, 40, 100)]
+    days += [
+        day
+        for day in (today - dt.timedelta(days=back) for back in range(5, 360))
+        if periods.midnight(day, zone).astimezone(zone).utcoffset()
+        != periods.midnight(day + dt.timedelta(days=1), zone).astimezone(zone).utcoffset()
+    ]
+    for n, day in enumerate(days):
+        for offset in (-30, 30, 2 * 3600 + 30):
+            at = periods.midnight(day, zone) + dt.timedelta(seconds=offset)
+            days_ago = (utcnow() - at).total_seconds() / 86400
+            stored_answer(f"Account {n} {offset}", days_ago=days_ago, nps=n % 11)
+    rollups.rebuild()
+    rebuilt = _rows()
+    first = min(rebuilt)[0]
+    for back in range((today - first).days + 1):
+        rollups.count_day(first + dt.timedelta(days=back), zone)
+    db.session.commit()
+    assert _rows() == rebuilt

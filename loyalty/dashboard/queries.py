@@ -23,6 +23,10 @@ from .rollups import COUNTS, KEY, account_days, day_rows, tz
 SPLITS = ("segment", "language", "survey", "owner_id")
 #: The default period of a trend: the last 12 months (365 days), today included.
 DEFAULT_DAYS = 365
+#: Rows read at a time from a long result (the cases of a year, the accounts' scores):
+#: never one list of ten thousand rows, so they die young instead of filling the garbage
+#: collector's older generations (whose full collection costs more than the reading).
+PARTITION = 2000
 
 
 @dataclass(frozen=True)

@@ -430,6 +430,8 @@ from .case_tables import Flag as Flag  # noqa: E402
 from .follow_up_tables import FollowUp as FollowUp  # noqa: E402
 from .import_tables import ImportUpload as ImportUpload  # noqa: E402
 from .privacy_tables import PrivacyRequest as PrivacyRequest  # noqa: E402
+from .rollup_tables import HealthBandWeek as HealthBandWeek  # noqa: E402
+from .rollup_tables import HealthStaleWeek as HealthStaleWeek  # noqa: E402
 from .rollup_tables import MetricDay as MetricDay  # noqa: E402
 from .rollup_tables import MetricStaleDay as MetricStaleDay  # noqa: E402
 from .rollup_tables import ReportDelivery as ReportDelivery  # noqa: E402

@@ -1,5 +1,6 @@
 """The tables the dashboard and the reports keep for themselves: the daily metric rollups,
-the days to count again, and the scheduled reports sent. Re-exported by
+the days to count again, the accounts per health band each week (and the weeks to count
+again), and the scheduled reports sent. Re-exported by
 :mod:`loyalty.models`, which holds every other model."""
 
 from __future__ import annotations
@@ -61,6 +62,41 @@ class MetricStaleDay(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     day: Mapped[dt.date] = mapped_column(sa.Date, index=True)
+
+
+class HealthBandWeek(Model):
+    """The accounts in one health band at one week's end (a snapshot time), per segment and
+    account owner, with the sum of their annual values in cents: what the dashboard's health
+    bands and revenue at risk read, so no page counts ten thousand snapshots a week.
+
+    Kept current by ``dashboard.health_rollup``: a snapshot written, replaced or removed, or
+    an account whose segment, owner or annual value changes, marks its weeks stale
+    (:class:`HealthStaleWeek`) and they are counted again from the snapshots. ``owner_id``
+    0 is "no owner", as in :class:`MetricDay`."""
+
+    __tablename__ = "health_band_weeks"
+    __table_args__ = (
+        sa.UniqueConstraint("at", "segment", "owner_id", "band", name="health_band_week_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    segment: Mapped[str] = mapped_column(sa.String(3))
+    owner_id: Mapped[int] = mapped_column(default=0)
+    band: Mapped[str] = mapped_column(sa.String(8))
+    accounts: Mapped[int] = mapped_column(default=0)
+    #: the accounts' annual values summed in whole cents (exact on every database)
+    value_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class HealthStaleWeek(Model):
+    """A week's end whose :class:`HealthBandWeek` rows must be counted again; appended, never
+    unique, like :class:`MetricStaleDay`."""
+
+    __tablename__ = "health_stale_weeks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class ReportDelivery(Model):

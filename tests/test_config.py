@@ -46,6 +46,8 @@ def test_every_setting_is_documented_in_the_readme():
 
 
 def test_gunicorn_workers_build_the_sentiment_word_lists_before_serving(monkeypatch):
+    """... and freeze what lives for the worker's life out of the garbage collector's sight."""
+    import gc
     import runpy
     from pathlib import Path
 
@@ -53,7 +55,11 @@ def test_gunicorn_workers_build_the_sentiment_word_lists_before_serving(monkeypa
 
     monkeypatch.setattr(sentiment.lexicon, "_resources_cache", None)
     conf = runpy.run_path(str(Path(__file__).parents[1] / "gunicorn.conf.py"))
-    conf["post_worker_init"](worker=None)
+    try:
+        conf["post_worker_init"](worker=None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # this is the test process, not a worker
     assert sentiment.lexicon._resources_cache is not None
 
 

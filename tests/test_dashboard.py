@@ -216,3 +216,23 @@ def test_the_most_negative_comments_are_the_same_however_far_the_walk_goes(
     )
     b2b = comments.most_negative(period, queries.Filters(segment="b2b"), tz)
     assert [c.account for c in b2b] == ["The B2B one"]
+
+
+def test_a_points_link_is_the_url_flask_builds(app):
+    """The links are built without ``url_for`` for speed: the same URL, filters escaped."""
+    from flask import url_for
+
+    from loyalty import metrics, periods
+    from loyalty.dashboard import queries, views
+
+    period = periods.Period(dt.date(2026, 1, 10), dt.date(2026, 3, 20))
+    point = queries.Point(dt.date(2026, 3, 1), "2026-03", metrics.Reading(None, None, 0, True), {})
+    with app.test_request_context("/dashboard"):
+        for filters in (
+            queries.Filters(),
+            queries.Filters("b2b", "da", "post sale/ø&x=1", 0, 7),
+            queries.Filters(survey="a+b?c#d", owner_id=3),
+        ):
+            args = {"from": "2026-03-01", "to": "2026-03-20", **filters.args()}
+            expected = url_for("responses.index", **args)
+            assert views._linker("month", period, filters)(point) == expected

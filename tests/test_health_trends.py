@@ -1,21 +1,32 @@
 """Account health on the dashboard (``loyalty.dashboard.health_trends``): accounts per band
-and revenue at risk at each bucket's end, and the accounts that moved most, names escaped."""
+and revenue at risk at each bucket's end, read from the band rollup kept current (equal to a
+fresh count on random data), and the accounts that moved most, names escaped."""
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
 from decimal import Decimal
 
+import sqlalchemy as sa
 from test_dashboard import _figures
 
 from loyalty import periods
-from loyalty.accounts import health
+from loyalty.accounts import health, rollup
 from loyalty.accounts.rollup import week_ends
-from loyalty.dashboard import health_trends, queries
+from loyalty.accounts.services import set_owner
+from loyalty.dashboard import health_rollup, health_trends, queries, rollups
 from loyalty.dashboard.rollups import tz
 from loyalty.db import db
-from loyalty.models import Account, HealthSnapshot
+from loyalty.models import (
+    HEALTH_BANDS,
+    Account,
+    HealthBandWeek,
+    HealthSnapshot,
+    HealthStaleWeek,
+    User,
+)
 
 NAME = '<b>x</b><a href="https://evil.example">y</a><img src=x onerror="alert(1)">'
 
@@ -87,3 +98,93 @@ def test_the_dashboard_shows_health_and_escapes_account_names(client, auth):
     table = re.search(r'aria-label="Accounts that moved most: the numbers".*?</table>', html, re.S)
     assert table and "&lt;img src=x onerror=" in table.group(0) and "<img src=x" not in html
     assert f"/accounts/{falling.id}" in table.group(0)
+
+
+def _fresh_bands() -> list[tuple]:
+    """The band rollup as a fresh count from the snapshots and accounts, in Python."""
+    found: dict[tuple, list] = {}
+    query = sa.select(
+        HealthSnapshot.at, Account.segment, Account.owner_id, HealthSnapshot.band,
+        Account.annual_value,
+    ).join(Account, Account.id == HealthSnapshot.account_id)  # fmt: skip
+    for at, segment, owner_id, band, value in db.session.execute(query):
+        row = found.setdefault((at, segment, owner_id or 0, band), [0, 0])
+        row[0] += 1
+        row[1] += int(Decimal(value or 0) * 100)
+    return sorted((*key, *row) for key, row in found.items())
+
+
+def _stored_bands() -> list[tuple]:
+    columns = ("at", "segment", "owner_id", "band", "accounts", "value_cents")
+    query = sa.select(*(getattr(HealthBandWeek, name) for name in columns))
+    return sorted(tuple(row) for row in db.session.execute(query))
+
+
+def test_the_band_rollup_equals_a_fresh_count_after_changes(app):
+    """Random snapshots of random accounts; then snapshots replaced, removed and rebuilt,
+    and accounts changing segment, owner and value: the rollup kept current equals a count
+    from scratch, and the chart reads what the snapshots say for every filter."""
+    rng = random.Random(11)
+    owners = [User(email=f"o{i}@example.com", password_hash="x", role="support") for i in (1, 2)]
+    db.session.add_all(owners)
+    accounts = [
+        Account(
+            name=f"Account {i}",
+            segment=rng.choice(["b2b", "b2c"]),
+            owner=rng.choice([None, *owners]),
+            annual_value=Decimal(rng.randint(0, 10**7)) / 100,
+        )
+        for i in range(12)
+    ]
+    db.session.add_all(accounts)
+    db.session.flush()
+    today = periods.today(tz())
+    period = periods.Period(today - dt.timedelta(days=120), today)
+    ends = week_ends(period.first, period.last, tz())
+    for account in accounts:
+        for at in rng.sample(ends, rng.randint(1, len(ends))):
+            score = rng.randint(0, 100)
+            band = health.band_for(score, health.DEFAULT_RULES)
+            db.session.add(
+                HealthSnapshot(account=account, at=at, score=score, band=band, contributions="[]")
+            )
+    db.session.commit()
+    assert health_rollup.refresh_stale() > 0
+    assert _stored_bands() == _fresh_bands()
+
+    snapshots = db.session.scalars(sa.select(HealthSnapshot).order_by(HealthSnapshot.id)).all()
+    for snapshot in rng.sample(snapshots, 5):  # replaced
+        snapshot.band = rng.choice([b for b in HEALTH_BANDS if b != snapshot.band])
+    taken = {(s.account_id, s.at) for s in snapshots}
+    moved = next(s for s in snapshots if any((s.account_id, at) not in taken for at in ends))
+    moved.at = next(at for at in ends if (moved.account_id, at) not in taken)  # to a free week
+    db.session.delete(rng.choice(snapshots))
+    db.session.commit()
+    health_rollup.refresh_stale()
+    assert _stored_bands() == _fresh_bands()
+    before = db.session.scalar(sa.select(sa.func.count()).select_from(HealthSnapshot))
+    rollup.rebuild(ends[-3:])  # the last weeks' snapshots replaced in bulk (none: new accounts)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HealthSnapshot)) < before
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(HealthStaleWeek)) == 0
+    assert _stored_bands() == _fresh_bands()
+    set_owner(accounts[0], "o2@example.com")
+    set_owner(accounts[1], None)
+    accounts[2].segment = "b2c" if accounts[2].segment == "b2b" else "b2b"
+    accounts[3].annual_value = Decimal("12345.67")
+    db.session.commit()
+    assert health_rollup.refresh_stale() > 0
+    incremental = _stored_bands()
+    assert incremental == _fresh_bands()
+
+    for filters in (
+        queries.Filters(),
+        queries.Filters(segment="b2b"),
+        queries.Filters(owner_id=owners[0].id),
+        queries.Filters(owner_id=0, segment="b2c"),
+    ):
+        wanted = sorted({s.at for s in db.session.scalars(sa.select(HealthSnapshot))})
+        assert health_trends._from_rollup(wanted, filters) == health_trends._from_snapshots(
+            wanted, filters
+        )
+    rollups.rebuild()
+    assert _stored_bands() == incremental

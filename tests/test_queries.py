@@ -1,6 +1,7 @@
 """The metric rollups and the trends read from them (``loyalty.dashboard.rollups`` and
-``.queries``): kept current by marking days stale, equal to a fresh count from the raw rows
-on random data, and equal to an independent calculation from ``export responses``."""
+``.queries``), and the health band rollup: kept current by marking days (weeks) stale,
+equal to a fresh count from the raw rows on random data, and equal to an independent
+calculation from ``export responses``."""
 
 from __future__ import annotations
 
@@ -12,12 +13,23 @@ import re
 
 import pytest
 import sqlalchemy as sa
+from test_health_trends import _fresh_bands, _stored_bands
 
 from loyalty import periods
+from loyalty.accounts.rollup import week_ends
 from loyalty.accounts.services import set_owner
-from loyalty.dashboard import queries, rollups
+from loyalty.dashboard import health_rollup, queries, rollups
 from loyalty.db import db
-from loyalty.models import Account, MetricDay, MetricStaleDay, Response, User, utcnow
+from loyalty.models import (
+    HEALTH_BANDS,
+    Account,
+    HealthSnapshot,
+    MetricDay,
+    MetricStaleDay,
+    Response,
+    User,
+    utcnow,
+)
 from loyalty.specs import surveys
 from loyalty.survey.responses import save_response
 
@@ -54,6 +66,16 @@ def random_answers(app, stored_answer):
 
 def test_the_rollups_equal_a_fresh_count_after_changes(app, random_answers):
     rollups.refresh_stale()
+    # Each account's health in the last weeks (the health band rollup counts them).
+    today = periods.today(rollups.tz())
+    for account in db.session.scalars(sa.select(Account)):
+        for at in week_ends(today - dt.timedelta(days=30), today, rollups.tz()):
+            band = random_answers.choice(HEALTH_BANDS)
+            db.session.add(
+                HealthSnapshot(account=account, at=at, score=50, band=band, contributions="[]")
+            )
+    db.session.commit()
+    health_rollup.refresh_stale()
     # A customer changes an answer; an account changes hands.
     survey = surveys(app)["post-sale"]
     account = db.session.scalar(sa.select(Account).where(Account.name == "Account 1"))
@@ -67,9 +89,13 @@ def test_the_rollups_equal_a_fresh_count_after_changes(app, random_answers):
     rollups.refresh_stale()
     incremental = _rows()
     assert incremental and not db.session.scalars(sa.select(MetricStaleDay)).all()
+    assert health_rollup.refresh_stale() > 0  # the new owner's account's weeks
+    bands = _stored_bands()
+    assert bands and bands == _fresh_bands()
 
     rollups.rebuild()
     assert _rows() == incremental
+    assert _stored_bands() == bands
 
 
 def test_nothing_stored_counts_nothing(app):
@@ -203,3 +229,30 @@ def test_unknown_metric_and_split_are_refused(app):
         queries.trend("loyalty", "month", _last_year())
     with pytest.raises(ValueError, match="split"):
         queries.trend("nps", "month", _last_year(), split="account")
+
+
+def test_a_rebuild_counts_each_answer_on_its_local_day(app, stored_answer):
+    """Answers seconds either side of local midnight, on ordinary days and the days the
+    clocks change: the rebuild (on PostgreSQL one pass grouped by local day) counts them on
+    the same days as counting day by day does."""
+    zone = rollups.tz()
+    today = periods.today(zone)
+    days = [today - dt.timedelta(days=back) for back in (3, 40, 100)]
+    days += [
+        day
+        for day in (today - dt.timedelta(days=back) for back in range(5, 360))
+        if periods.midnight(day, zone).astimezone(zone).utcoffset()
+        != periods.midnight(day + dt.timedelta(days=1), zone).astimezone(zone).utcoffset()
+    ]
+    for n, day in enumerate(days):
+        for offset in (-30, 30, 2 * 3600 + 30):
+            at = periods.midnight(day, zone) + dt.timedelta(seconds=offset)
+            days_ago = (utcnow() - at).total_seconds() / 86400
+            stored_answer(f"Account {n} {offset}", days_ago=days_ago, nps=n % 11)
+    rollups.rebuild()
+    rebuilt = _rows()
+    first = min(rebuilt)[0]
+    for back in range((today - first).days + 1):
+        rollups.count_day(first + dt.timedelta(days=back), zone)
+    db.session.commit()
+    assert _rows() == rebuilt

@@ -22,6 +22,7 @@ import typing as t
 import sqlalchemy as sa
 from flask import current_app
 
+from ..dashboard import health_rollup
 from ..db import db
 from ..models import (
     Account,
@@ -312,13 +313,15 @@ def rebuild(
                 sa.select(Account.id, Account.created_at).where(Account.id.in_(chunk))
             ).all()
         )
-        db.session.execute(
-            sa.delete(HealthSnapshot).where(
-                HealthSnapshot.account_id.in_(chunk),
-                HealthSnapshot.at >= ends[0],
-                HealthSnapshot.at <= ends[-1],
-            )
+        replaced = (
+            HealthSnapshot.account_id.in_(chunk),
+            HealthSnapshot.at >= ends[0],
+            HealthSnapshot.at <= ends[-1],
         )
+        # A bulk delete passes no flush: the band rollup's weeks are marked here (the new
+        # snapshots mark theirs as they are flushed).
+        health_rollup.mark_snapshot_weeks(*replaced)
+        db.session.execute(sa.delete(HealthSnapshot).where(*replaced))
         # Replayed from scratch: the warnings of these weeks that no person has touched.
         db.session.execute(
             sa.delete(HealthWarning).where(
@@ -356,6 +359,7 @@ def rebuild(
                 earlier = [e for e in earlier if e[0] >= at - conf["fall_days"] * health.DAY]
         db.session.commit()
         progress(len(chunk))
+    health_rollup.refresh_stale()  # so the next dashboard counts nothing
     return written, raised
 
 

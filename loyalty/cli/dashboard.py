@@ -24,8 +24,8 @@ def rollups_cli() -> None:
 @rollups_cli.command("rebuild")
 @with_appcontext
 def rollups_rebuild() -> None:
-    """Count every day from scratch, from the first answer or invitation to today (after a
-    restore, or after changing SLA_TIMEZONE)."""
+    """Count every day from scratch, from the first answer or invitation to today, and every
+    week's health bands (after a restore, or after changing SLA_TIMEZONE)."""
     bar = None
 
     def progress(done: int, total: int) -> None:

@@ -1,8 +1,9 @@
 """Account health over time for the dashboard: accounts per band and revenue at risk at the
 end of each bucket, and the accounts whose health moved most over the period.
 
-Read from the weekly :class:`~loyalty.models.HealthSnapshot` rows: for each bucket only the
-snapshot of its last week, so a year by month reads twelve weeks of snapshots, not fifty-two.
+The bands are read from the band rollup (:mod:`.health_rollup`, the accounts per band, segment
+and owner at each week's end), for each bucket only its last week; one account's from its
+own snapshots.
 Revenue at risk counts an account's annual value as it is stored today (no history of values
 is kept). Health belongs to accounts: only the segment and owner filters narrow it.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import itertools
 import typing as t
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,8 +23,8 @@ from flask import url_for
 from .. import periods
 from ..accounts.rollup import week_ends
 from ..db import db
-from ..models import HEALTH_BANDS, Account, HealthSnapshot, utcnow
-from . import charts, queries
+from ..models import HEALTH_BANDS, Account, HealthBandWeek, HealthSnapshot, utcnow
+from . import charts, health_rollup, queries
 
 #: How many accounts the "moved most" chart shows each way.
 MOVERS = 5
@@ -85,32 +87,69 @@ def band_trend(
     wanted = sorted({at for at in ends.values() if at is not None})
     counts: dict[tuple[dt.datetime, str], int] = {}
     at_risk: dict[dt.datetime, Decimal] = {}
-    if wanted:
-        # Counted from the (at, band, account_id) index alone when nothing is filtered; the
-        # accounts are read only for the filters and for the value of those at risk.
-        filtered = _where(filters)
-        narrowed = [HealthSnapshot.at.in_(wanted), *filtered]
-        per_band = sa.select(HealthSnapshot.at, HealthSnapshot.band, sa.func.count())
-        if filtered:
-            per_band = per_band.join(Account, Account.id == HealthSnapshot.account_id)
-        per_band = per_band.where(*narrowed).group_by(HealthSnapshot.at, HealthSnapshot.band)
-        for at, band, count in db.session.execute(per_band):
-            counts[(at, band)] = count
-        value_sum = sa.func.coalesce(sa.func.sum(Account.annual_value), 0)
-        risky = (
-            sa.select(HealthSnapshot.at, value_sum)
-            .join(Account, Account.id == HealthSnapshot.account_id)
-            .where(*narrowed, HealthSnapshot.band == "at_risk")
-            .group_by(HealthSnapshot.at)
-        )
-        for at, total in db.session.execute(risky):
-            at_risk[at] = Decimal(str(total))
+    if wanted and filters.account_id is None:
+        counts, at_risk = _from_rollup(wanted, filters)
+    elif wanted:
+        counts, at_risk = _from_snapshots(wanted, filters)
     points = []
     for start, end in ends.items():
         bands = {band: counts.get((end, band), 0) if end else 0 for band in HEALTH_BANDS}
         value = at_risk.get(end, Decimal(0)) if end else Decimal(0)
         points.append(BandPoint(start, periods.bucket_name(start, grain), end, bands, value))
     return points
+
+
+def _from_rollup(
+    wanted: list[dt.datetime], filters: queries.Filters
+) -> tuple[dict[tuple[dt.datetime, str], int], dict[dt.datetime, Decimal]]:
+    """Accounts per band and the value of those at risk at ``wanted`` weeks' ends, from the
+    band rollup (its stale weeks counted first): a few hundred rows, whatever the grain."""
+    health_rollup.refresh_stale()
+    query = sa.select(
+        HealthBandWeek.at,
+        HealthBandWeek.band,
+        sa.func.sum(HealthBandWeek.accounts),
+        sa.func.sum(HealthBandWeek.value_cents),
+    ).where(HealthBandWeek.at.in_(wanted))
+    if filters.segment is not None:
+        query = query.where(HealthBandWeek.segment == filters.segment)
+    if filters.owner_id is not None:
+        query = query.where(HealthBandWeek.owner_id == filters.owner_id)  # 0: no owner
+    counts: dict[tuple[dt.datetime, str], int] = {}
+    at_risk: dict[dt.datetime, Decimal] = {}
+    rows = db.session.connection().execute(query.group_by(HealthBandWeek.at, HealthBandWeek.band))
+    for at, band, accounts, cents in rows:
+        counts[(at, band)] = int(accounts)
+        if band == "at_risk":
+            at_risk[at] = Decimal(int(cents or 0)).scaleb(-2)
+    return counts, at_risk
+
+
+def _from_snapshots(
+    wanted: list[dt.datetime], filters: queries.Filters
+) -> tuple[dict[tuple[dt.datetime, str], int], dict[dt.datetime, Decimal]]:
+    """The same, counted from the snapshots: one account's (the rollup has no account)."""
+    counts: dict[tuple[dt.datetime, str], int] = {}
+    at_risk: dict[dt.datetime, Decimal] = {}
+    narrowed = [HealthSnapshot.at.in_(wanted), *_where(filters)]
+    per_band = (
+        sa.select(HealthSnapshot.at, HealthSnapshot.band, sa.func.count())
+        .join(Account, Account.id == HealthSnapshot.account_id)
+        .where(*narrowed)
+        .group_by(HealthSnapshot.at, HealthSnapshot.band)
+    )
+    for at, band, count in db.session.execute(per_band):
+        counts[(at, band)] = count
+    value_sum = sa.func.coalesce(sa.func.sum(Account.annual_value), 0)
+    risky = (
+        sa.select(HealthSnapshot.at, value_sum)
+        .join(Account, Account.id == HealthSnapshot.account_id)
+        .where(*narrowed, HealthSnapshot.band == "at_risk")
+        .group_by(HealthSnapshot.at)
+    )
+    for at, total in db.session.execute(risky):
+        at_risk[at] = Decimal(str(total))
+    return counts, at_risk
 
 
 def band_chart(points: t.Sequence[BandPoint]) -> dict[str, t.Any]:
@@ -193,25 +232,30 @@ def movers(
     first, last = ends[0], ends[-1]
     filtered = _where(filters)
 
-    def scores(at: dt.datetime) -> t.Any:
-        """Every account's score and band at ``at``, from the (at, account_id, score, band)
-        index alone unless a filter needs the accounts."""
-        query = sa.select(HealthSnapshot.account_id, HealthSnapshot.score, HealthSnapshot.band)
+    def scores(at: dt.datetime, *columns: t.Any) -> t.Any:
+        """Every account's score (and ``columns``) at ``at``, from the (at, account_id,
+        score, band) index alone unless a filter needs the accounts."""
+        query = sa.select(HealthSnapshot.account_id, HealthSnapshot.score, *columns)
         if filtered:
             query = query.join(Account, Account.id == HealthSnapshot.account_id)
-        return (
-            db.session.connection().execute(query.where(HealthSnapshot.at == at, *filtered)).all()
-        )
+        result = db.session.connection().execute(query.where(HealthSnapshot.at == at, *filtered))
+        # A few thousand at a time, never one list of 10,000 rows: they die young instead of
+        # filling the garbage collector's older generations (a full collection costs more
+        # than the reading).
+        return itertools.chain.from_iterable(result.partitions(queries.PARTITION))
 
     # Two index scans and a pass here cost a third of sorting the joined weeks twice in SQL.
-    before = {account_id: score for account_id, score, _ in scores(first)}
-    moved = [
-        (score - before[account_id], account_id, before[account_id], score, band)
-        for account_id, score, band in scores(last)
-        if account_id in before and score != before[account_id]
-    ]
-    fell = heapq.nsmallest(limit, (m for m in moved if m[0] < 0))
-    rose = heapq.nsmallest(limit, (m for m in moved if m[0] > 0), key=lambda m: (-m[0], m[1]))
+    before: dict[int, int] = {account_id: score for account_id, score in scores(first)}
+    falls: list[tuple[int, int, int, int, str]] = []
+    rises: list[tuple[int, int, int, int, str]] = []
+    for account_id, score, band in scores(last, HealthSnapshot.band):
+        earlier = before.get(account_id)
+        if earlier is None or score == earlier:
+            continue
+        move = (score - earlier, account_id, earlier, score, band)
+        (falls if score < earlier else rises).append(move)
+    fell = heapq.nsmallest(limit, falls)
+    rose = heapq.nsmallest(limit, rises, key=lambda m: (-m[0], m[1]))
     ids = [m[1] for m in (*fell, *rose)]
     named = db.session.execute(sa.select(Account.id, Account.name).where(Account.id.in_(ids)))
     names: dict[int, str] = {account_id: name for account_id, name in named}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, render_template, request, url_for
@@ -36,6 +37,8 @@ PANELS: tuple[tuple[str, tuple[float, float] | None], ...] = (
 )
 LATEST_FLAGGED = 8
 _DAY = dt.timedelta(days=1)
+#: What Werkzeug leaves unescaped in a query string (``werkzeug.urls._urlencode``).
+_URL_SAFE = "!$'()*,/:;?@"
 
 
 class Panel(t.NamedTuple):
@@ -59,12 +62,22 @@ class Panel(t.NamedTuple):
 SPLITS = {"segment": "segment", "language": "language", "survey": "survey", "owner": "owner_id"}
 
 
-def _link(point: queries.Point, grain: str, period: periods.Period, filters: queries.Filters):
-    """The answers behind a point: the responses of its bucket (cut at the period's ends)."""
-    first = max(point.start, period.first)
-    last = min(periods.next_bucket(point.start, grain), period.last + _DAY) - _DAY
-    args = {"from": first.isoformat(), "to": last.isoformat(), **filters.args()}
-    return url_for("responses.index", **t.cast(dict[str, t.Any], args))
+def _linker(
+    grain: str, period: periods.Period, filters: queries.Filters
+) -> t.Callable[[queries.Point], str]:
+    """The answers behind a point: the responses of its bucket (cut at the period's ends).
+    The URL ``url_for`` builds (the same arguments in the same order, encoded as Werkzeug
+    encodes them), with its path and filters built once for the many points of a page."""
+    base = url_for("responses.index")
+    rest = urlencode(list(filters.args().items()), safe=_URL_SAFE)
+
+    def link(point: queries.Point) -> str:
+        first = max(point.start, period.first)
+        last = min(periods.next_bucket(point.start, grain), period.last + _DAY) - _DAY
+        query = f"from={first.isoformat()}&to={last.isoformat()}"
+        return f"{base}?{query}&{rest}" if rest else f"{base}?{query}"
+
+    return link
 
 
 @bp.get("/dashboard")
@@ -91,10 +104,11 @@ def index():
     emails = {u.id: u.email for u in owners}
     column = SPLITS[split] if split else None
     days = queries.day_counts(period, filters, column)  # read once, for every panel
+    sums = queries.bucket_sums(days, grain)  # and summed per bucket once
     panels = []
     for metric, value_range in PANELS:
         title, unit = metrics.NAMED[metric]
-        trend = queries.trend(metric, grain, period, filters, split=column, min_n=min_n, days=days)
+        trend = queries.trend(metric, grain, period, filters, split=column, min_n=min_n, sums=sums)
         lines = [
             (title if column is None else rendering.series_name(column, key, emails), points)
             for key, points in trend.items()
@@ -164,6 +178,7 @@ def _split(value: str | None) -> str | None:
 def _chart_points(
     points: list[queries.Point], grain: str, period: periods.Period, filters: queries.Filters
 ) -> list[charts.TrendPoint]:
+    link = _linker(grain, period, filters)
     return [
         charts.TrendPoint(
             p.start,
@@ -172,7 +187,7 @@ def _chart_points(
             p.reading.n,
             p.reading.low_confidence,
             p.name,
-            _link(p, grain, period, filters),
+            link(p),
         )
         for p in points
     ]

@@ -100,7 +100,9 @@ def index():
     rollups.refresh_stale()
     min_n = current_app.config["MIN_N"]
 
-    owners = db.session.scalars(sa.select(User).order_by(User.email)).all()
+    # Plain rows, not users: the health rollup's refresh commits before the page is drawn,
+    # and a commit would make every user of the filter list load again, one query each.
+    owners = db.session.execute(sa.select(User.id, User.email).order_by(User.email)).all()
     emails = {u.id: u.email for u in owners}
     column = SPLITS[split] if split else None
     days = queries.day_counts(period, filters, column)  # read once, for every panel

@@ -7,53 +7,18 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
 from conftest import csrf_from
 from test_audit import events, everything_logged
 from test_privacy import COMMENT, EMAIL, person  # noqa: F401 (a fixture)
+from test_webhooks import Receiver
 
 from loyalty.db import db
 from loyalty.models import ERASED_TEXT, ApiKey, Webhook, WebhookDelivery
 from loyalty.outreach.webhooks import TEST_EVENT, add_webhook, verify
 from loyalty.privacy import requests
-
-
-class Receiver:
-    """An HTTP server on loopback that records each POST and answers with the next
-    ``(status, body)`` in ``answers`` (200 "ok" when they run out)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.answers: list[tuple[int, bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server API)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((dict(self.headers), body))
-                status, answer = receiver.answers.pop(0) if receiver.answers else (200, b"ok")
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/loyalty"
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

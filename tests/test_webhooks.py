@@ -28,24 +28,30 @@ from loyalty.survey.responses import save_response
 
 class Receiver:
     """An HTTP server on loopback that records each POST and answers with the next status
-    in ``statuses`` (200 when they run out)."""
+    in ``statuses``, or the next ``(status, body)`` in ``answers`` (200 "ok" when both run
+    out)."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[dict[str, str], bytes]] = []
         self.statuses: list[int] = []
+        self.answers: list[tuple[int, bytes]] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server API)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.requests.append((dict(self.headers), body))
-                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if receiver.answers:
+                    status, answer = receiver.answers.pop(0)
+                else:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    answer = b"ok"
                 self.send_response(status)
                 if status in (301, 302, 307):
                     self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(answer)
 
             def log_message(self, *args) -> None:
                 pass

@@ -83,7 +83,7 @@ def upload():
         items = imports.check(kind, data)
         if len(items) > int(current_app.config["IMPORT_MAX_ROWS"]):
             return _too_many(len(items), filename, chosen)
-        outcome = imports.dry_run(kind, items)
+        outcome = imports.apply(kind, items, keep=False)
     except ImportFailed as exc:
         return _errors_page(exc, filename=filename, **chosen)
     _forget_old_uploads()

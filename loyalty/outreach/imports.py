@@ -366,16 +366,22 @@ def check(kind: Kind, data: bytes) -> list[tuple[int, t.Any]]:
     return kind.order(items)
 
 
-def apply(kind: Kind, items: t.Iterable[tuple[int, t.Any]]) -> ImportResult:
+def apply(kind: Kind, items: t.Iterable[tuple[int, t.Any]], *, keep: bool = True) -> ImportResult:
     """Write checked rows in one transaction: all of them, or (raising
-    :class:`ImportFailed`) none."""
+    :class:`ImportFailed`) none. ``keep=False``: written and rolled back, so a preview
+    tells what the import would do (rows created, updated, unchanged) and the rows only
+    the writing finds wrong, before anything is kept."""
     result = ImportResult()
     line = 0
     try:
         for line, item in items:  # noqa: B007 - `line` names the row in an error below
             result.rows += 1
             result.outcomes.update(kind.apply(item).split(";"))
-        db.session.commit()
+        if keep:
+            db.session.commit()
+        else:
+            db.session.flush()
+            db.session.rollback()
     except RowError as exc:
         db.session.rollback()
         exc.line = line
@@ -387,28 +393,6 @@ def apply(kind: Kind, items: t.Iterable[tuple[int, t.Any]]) -> ImportResult:
     except BaseException:
         db.session.rollback()
         raise
-    return result
-
-
-def dry_run(kind: Kind, items: t.Iterable[tuple[int, t.Any]]) -> ImportResult:
-    """What :func:`apply` would do (rows created, updated, unchanged), written and then
-    rolled back, so a preview tells it before anything is kept; raises
-    :class:`ImportFailed` for a row only the writing finds wrong."""
-    result = ImportResult()
-    line = 0
-    try:
-        for line, item in items:  # noqa: B007 - `line` names the row in an error below
-            result.rows += 1
-            result.outcomes.update(kind.apply(item).split(";"))
-        db.session.flush()
-    except RowError as exc:
-        exc.line = line
-        raise ImportFailed([exc]) from None
-    except sa.exc.IntegrityError as exc:
-        message = f"conflicts with data stored meanwhile ({exc.orig}); run the import again"
-        raise ImportFailed([RowError(None, message, line)]) from None
-    finally:
-        db.session.rollback()
     return result
 
 

@@ -41,6 +41,14 @@ PHONE: dict[str, t.Any] = {
     "has_touch": True,
 }
 
+#: A desktop screen without touch: where staff work.
+DESKTOP: dict[str, t.Any] = {
+    "viewport": {"width": 1280, "height": 900},
+    "is_mobile": False,
+    "has_touch": False,
+    "device_scale_factor": 1,
+}
+
 #: How long a Playwright action, and an ``expect``, may wait before the test fails. Generous
 #: for a busy CI machine (the first submitted comment also loads the sentiment word lists),
 #: short enough that a broken page fails fast rather than after Playwright's 30 s.

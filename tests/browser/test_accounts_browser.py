@@ -22,18 +22,14 @@ from loyalty.dashboard import charts
 from loyalty.db import db
 from loyalty.models import HealthWarning, utcnow
 
+from .conftest import DESKTOP
+
 if t.TYPE_CHECKING:
     from flask import Flask
     from playwright.sync_api import BrowserContext
 
     from .conftest import LiveServer
 
-DESKTOP: dict[str, t.Any] = {
-    "viewport": {"width": 1280, "height": 900},
-    "is_mobile": False,
-    "has_touch": False,
-    "device_scale_factor": 1,
-}
 NAME = "<b>Evil</b> A/S"
 
 

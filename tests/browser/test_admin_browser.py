@@ -24,18 +24,14 @@ from loyalty.models import Case, Contact, utcnow
 from loyalty.specs import surveys
 from loyalty.survey.responses import save_response
 
+from .conftest import DESKTOP
+
 if t.TYPE_CHECKING:
     from flask import Flask
     from playwright.sync_api import BrowserContext, Page
 
     from .conftest import LiveServer
 
-DESKTOP: dict[str, t.Any] = {
-    "viewport": {"width": 1280, "height": 900},
-    "is_mobile": False,
-    "has_touch": False,
-    "device_scale_factor": 1,
-}
 NAME = "Mette Privatsen"
 EMAIL = "mette.privatsen@example.com"
 COMMENT = "Leveringen var elendig og ingen ringede tilbage, Mette Privatsen er skuffet"

@@ -19,17 +19,13 @@ from loyalty.auth import create_user
 from loyalty.db import db
 from loyalty.models import Account, Case
 
+from .conftest import DESKTOP
+
 if t.TYPE_CHECKING:
     from flask import Flask
     from playwright.sync_api import BrowserContext
 
 ANGRY = "Terrible, useless support <b>nobody</b> answers. <script>alert('x')</script> Awful!"
-DESKTOP: dict[str, t.Any] = {
-    "viewport": {"width": 1280, "height": 900},
-    "is_mobile": False,
-    "has_touch": False,
-    "device_scale_factor": 1,
-}
 
 
 @pytest.fixture(autouse=True)

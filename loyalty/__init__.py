@@ -129,6 +129,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     signals.response_committed.connect(webhooks.queue_response_created, app)
     signals.response_committed.connect(rollup.on_response_saved, app)  # health is out of date
     signals.response_committed.connect(rollups.on_response_saved, app)  # so is its day's count
+    signals.response_committed.connect(clock.on_response_committed, app)  # recovered?
     # An account changes hands or segment: the trends split by owner and segment recount.
     signals.account_changed.connect(rollups.on_account_changed, app)
     # After each dispatcher pass: follow-ups nobody has done yet, severe-case emails that did

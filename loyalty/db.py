@@ -1,15 +1,16 @@
-"""The database extension, its declarative base and SQLite tuning."""
+"""The database extension, its declarative base, SQLite tuning, writes gathered per transaction."""
 
 from __future__ import annotations
 
 import typing as t
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 
 import sqlalchemy as sa
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from .write_lock import WriteLockConnection
 
@@ -43,6 +44,67 @@ if t.TYPE_CHECKING:
     Model = Base
 else:
     Model = db.Model
+
+
+# --- per transaction ----------------------------------------------------------------------
+# A follow-up batch handles many answers in one transaction; what each would write alike (a
+# day to count again, an account's health out of date) or read alike (the active webhooks)
+# is written or read once for the batch.
+
+_GATHERED = "loyalty.gathered_writes"
+_MEMO = "loyalty.transaction_memo"
+
+
+def write_before_commit(
+    name: str, items: Iterable[Hashable], write: Callable[[set[t.Any]], t.Any]
+) -> None:
+    """Add ``items`` to the set ``name`` and call ``write`` with it once, just before the
+    transaction commits. Only for idempotent marks: a savepoint rolled back keeps its items
+    (marking one day too many only counts it again)."""
+    gathered = db.session.info.setdefault(_GATHERED, {})
+    gathered.setdefault(name, (write, set()))[1].update(items)
+
+
+def write_marks(name: str, items: Iterable[Hashable], write: Callable[[set[t.Any]], t.Any]) -> None:
+    """Marks that lock rows (an account's health, a case's clock): on SQLite, which has one
+    writer and so no lock order to keep, gathered as :func:`write_before_commit` does; on
+    PostgreSQL written now, in the order the caller takes its locks (a follow-up batch goes
+    by account), so two batches cannot deadlock, and each item once per transaction."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        write_before_commit(name, items, write)
+        return
+    written = db.session.info.setdefault(_MEMO, {}).setdefault(("written", name), set())
+    new = set(items) - written
+    if new:
+        write(new)
+        written.update(new)
+
+
+def once_per_transaction(name: str, read: Callable[[], t.Any]) -> t.Any:
+    """``read()``, remembered until the transaction ends (for what it does not change)."""
+    memo = db.session.info.setdefault(_MEMO, {})
+    if name not in memo:
+        memo[name] = read()
+    return memo[name]
+
+
+@event.listens_for(Session, "before_commit")
+def _write_gathered(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint: the transaction goes on
+        return
+    for write, items in session.info.pop(_GATHERED, {}).values():
+        if items:
+            write(items)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_transaction(session: Session, *args: t.Any) -> None:
+    if session.in_nested_transaction() or (args and session.in_transaction()):
+        return  # a savepoint ended; the transaction it was in goes on
+    session.info.pop(_MEMO, None)
+    if args:  # rolled back: nothing gathered is written
+        session.info.pop(_GATHERED, None)
 
 
 def init_app(app: Flask) -> None:

@@ -49,6 +49,7 @@ def test_the_receivers_are_those_of_the_design(app):
         "loyalty.outreach.webhooks.queue_response_created",
         "loyalty.accounts.rollup.on_response_saved",
         "loyalty.dashboard.rollups.on_response_saved",
+        "loyalty.triage.clock.on_response_committed",
     }
     assert names(signals.dispatch_tick) == {
         "loyalty.survey.follow_ups.on_dispatch_tick",

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..dashboard import health_rollup
-from ..db import db
+from ..db import db, write_marks
 from ..models import (
     Account,
     Answer,
@@ -182,8 +182,20 @@ def mark_stale(account_id: int) -> None:
 
 
 def on_response_saved(sender: t.Any, *, response: Response, **_: t.Any) -> None:
-    """On ``response_committed``: the account's health is out of date."""
-    mark_stale(response.account_id)
+    """On ``response_committed``: the account's health is out of date (marked once for a
+    whole follow-up batch)."""
+    write_marks("health_stale_accounts", [response.account_id], _mark_all_stale)
+
+
+def _mark_all_stale(account_ids: set[int]) -> None:
+    db.session.connection().execute(
+        sa.update(_ACCOUNTS)
+        .where(_ACCOUNTS.c.id.in_(sorted(account_ids)), _ACCOUNTS.c.health_stale.is_(False))
+        .values(health_stale=True)
+    )
+
+
+_ACCOUNTS = Account.__table__
 
 
 def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.Any) -> None:

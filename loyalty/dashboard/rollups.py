@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .. import metrics, periods
-from ..db import db
+from ..db import db, write_before_commit
 from ..models import (
     Account,
     Answer,
@@ -80,12 +80,13 @@ def mark_days(days: Iterable[dt.date]) -> None:
 
 
 def on_response_saved(sender: t.Any, *, response: Response, **_: t.Any) -> None:
-    """An answer was stored or changed: its day, and its invitation's, count again."""
+    """An answer was stored or changed: its day, and its invitation's, count again (marked
+    once for a whole follow-up batch)."""
     zone = tz()
     days = [local_day(response.submitted_at, zone)]
     if response.invitation is not None:
         days.append(local_day(response.invitation.due_at, zone))
-    mark_days(days)
+    write_before_commit("metric_stale_days", days, mark_days)
 
 
 def on_account_changed(sender: t.Any, *, account: Account, **_: t.Any) -> None:

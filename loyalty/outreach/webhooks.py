@@ -31,7 +31,7 @@ from flask import current_app
 
 from .. import checks
 from ..audit import log as audit_log
-from ..db import db
+from ..db import db, once_per_transaction
 from ..models import WEBHOOK_DELIVERY_STATES, Response, Webhook, WebhookDelivery, utcnow
 from ..survey.responses import stored_themes
 
@@ -136,12 +136,7 @@ def response_payload(response: Response) -> dict[str, t.Any]:
 def enqueue(event: str, data: dict[str, t.Any], *, now: dt.datetime | None = None) -> int:
     """Add a delivery for every active webhook that wants ``event``; the caller commits."""
     now = now or utcnow()
-    # Runs inside a survey submit: read only two columns, and don't flush the pending
-    # response just to learn that (usually) no webhook is registered.
-    with db.session.no_autoflush:
-        webhooks = db.session.execute(
-            sa.select(Webhook.id, Webhook.events).where(Webhook.active.is_(True))
-        ).all()
+    webhooks = once_per_transaction("active_webhooks", _active_webhooks)
     count = 0
     for webhook_id, events in webhooks:
         if event not in events.split(","):
@@ -154,6 +149,14 @@ def enqueue(event: str, data: dict[str, t.Any], *, now: dt.datetime | None = Non
         )
         count += 1
     return count
+
+
+def _active_webhooks() -> list[tuple[int, str]]:
+    # Read once per transaction (a follow-up batch); only two columns, and without flushing
+    # what is pending just to learn that (usually) no webhook is registered.
+    with db.session.no_autoflush:
+        query = sa.select(Webhook.id, Webhook.events).where(Webhook.active.is_(True))
+        return [tuple(row) for row in db.session.execute(query)]
 
 
 def queue_response_created(sender: Flask, *, response: Response, created: bool, **_: t.Any) -> None:

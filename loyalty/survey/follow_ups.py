@@ -64,13 +64,17 @@ _QUEUED = "loyalty.follow_ups_queued"
 
 
 def queue_on_save(
-    sender: t.Any, *, response: Response, created: bool, now: dt.datetime, **_: t.Any
+    sender: t.Any, *, response_id: int, created: bool, now: dt.datetime, **_: t.Any
 ) -> None:
     """On ``response_saved``: the follow-up row, in the transaction storing the answer."""
-    db.session.add(
-        FollowUp(response_id=response.id, created=created, saved_at=now, next_attempt_at=now)
+    db.session.connection().execute(
+        sa.insert(_FOLLOW_UPS),
+        {"response_id": response_id, "created": created, "saved_at": now, "next_attempt_at": now},
     )
     db.session.info[_QUEUED] = True
+
+
+_FOLLOW_UPS = FollowUp.__table__
 
 
 def retry_delay(attempts: int) -> dt.timedelta:
@@ -149,7 +153,7 @@ def _process_batch(now: dt.datetime, size: int) -> tuple[int, int]:
             row_id: getattr(responses.get(rows[row_id].response_id), "account_id", 0) or 0
             for row_id in ids
         }
-        succeeded = 0
+        done: list[int] = []
         for row_id in sorted(ids, key=lambda row_id: (accounts[row_id], row_id)):
             row = rows[row_id]
             # What the after-commit hooks were handed so far (emails to send once this
@@ -164,7 +168,6 @@ def _process_batch(now: dt.datetime, size: int) -> tuple[int, int]:
                         response_committed.send(
                             app, response=response, created=row.created, now=row.saved_at
                         )
-                    session.execute(sa.delete(FollowUp).where(FollowUp.id == row_id))
             except Exception as exc:  # noqa: BLE001 - this row waits; the batch goes on
                 session.info.clear()
                 session.info.update(after_commit)
@@ -185,9 +188,11 @@ def _process_batch(now: dt.datetime, size: int) -> tuple[int, int]:
                     .execution_options(synchronize_session=False)
                 )
             else:
-                succeeded += 1
+                done.append(row_id)
+        if done:  # its work and its removal commit together
+            session.execute(sa.delete(FollowUp).where(FollowUp.id.in_(done)))
         session.commit()
-        return len(ids), succeeded
+        return len(ids), len(done)
     except BaseException:
         session.rollback()
         raise

@@ -1,9 +1,11 @@
 """Storing survey answers, each comment scored for sentiment as it arrives.
 
-:func:`save_response` is the one way an answer is stored (the survey page, a score tapped in
-the email, the demo); it sends ``response_saved`` inside the saving transaction, so the
-reminder is called off and the follow-up outbox row (flag, case, webhooks, rollups: see
-:mod:`.follow_ups`) is stored with the answer or not at all.
+:func:`save_first` stores the first answer to a link in plain INSERTs (most saves, and the
+ones under load: the customer waits for them); :func:`save_response` creates or edits through
+the ORM (a changed answer, a score tapped in the email then completed, the demo). Both write
+the same columns (:func:`answer_columns`) and send ``response_saved`` inside the saving
+transaction, so the reminder is called off and the follow-up outbox row (flag, case,
+webhooks, rollups: see :mod:`.follow_ups`) is stored with the answer or not at all.
 """
 
 from __future__ import annotations
@@ -74,17 +76,109 @@ def save_response(
         if answer is None:
             answer = Answer(question=question.id)
             response.answers.append(answer)
-        if question.kind == "text":
-            if answer.text != value or answer.scorer_version != sentiment.SCORER_VERSION:
-                answer.text = value
-                apply_sentiment(answer, score_comment(value, response.language))
-        else:
-            answer.number = value
+        outdated = answer.scorer_version != sentiment.SCORER_VERSION
+        if question.kind != "text" or answer.text != value or outdated:
+            for name, column_value in answer_columns(question, value, response.language).items():
+                setattr(answer, name, column_value)
     invitation.answered_at = now if complete else invitation.answered_at
     db.session.flush()
-    app = t.cast("LocalProxy[Flask]", current_app)._get_current_object()
-    response_saved.send(app, response=response, created=created, now=now)
+    _saved(response.id, invitation.id, created=created, now=now)
     return response
+
+
+class Link(t.Protocol):
+    """What :func:`save_first` needs to know of the link's invitation (a row will do)."""
+
+    invitation_id: int
+    contact_id: int
+    account_id: int
+    language: str  # the contact's
+
+
+_responses, _answers = Response.__table__, Answer.__table__
+
+
+def save_first(
+    link: Link,
+    survey: SurveySpec,
+    values: t.Mapping[str, t.Any],
+    *,
+    complete: bool,
+    now: dt.datetime | None = None,
+) -> int:
+    """Store the first answer to a link that has none yet, in plain INSERTs; its id.
+
+    The ORM's unit of work cost a submit more than all else (``profile_submit.py``); a first
+    answer needs none of it: there is nothing to compare with. If another save of the link
+    got there first, the unique invitation fails this INSERT and the caller saves again as an
+    edit (:func:`save_response`).
+    """
+    now = now or utcnow()
+    columns: dict[str, t.Any] = {
+        "invitation_id": link.invitation_id,
+        "contact_id": link.contact_id,
+        "account_id": link.account_id,
+        "survey": survey.id,
+        "survey_version": survey.version,
+        "language": link.language,
+        "complete": complete,
+        "submitted_at": now,
+        "updated_at": now,
+    }
+    answers = []
+    for question in survey.questions:
+        value = values.get(question.id)
+        if value is None:
+            continue
+        if question.metric:
+            columns[question.metric] = value
+        else:
+            answers.append(
+                {**_NO_ANSWER, "question": question.id}
+                | answer_columns(question, value, link.language)
+            )
+    connection = db.session.connection()
+    response_id = connection.execute(sa.insert(_responses), columns).inserted_primary_key[0]
+    if answers:
+        rows = [{**answer, "response_id": response_id} for answer in answers]
+        connection.execute(sa.insert(_answers), rows)
+    if complete:
+        connection.execute(
+            sa.update(_invitations)
+            .where(_invitations.c.id == link.invitation_id)
+            .values(answered_at=now)
+        )
+    _saved(response_id, link.invitation_id, created=True, now=now)
+    return response_id
+
+
+_invitations = Invitation.__table__
+#: every column of an answer row, so that the rows of one INSERT have the same keys
+_NO_ANSWER: dict[str, t.Any] = {
+    "number": None,
+    "text": None,
+    "polarity": None,
+    "sentiment": None,
+    "sentiment_language": None,
+    "cues": None,
+    "themes": None,
+    "scorer_version": None,
+}
+
+
+def answer_columns(question: specs.Question, value: t.Any, language: str | None) -> dict:
+    """The columns an answer to ``question`` is stored in: a number, or a text with its
+    sentiment (scored here, so every stored comment has one)."""
+    if question.kind != "text":
+        return {"number": value}
+    return {"text": value, **sentiment_columns(score_comment(value, language))}
+
+
+def _saved(response_id: int, invitation_id: int | None, *, created: bool, now: dt.datetime) -> None:
+    app = t.cast("LocalProxy[Flask]", current_app)._get_current_object()
+    response_saved.send(
+        app, response_id=response_id, invitation_id=invitation_id, created=created, now=now
+    )
 
 
 def score_comment(text: str | None, language: str | None) -> sentiment.Sentiment:
@@ -92,13 +186,20 @@ def score_comment(text: str | None, language: str | None) -> sentiment.Sentiment
     return sentiment.score(text, language, specs.themes(current_app))
 
 
+def sentiment_columns(result: sentiment.Sentiment) -> dict[str, t.Any]:
+    return {
+        "polarity": round(result.polarity, 4),
+        "sentiment": result.label,
+        "sentiment_language": result.language,
+        "cues": ",".join(result.cues) or None,
+        "themes": themes_json(result.themes),
+        "scorer_version": result.version,
+    }
+
+
 def apply_sentiment(answer: Answer, result: sentiment.Sentiment) -> None:
-    answer.polarity = round(result.polarity, 4)
-    answer.sentiment = result.label
-    answer.sentiment_language = result.language
-    answer.cues = ",".join(result.cues) or None
-    answer.themes = themes_json(result.themes)
-    answer.scorer_version = result.version
+    for name, value in sentiment_columns(result).items():
+        setattr(answer, name, value)
 
 
 # --- the stored themes -------------------------------------------------------------------

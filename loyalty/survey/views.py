@@ -29,7 +29,7 @@ from ..outreach.invitations import TOKEN_PATTERN, contact_for_unsubscribe, find_
 from ..specs import Question, SurveySpec, surveys
 from .forms import form_class, form_token, form_token_ok
 from .misses import refuse_if_guessing
-from .responses import save_response
+from .responses import save_first, save_response
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -44,10 +44,6 @@ def _not_stored(response: t.Any) -> t.Any:
     """A survey page holds a customer's answers and their link: no cache may keep a copy."""
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _survey_for(invitation: Invitation) -> tuple[SurveySpec, str]:
-    return _survey_and_language(invitation.survey, invitation.contact.language)
 
 
 def _survey_and_language(survey_id: str, contact_language: str) -> tuple[SurveySpec, str]:
@@ -72,6 +68,9 @@ _responses, _answers = Response.__table__, Answer.__table__
 #: opened far more often than answered, and loading ORM objects costs more than the query.
 _LINK_QUERY = (
     sa.select(
+        _invitations.c.id.label("invitation_id"),
+        _invitations.c.contact_id,
+        _contacts.c.account_id,
         _invitations.c.survey,
         _invitations.c.status,
         _invitations.c.expires_at,
@@ -94,18 +93,25 @@ _ANSWERS_QUERY = sa.select(_answers.c.question, _answers.c.text, _answers.c.numb
 )
 
 
-def _open_link(token: str) -> sa.Row | None:
-    """What :func:`find_open` finds, as a row of columns (for pages that store nothing)."""
+#: The same for a save: on PostgreSQL, saves of one link queue on its invitation row, so each
+#: reads the answer stored before it. SQLite writes one at a time: a save that read before
+#: another's commit fails on the unique invitation (or a stale snapshot) and is retried.
+_LINK_QUERY_TO_SAVE = _LINK_QUERY.with_for_update(of=_invitations)
+
+
+def _open_link(token: str, *, to_save: bool = False) -> sa.Row | None:
+    """What :func:`find_open` finds, as a row of columns (locked ``to_save``: PostgreSQL)."""
     if not TOKEN_PATTERN.fullmatch(token):
         return None
-    row = db.session.execute(_LINK_QUERY, {"token_hash": hash_token(token)}).first()
+    query = _LINK_QUERY_TO_SAVE if to_save else _LINK_QUERY
+    row = db.session.execute(query, {"token_hash": hash_token(token)}).first()
     if row is None or not link_is_open(row.status, row.expires_at):
         return None
     return row
 
 
-def _open_link_or_404(token: str) -> sa.Row:
-    row = _open_link(token)
+def _open_link_or_404(token: str, *, to_save: bool = False) -> sa.Row:
+    row = _open_link(token, to_save=to_save)
     if row is None:
         refuse_if_guessing()
         abort(404)
@@ -133,13 +139,6 @@ class _Page:
         has_response = row.response_id is not None
         answered = has_response and bool(row.complete)
         return cls(survey, language, row.expires_at, has_response, answered)
-
-    @classmethod
-    def from_invitation(cls, invitation: Invitation) -> _Page:
-        survey, language = _survey_for(invitation)
-        response = invitation.response
-        answered = response is not None and response.complete
-        return cls(survey, language, invitation.expires_at, response is not None, answered)
 
 
 def _render(
@@ -235,9 +234,8 @@ def _same_for_everyone(q: Question, shown: str | None) -> bool:
     return shown is None or (q.kind == "scale" and shown in {str(n) for n in q.choices})
 
 
-def _form(invitation: Invitation) -> FlaskForm:
-    survey, language = _survey_for(invitation)
-    return form_class(survey, language, current_app.config["COMMENT_MAX_LENGTH"])()
+def _form(page: _Page) -> FlaskForm:
+    return form_class(page.survey, page.language, current_app.config["COMMENT_MAX_LENGTH"])()
 
 
 def _stored_values(row: sa.Row, survey: SurveySpec) -> dict[str, t.Any]:
@@ -277,8 +275,9 @@ def respond(token: str):
 @bp.post("/s/<token>")
 def submit(token: str):
     """Store the answers, or show the form again with what is wrong, in the customer's words."""
-    invitation = get_invitation_or_404(token)
-    survey, language = _survey_for(invitation)
+    row = _open_link_or_404(token)
+    page = _Page.from_row(row)
+    survey, language = page.survey, page.language
     if request.mimetype not in _FORM_TYPES:
         # A browser posts the form encoded; anything else (JSON above all, which WTForms
         # would read too) is refused rather than guessed at.
@@ -300,7 +299,7 @@ def submit(token: str):
             message=ui_text("error_too_large", language),
             back=url_for("survey.respond", token=token),
         ), 413
-    form = _form(invitation)
+    form = _form(page)
     valid = form.validate()
     for name in _undecodable_fields():
         if name in form:
@@ -311,10 +310,9 @@ def submit(token: str):
     if forged or not valid:
         errors = {q.id: form[q.id].errors for q in survey.questions if form[q.id].errors}
         notice = ui_text("error_form_check", language) if forged else ""
-        page = _Page.from_invitation(invitation)
         return _render(token, page, values, errors, status=400 if forged else 422, notice=notice)
     try:
-        _save(token, invitation, survey, values, complete=True)
+        _save(token, row, survey, values, complete=True)
     except DBAPIError as exc:
         if not storage.is_refusal(exc):
             raise
@@ -334,36 +332,39 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 def _save(
     token: str,
-    invitation: Invitation,
+    row: sa.Row,
     survey: SurveySpec,
     values: t.Mapping[str, t.Any],
     *,
     complete: bool,
 ) -> None:
-    """:func:`save_response` and commit, whoever else is saving this link at the moment.
+    """Store the answer and commit, whoever else is saving this link at the moment.
 
-    Two first submits of one link at once (a double tap, a browser's retry, the page's
-    partial save beside the button) both find no response and both insert one; the unique
-    invitation lets one commit and makes the other fail. The loser rolls back and is saved
-    again as an edit of the winner's answer, as if it had come a moment later: the same
-    success for both, one response stored.
+    ``row`` is the link as :func:`_open_link` read it (on PostgreSQL it is read again here,
+    locked, so that a refusal to write gets the customer the page that keeps their answers,
+    and saves of one link queue on it). Two first submits of
+    one link at once (a double tap, a browser's retry, the page's partial save beside the
+    button) both find no response and both insert one; the unique invitation lets one commit
+    and makes the other fail. The loser rolls back and is saved again as an edit of the
+    winner's answer, as if it had come a moment later: the same success for both, one
+    response stored.
     """
-    # PostgreSQL: saves of one link queue on its invitation row, and each reads the answer
-    # stored before it; a deadlock elsewhere is retried. SQLite writes one at a time: a
-    # save that read before another's commit fails on the unique invitation (or on a stale
-    # snapshot) and is retried below, so it needs neither the lock nor the reload.
-    if db.session.get_bind().dialect.name != "sqlite":
-        db.session.execute(
-            sa.select(Invitation.id).where(Invitation.id == invitation.id).with_for_update()
-        )
-        db.session.expire(invitation)
     try:
-        save_response(invitation, survey, values, complete=complete)
+        if db.session.get_bind().dialect.name != "sqlite":
+            row = _open_link_or_404(token, to_save=True)
+        if row.response_id is None:
+            save_first(row, survey, values, complete=complete)
+        else:
+            invitation = db.session.get(Invitation, row.invitation_id)
+            assert invitation is not None  # read a moment ago, locked where rows lock
+            save_response(invitation, survey, values, complete=complete)
         db.session.commit()
     except (IntegrityError, OperationalError) as exc:
         db.session.rollback()
         if storage.is_refusal(exc):  # a full or read-only disk: no retry will do
             raise
+        if db.session.get_bind().dialect.name != "sqlite":
+            _open_link_or_404(token, to_save=True)
         save_response(get_invitation_or_404(token), survey, values, complete=complete)
         db.session.commit()
 
@@ -392,10 +393,10 @@ def save_partial(token: str):
     """Keep the score tapped in the email once a person has had the page in view.
 
     Called by the page's script, with the form's token bound to the link (no cookie)."""
-    invitation = get_invitation_or_404(token)
+    row = _open_link_or_404(token)
     if not form_token_ok(token, request.form.get("csrf_token")):
         abort(400)
-    survey, _ = _survey_for(invitation)
+    survey = _Page.from_row(row).survey
     question = survey.email_question
     raw = request.form.get(question.id, "") if question else ""
     whole = raw.isascii() and raw.isdigit() and len(raw) <= 2
@@ -404,7 +405,7 @@ def save_partial(token: str):
     if int(raw) not in question.choices:
         abort(422)
     try:
-        _save(token, invitation, survey, {question.id: int(raw)}, complete=False)
+        _save(token, row, survey, {question.id: int(raw)}, complete=False)
     except DBAPIError as exc:
         if not storage.is_refusal(exc):
             raise

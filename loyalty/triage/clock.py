@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from .. import metrics
-from ..db import db
+from ..db import db, write_marks
 from ..models import Case, Flag, Response
 from .cases import ACTIVE_STATES
 from .settings import settings
@@ -108,17 +108,28 @@ def _mark_stale(session: Session, flush_context: t.Any, instances: t.Any) -> Non
             if contact_id is not None:
                 contacts.add(contact_id)
     if contacts:
-        theirs = (
-            sa.select(Flag.case_id)
-            .join(Response, Flag.response_id == Response.id)
-            .where(Response.contact_id.in_(contacts), Flag.case_id.is_not(None))
-        )
         # Core, on the flush's own connection: an ORM statement here would flush again.
-        session.connection().execute(
-            sa.update(_CASES)
-            .where(Case.id.in_(theirs), Case.resolved_at.is_not(None))
-            .values(clock_key=None, clock_mark=Case.clock_mark + 1)
-        )
+        _mark_contacts(contacts, session.connection())
+
+
+def on_response_committed(sender: t.Any, *, response: Response, **_: t.Any) -> None:
+    """On ``response_committed``: the first answer to a link is written without the ORM, so
+    no flush saw it; its contact's resolved cases count again (at most seconds later)."""
+    write_marks("clock_contacts", [response.contact_id], _mark_contacts)
+
+
+def _mark_contacts(contacts: t.Iterable[int], connection: t.Any = None) -> None:
+    """The resolved cases of these contacts count again."""
+    theirs = (
+        sa.select(Flag.case_id)
+        .join(Response, Flag.response_id == Response.id)
+        .where(Response.contact_id.in_(sorted(contacts)), Flag.case_id.is_not(None))
+    )
+    (connection or db.session.connection()).execute(
+        sa.update(_CASES)
+        .where(Case.id.in_(theirs), Case.resolved_at.is_not(None))
+        .values(clock_key=None, clock_mark=Case.clock_mark + 1)
+    )
 
 
 def _changed(obj: t.Any, names: t.Iterable[str]) -> bool:

@@ -70,6 +70,8 @@ def _dummy_hash() -> str:
 
 def _idle_timeout() -> t.Any:
     """Sign staff out after ``STAFF_IDLE_MINUTES`` without a request."""
+    if "_user_id" not in session:  # nobody signed in (a customer): no user to load
+        return None
     if not current_user.is_authenticated:
         return None
     now = int(time.time())

@@ -323,18 +323,19 @@ def cancel_reminder(sender: Flask, *, invitation_id: int | None, **_: t.Any) -> 
     reminder's claim reads ``reminder_due_at``, so once this commits no pass can take it)."""
     if invitation_id is None:
         return
-    # Core: the ORM's bulk update costs a submit more than the rest of its writes.
-    db.session.connection().execute(
-        sa.update(_INVITATIONS)
-        .where(_INVITATIONS.c.id == invitation_id, _INVITATIONS.c.reminder_due_at.is_not(None))
-        .values(reminder_due_at=None)
-    )
+    # Core, built once: the ORM's bulk update cost a submit more than its other writes.
+    db.session.connection().execute(_CANCEL_REMINDER, {"b_id": invitation_id})
     loaded = db.session.identity_map.get(identity_key(Invitation, invitation_id))
     if loaded is not None:  # an edit through the ORM: its object learns of it too
         set_committed_value(loaded, "reminder_due_at", None)
 
 
 _INVITATIONS = Invitation.__table__
+_CANCEL_REMINDER = (
+    sa.update(_INVITATIONS)
+    .where(_INVITATIONS.c.id == sa.bindparam("b_id"), _INVITATIONS.c.reminder_due_at.is_not(None))
+    .values(reminder_due_at=None)
+)
 
 
 # --- Running it --------------------------------------------------------------------------

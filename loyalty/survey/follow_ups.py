@@ -68,13 +68,13 @@ def queue_on_save(
 ) -> None:
     """On ``response_saved``: the follow-up row, in the transaction storing the answer."""
     db.session.connection().execute(
-        sa.insert(_FOLLOW_UPS),
+        _QUEUE,
         {"response_id": response_id, "created": created, "saved_at": now, "next_attempt_at": now},
     )
     db.session.info[_QUEUED] = True
 
 
-_FOLLOW_UPS = FollowUp.__table__
+_QUEUE = sa.insert(FollowUp.__table__)  # built once
 
 
 def retry_delay(attempts: int) -> dt.timedelta:

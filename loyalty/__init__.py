@@ -123,7 +123,7 @@ def create_app(test_config: t.Mapping[str, t.Any] | None = None) -> Flask:
     # dispatcher) flags it and opens or joins a case, tells other systems by webhook and
     # marks health and trends out of date, all in one transaction with the outbox row.
     # Blinker promises no order among receivers, so none may depend on another's work.
-    signals.response_saved.connect(dispatch.cancel_reminder, app)
+    signals.response_saved.connect(dispatch.mark_answered, app)
     signals.response_saved.connect(follow_ups.queue_on_save, app)
     signals.response_committed.connect(flagging.flag_on_save, app)
     signals.response_committed.connect(webhooks.queue_response_created, app)

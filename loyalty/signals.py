@@ -16,11 +16,12 @@ response_saved = _events.signal(
     doc="""A response was created or changed, inside the transaction that stores it.
 
     Sent with the app as sender and ``response_id=``, ``invitation_id=`` (None for an
-    imported answer), ``created=`` (first save of this response) and ``now=``: ids, not
-    objects, because the first answer to a link is written without the ORM. Only what must
-    be true the moment the answer is committed listens here (the invitation's reminder is
-    called off, so no dispatcher pass can remind someone who has answered); receivers add to
-    the same session and must not commit. Everything else listens to ``response_committed``.
+    imported answer), ``created=`` (first save of this response), ``complete=`` and
+    ``now=``: ids, not objects, because the first answer to a link is written without the
+    ORM. Only what must be true the moment the answer is committed listens here (the
+    invitation is answered and its reminder called off, so no dispatcher pass can remind
+    someone who has answered); receivers add to the same session and must not commit.
+    Everything else listens to ``response_committed``.
     """,
 )
 

@@ -41,7 +41,7 @@ def test_the_receivers_are_those_of_the_design(app):
 
     # In the answer's transaction only what must hold at its commit; the rest follows.
     assert names(signals.response_saved) == {
-        "loyalty.outreach.dispatch.cancel_reminder",
+        "loyalty.outreach.dispatch.mark_answered",
         "loyalty.survey.follow_ups.queue_on_save",
     }
     assert names(signals.response_committed) == {

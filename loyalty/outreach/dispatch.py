@@ -39,7 +39,7 @@ from sqlalchemy.orm.util import identity_key
 from .. import emails
 from ..db import db, rowcount
 from ..mailer import MailError, Transport
-from ..models import Invitation, utcnow
+from ..models import Invitation, UTCDateTime, utcnow
 from ..signals import dispatch_tick
 from ..specs import surveys
 from . import scheduling, webhooks
@@ -315,26 +315,43 @@ def _fail_interrupted(now: dt.datetime) -> int:
     return count
 
 
-def cancel_reminder(sender: Flask, *, invitation_id: int | None, **_: t.Any) -> None:
-    """On ``response_saved``: an answer (even a tapped score) means no reminder.
+def mark_answered(
+    sender: Flask,
+    *,
+    invitation_id: int | None,
+    complete: bool,
+    now: dt.datetime,
+    **_: t.Any,
+) -> None:
+    """On ``response_saved``: the invitation is answered (when complete), and an answer,
+    even a tapped score, means no reminder.
 
     In the answer's own transaction, not in its follow-up: a dispatcher pass between the
     answer's commit and its follow-up would otherwise remind someone who has answered (the
     reminder's claim reads ``reminder_due_at``, so once this commits no pass can take it)."""
     if invitation_id is None:
         return
-    # Core, built once: the ORM's bulk update cost a submit more than its other writes.
-    db.session.connection().execute(_CANCEL_REMINDER, {"b_id": invitation_id})
+    # One Core statement, built once: the ORM's bulk update cost a submit more than all its
+    # other writes together.
+    statement = _ANSWERED if complete else _ANSWERED_IN_PART
+    db.session.connection().execute(statement, {"b_id": invitation_id, "b_now": now})
     loaded = db.session.identity_map.get(identity_key(Invitation, invitation_id))
-    if loaded is not None:  # an edit through the ORM: its object learns of it too
+    if loaded is not None:  # saved through the ORM: its object learns of it too
         set_committed_value(loaded, "reminder_due_at", None)
+        if complete:
+            set_committed_value(loaded, "answered_at", now)
 
 
 _INVITATIONS = Invitation.__table__
-_CANCEL_REMINDER = (
+_ANSWERED_IN_PART = (
     sa.update(_INVITATIONS)
     .where(_INVITATIONS.c.id == sa.bindparam("b_id"), _INVITATIONS.c.reminder_due_at.is_not(None))
     .values(reminder_due_at=None)
+)
+_ANSWERED = (
+    sa.update(_INVITATIONS)
+    .where(_INVITATIONS.c.id == sa.bindparam("b_id"))
+    .values(reminder_due_at=None, answered_at=sa.bindparam("b_now", type_=UTCDateTime()))
 )
 
 

@@ -80,9 +80,8 @@ def save_response(
         if question.kind != "text" or answer.text != value or outdated:
             for name, column_value in answer_columns(question, value, response.language).items():
                 setattr(answer, name, column_value)
-    invitation.answered_at = now if complete else invitation.answered_at
     db.session.flush()
-    _saved(response.id, invitation.id, created=created, now=now)
+    _saved(response.id, invitation.id, created=created, complete=complete, now=now)
     return response
 
 
@@ -141,20 +140,12 @@ def save_first(
     response_id = connection.execute(_INSERT_RESPONSE, columns).inserted_primary_key[0]
     if answers:
         connection.execute(_INSERT_ANSWER, [{**a, "response_id": response_id} for a in answers])
-    if complete:
-        connection.execute(_ANSWERED, {"b_id": link.invitation_id, "b_at": now})
-    _saved(response_id, link.invitation_id, created=True, now=now)
+    _saved(response_id, link.invitation_id, created=True, complete=complete, now=now)
     return response_id
 
 
-_invitations = Invitation.__table__
 # Built once: building a statement costs about as much as running it.
 _INSERT_RESPONSE, _INSERT_ANSWER = sa.insert(_responses), sa.insert(_answers)
-_ANSWERED = (
-    sa.update(_invitations)
-    .where(_invitations.c.id == sa.bindparam("b_id"))
-    .values(answered_at=sa.bindparam("b_at"))
-)
 #: every column of an answer row, so that the rows of one INSERT have the same keys
 _NO_ANSWER: dict[str, t.Any] = {
     "number": None,
@@ -176,10 +167,17 @@ def answer_columns(question: specs.Question, value: t.Any, language: str | None)
     return {"text": value, **sentiment_columns(score_comment(value, language))}
 
 
-def _saved(response_id: int, invitation_id: int | None, *, created: bool, now: dt.datetime) -> None:
+def _saved(
+    response_id: int, invitation_id: int | None, *, created: bool, complete: bool, now: dt.datetime
+) -> None:
     app = t.cast("LocalProxy[Flask]", current_app)._get_current_object()
     response_saved.send(
-        app, response_id=response_id, invitation_id=invitation_id, created=created, now=now
+        app,
+        response_id=response_id,
+        invitation_id=invitation_id,
+        created=created,
+        complete=complete,
+        now=now,
     )
 
 

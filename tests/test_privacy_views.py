@@ -127,3 +127,22 @@ def test_pending_import_uploads_are_exported_and_erased(client, auth, person):  
         sa.select(ImportUpload)))  # fmt: skip
     # The admin's confirmation button, still on their screen, imports nothing now.
     assert confirm(client, her_upload).status_code == 404
+
+
+def test_someone_only_in_a_pending_upload_is_pointed_at_it(client, auth):
+    """Not a contact yet, but in a file waiting at /admin/imports: the request says where
+    they are rather than that nothing is held."""
+    from test_admin_uploads import upload
+
+    auth.login("admin")
+    reply = _post(client, "/admin/privacy/export", email="new.person@example.com")
+    assert reply.status_code == 400 and "uploaded import" not in reply.text
+    named = b"external_ref,name,segment\nF2,Sales: New.Person@example.com,b2b\n"
+    assert upload(client, named, kind="accounts", filename="named.csv").status_code == 200
+    for path in ("/admin/privacy/export", "/admin/privacy/erase"):
+        reply = _post(
+            client, path, email="new.person@example.com", confirm="new.person@example.com"
+        )
+        assert reply.status_code == 400
+        assert "No contact has the address new.person@example.com, but 1 uploaded" in reply.text
+        assert "(named.csv)" in reply.text and "/admin/imports" in reply.text

@@ -46,7 +46,7 @@ from ..models import (
     utcnow,
 )
 from ..survey.responses import parse_themes
-from .uploads import erase_uploads, export_uploads
+from .uploads import erase_uploads, export_uploads, uploads_about
 
 #: a name shorter than this is too common a string to erase wherever it appears in free text
 MIN_NAME_TO_FIND = 5
@@ -64,6 +64,14 @@ def find_person(email: str) -> Contact:
         raise PrivacyError(f"email: {exc}") from exc
     contact = find_contact(address)
     if contact is None:
+        pending = uploads_about(address)
+        if pending:  # not a contact yet, but an admin's upload holds them
+            names = ", ".join(u.filename for u in pending)
+            raise PrivacyError(
+                f"No contact has the address {address}, but {len(pending)} uploaded import "
+                f"file(s) waiting for confirmation hold it ({names}): discard them at "
+                "/admin/imports, or import them first and then serve the request."
+            )
         raise PrivacyError(f"No contact has the address {address}.")
     if contact.erased_at is not None:
         raise PrivacyError(

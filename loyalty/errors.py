@@ -87,7 +87,25 @@ def _storage_refused(exc: DBAPIError) -> t.Any:
             "the database cannot store anything now; try again in a moment",
             **storage.retry_after(),
         )
+    if request.blueprint == "survey" and request.method == "POST":
+        return _try_again_form()
     return _page(503, "error_storage_page", storage.retry_after())
+
+
+def _try_again_form() -> t.Any:
+    """A customer's answer that met a database it cannot even read: the friendly page, with
+    everything they posted (the form's CSRF token too) in hidden fields and a "Try again"
+    button that sends it to the same address, so nothing they typed is lost. No JavaScript:
+    a plain form re-posts it. Jinja escapes every name and value."""
+    language = best_language(request.accept_languages)
+    try:
+        fields = list(request.form.items(multi=True))
+    except HTTPException:  # a body too large to read still gets the friendly page
+        fields = []
+    html = render_template(
+        "survey/try_again.html", language=language, fields=fields, action=request.path
+    )
+    return html, 503, storage.retry_after()
 
 
 def _expired_form(exc: CSRFError) -> t.Any:

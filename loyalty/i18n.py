@@ -100,6 +100,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "da": "Vi kan ikke gemme noget lige nu. Prøv igen om et øjeblik.",
         "en": "We cannot store anything right now. Please try again in a moment.",
     },
+    "try_again_kept": {
+        "da": "Vi har ikke gemt dit svar endnu, men vi har husket det, du skrev. Tryk på "
+        "knappen for at sende det igen.",
+        "en": "Your answer is not saved yet, but what you typed is kept. Press the button to "
+        "send it again.",
+    },
+    "try_again": {"da": "Prøv igen", "en": "Try again"},
     "storage_trouble": {
         "da": "Databasen er i problemer: den afviser at gemme (fuld eller skrivebeskyttet disk, "
         "eller en server, der afviser skrivninger). Kunders svar kan ikke gemmes, før det er "

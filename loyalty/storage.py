@@ -33,6 +33,9 @@ RETRY_AFTER = 30
 #: SQLite's and PostgreSQL's ways of saying the storage refuses writes
 _SQLITE_WORDS = ("readonly", "read-only", "disk is full", "disk i/o error", "unable to open")
 _PG_STATES = {"25006", "53100", "53200", "53300", "57P01", "57P02", "57P03", "08006", "08001"}
+#: psycopg's words when the server cannot be reached or turns a new connection away: it
+#: raises these before any server answer, so they carry no SQLSTATE.
+_PG_WORDS = ("connection failed", "server closed the connection", "connection is lost")
 _MIN_FREE_BYTES = 1 << 20
 
 _state = {"refused_at": 0.0, "checked_at": 0.0, "checked": False}
@@ -48,7 +51,8 @@ def is_refusal(exc: BaseException) -> bool:
     if state in _PG_STATES:
         return True
     message = str(exc.orig).lower()
-    return isinstance(exc, OperationalError) and any(word in message for word in _SQLITE_WORDS)
+    words = _SQLITE_WORDS + (_PG_WORDS if state is None else ())
+    return isinstance(exc, OperationalError) and any(word in message for word in words)
 
 
 def note_refusal() -> None:

@@ -28,6 +28,10 @@ def receiver():
     server.stop()
 
 
+#: what the confirmation page of a revoke or a remove sends (``loyalty/admin/confirm.py``)
+CONFIRMED = {"confirmed": "yes"}
+
+
 def _post(client, path: str, data: dict | list | None = None):
     """A form POST with the session's CSRF token (a list of pairs for repeated fields)."""
     pairs = list(data.items()) if isinstance(data, dict) else list(data or [])
@@ -53,12 +57,14 @@ def _deliveries() -> list[WebhookDelivery]:
 ROUTES = [
     ("GET", "/admin/keys", None, 200),
     ("POST", "/admin/keys", {"name": "webshop"}, 200),
-    ("POST", "/admin/keys/{key}/revoke", {}, 303),
+    ("GET", "/admin/keys/{key}/revoke", None, 200),
+    ("POST", "/admin/keys/{key}/revoke", {"confirmed": "yes"}, 303),
     ("GET", "/admin/webhooks", None, 200),
     ("POST", "/admin/webhooks", {"url": "https://crm.example.com/h", "events": "account.warning"},
      200),
     ("POST", "/admin/webhooks/{webhook}/test", {}, 303),
-    ("POST", "/admin/webhooks/{webhook}/remove", {}, 303),
+    ("GET", "/admin/webhooks/{webhook}/remove", None, 200),
+    ("POST", "/admin/webhooks/{webhook}/remove", {"confirmed": "yes"}, 303),
     ("POST", "/admin/webhooks/deliveries/{delivery}/retry", {}, 303),
 ]  # fmt: skip
 
@@ -131,13 +137,15 @@ def test_a_key_is_shown_once_used_against_the_api_and_revoked(client, auth):
     assert row.last_used_at is not None and row.name == "webshop"
     assert "never" not in client.get("/admin/keys").get_data(as_text=True)
 
-    revoked = _post(client, f"/admin/keys/{row.id}/revoke")
+    revoked = _post(client, f"/admin/keys/{row.id}/revoke", CONFIRMED)
     assert revoked.status_code == 303 and revoked.headers["Location"].endswith(f"#key-{row.id}")
     page = client.get("/admin/keys").get_data(as_text=True)
     assert f"Key {row.id} (webshop) is revoked" in page and "Revoke key" not in page
     refused = client.get("/api/v1/metrics/nps", headers=bearer)
     assert refused.status_code == 401 and "revoked" in refused.get_json()["error"]
-    assert _post(client, f"/admin/keys/{row.id}/revoke").status_code == 303  # stays revoked
+    assert (
+        _post(client, f"/admin/keys/{row.id}/revoke", CONFIRMED).status_code == 303
+    )  # stays revoked
 
     (created,) = events("api_key.create")
     (revoke,) = events("api_key.revoke")  # the second revoke changed nothing
@@ -154,8 +162,8 @@ def test_a_key_is_shown_once_used_against_the_api_and_revoked(client, auth):
         ("/admin/keys", {"name": "two\nlines"}, 400, "on one line"),
         ("/admin/keys", {"name": "x" * 101}, 400, "1 to 100 characters"),
         ("/admin/keys", {}, 400, "The key was not made"),
-        ("/admin/keys/999/revoke", {}, 404, "There is no API key 999."),
-        ("/admin/keys/99999999999999999999/revoke", {}, 404, "There is no API key"),
+        ("/admin/keys/999/revoke", CONFIRMED, 404, "There is no API key 999."),
+        ("/admin/keys/99999999999999999999/revoke", CONFIRMED, 404, "There is no API key"),
         ("/admin/webhooks", {"url": "ftp://example.com/x", "events": "response.created"}, 400,
          "The webhook was not added: url: must be an http:// or https:// URL"),
         ("/admin/webhooks", {"url": "not a url", "events": "response.created"}, 400, "url:"),
@@ -165,7 +173,7 @@ def test_a_key_is_shown_once_used_against_the_api_and_revoked(client, auth):
         ("/admin/webhooks", {"url": "https://x.example/h"}, 400, "events: must be some of"),
         ("/admin/webhooks", {"url": "https://x.example/h", "events": "nope"}, 400, "events:"),
         ("/admin/webhooks", {}, 400, "url:"),
-        ("/admin/webhooks/999/remove", {}, 404, "There is no webhook 999."),
+        ("/admin/webhooks/999/remove", CONFIRMED, 404, "There is no webhook 999."),
         ("/admin/webhooks/999/test", {}, 404, "There is no webhook 999."),
         ("/admin/webhooks/99999999999999999999/test", {}, 404, "There is no webhook"),
         ("/admin/webhooks/deliveries/999/retry", {}, 404, "There is no webhook delivery 999."),
@@ -298,7 +306,7 @@ def test_a_removed_webhook_gets_nothing_more(client, auth, receiver):
     db.session.add(failed)
     db.session.commit()
     auth.login("admin")
-    removed = _post(client, f"/admin/webhooks/{webhook.id}/remove")
+    removed = _post(client, f"/admin/webhooks/{webhook.id}/remove", CONFIRMED)
     assert removed.status_code == 303
     page = client.get("/admin/webhooks").get_data(as_text=True)
     assert f"Webhook {webhook.id} is off" in page and "Send a test event" not in page
@@ -307,7 +315,7 @@ def test_a_removed_webhook_gets_nothing_more(client, auth, receiver):
     assert test.status_code == 409 and "is removed" in test.get_data(as_text=True)
     retry = _post(client, f"/admin/webhooks/deliveries/{failed.id}/retry")
     assert retry.status_code == 409 and receiver.requests == []
-    assert _post(client, f"/admin/webhooks/{webhook.id}/remove").status_code == 303
+    assert _post(client, f"/admin/webhooks/{webhook.id}/remove", CONFIRMED).status_code == 303
     (remove,) = events("webhook.remove")  # removing it again changed nothing
     assert remove.target == f"webhook:{webhook.id}" and remove.actor == "admin@example.com"
 
@@ -362,6 +370,57 @@ def test_a_post_without_the_csrf_token_changes_nothing(client, auth, receiver, p
     auth.login("admin")
     before = len(events())
     path = path.format(key=1, webhook=webhook.id, delivery=1)
-    reply = client.post(path, data={"name": "webshop", "url": receiver.url})
+    reply = client.post(path, data={"name": "webshop", "url": receiver.url, **CONFIRMED})
     assert reply.status_code == 400 and len(events()) == before and receiver.requests == []
     assert db.session.scalar(sa.select(sa.func.count()).select_from(ApiKey)) == 0
+
+
+# --- destructive actions ask first -----------------------------------------------------------
+
+
+def test_revoking_a_key_and_removing_a_webhook_ask_first(client, auth, receiver):
+    """The list's button opens a page that says what will happen (a GET: nothing changes);
+    its Confirm posts; Cancel goes back. A POST that skipped the question is a 400 that
+    says so, and changes nothing."""
+    api_key = ApiKey(name="ci-<bot>", prefix="loy_cicicici", key_hash="0" * 64)
+    webhook = add_webhook(receiver.url)
+    db.session.add(api_key)
+    db.session.commit()
+    auth.login("admin")
+    listed = client.get("/admin/keys").get_data(as_text=True)
+    assert f'action="/admin/keys/{api_key.id}/revoke"' in listed and 'method="get"' in listed
+
+    asked = client.get(f"/admin/keys/{api_key.id}/revoke")
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and asked.headers["Cache-Control"] == "no-store"
+    assert "Revoke key \u2018ci-&lt;bot&gt;\u2019?" in page and "<bot>" not in page
+    assert "Programs using it" in page and "will get 401 at once" in page
+    assert f'<form method="post" action="/admin/keys/{api_key.id}/revoke">' in page
+    assert 'name="confirmed" value="yes"' in page and 'name="csrf_token"' in page
+    assert f'href="/admin/keys#key-{api_key.id}"' in page and ">Cancel</a>" in page
+
+    skipped = _post(client, f"/admin/keys/{api_key.id}/revoke")
+    assert skipped.status_code == 400
+    assert "Nothing was changed: revoking a key must be confirmed first" in skipped.text
+    asked = client.get(f"/admin/webhooks/{webhook.id}/remove")
+    assert asked.status_code == 200 and f"Remove webhook {webhook.id}" in asked.text
+    assert "Nothing more is sent to it" in asked.text
+    skipped = _post(client, f"/admin/webhooks/{webhook.id}/remove", {"confirmed": "no"})
+    assert skipped.status_code == 400 and "removing a webhook must be confirmed" in skipped.text
+    db.session.expire_all()
+    assert db.session.get(ApiKey, api_key.id).revoked_at is None
+    assert db.session.get(Webhook, webhook.id).active
+    assert events("api_key.revoke") == events("webhook.remove") == []
+
+    assert _post(client, f"/admin/keys/{api_key.id}/revoke", CONFIRMED).status_code == 303
+    assert _post(client, f"/admin/webhooks/{webhook.id}/remove", CONFIRMED).status_code == 303
+    db.session.expire_all()
+    assert db.session.get(ApiKey, api_key.id).revoked_at is not None
+    assert not db.session.get(Webhook, webhook.id).active
+    # Asked again once done: back to the list, which says so.
+    again = client.get(f"/admin/keys/{api_key.id}/revoke")
+    assert again.status_code == 303 and again.headers["Location"].endswith(f"#key-{api_key.id}")
+    assert "is revoked already" in client.get("/admin/keys").text
+    assert client.get(f"/admin/webhooks/{webhook.id}/remove").status_code == 303
+    assert client.get("/admin/keys/999/revoke").status_code == 404
+    assert client.get("/admin/webhooks/99999999999999/remove").status_code == 404

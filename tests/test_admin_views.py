@@ -117,22 +117,22 @@ def test_roles_deactivation_and_the_last_admin(client, auth):
     me = user("admin@example.com")
     demoted = post(client, f"/admin/users/{me.id}/role", role="support")
     assert demoted.status_code == 409 and "last active admin" in demoted.get_data(True)
-    gone = post(client, f"/admin/users/{me.id}/deactivate")
+    gone = post(client, f"/admin/users/{me.id}/deactivate", confirmed="yes")
     assert gone.status_code == 409 and user("admin@example.com").active
 
     other = staff.create_user("second@example.com", "support", "correct horse battery")
     db.session.commit()
     assert post(client, f"/admin/users/{other.id}/role", role="admin").status_code == 303
     assert user("second@example.com").role == "admin"
-    assert post(client, f"/admin/users/{other.id}/deactivate").status_code == 303
+    assert post(client, f"/admin/users/{other.id}/deactivate", confirmed="yes").status_code == 303
     assert not user("second@example.com").active
     assert sign_in(client, "second@example.com", "correct horse battery").status_code == 401
     assert post(client, f"/admin/users/{other.id}/reactivate").status_code == 303
     assert user("second@example.com").active
     bad = post(client, f"/admin/users/{other.id}/role", role="owner")
     assert bad.status_code == 400
-    assert post(client, "/admin/users/999999/deactivate").status_code == 404
-    assert post(client, "/admin/users/99999999999/reset").status_code == 404
+    assert post(client, "/admin/users/999999/deactivate", confirmed="yes").status_code == 404
+    assert post(client, "/admin/users/99999999999/reset", confirmed="yes").status_code == 404
     actions = db.session.scalars(sa.select(AuditEvent.action)).all()
     assert {"user.role", "user.deactivate", "user.reactivate"} <= set(actions)
 
@@ -153,7 +153,12 @@ def test_a_deactivated_users_session_ends_at_once(app, client, auth):
     assert other_client.get("/triage").status_code == 200
     forget_who_asked_last()
     auth.login("admin")
-    assert post(client, f"/admin/users/{user('lead@example.com').id}/deactivate").status_code == 303
+    assert (
+        post(
+            client, f"/admin/users/{user('lead@example.com').id}/deactivate", confirmed="yes"
+        ).status_code
+        == 303
+    )
     forget_who_asked_last()
     assert other_client.get("/triage").status_code == 302
 
@@ -163,7 +168,12 @@ def test_a_reset_stops_the_old_password_and_mails_a_new_link(app, client, auth, 
     staff.create_user("lead@example.com", "support", "correct horse battery")
     db.session.commit()
     auth.login("admin")
-    assert post(client, f"/admin/users/{user('lead@example.com').id}/reset").status_code == 303
+    assert (
+        post(
+            client, f"/admin/users/{user('lead@example.com').id}/reset", confirmed="yes"
+        ).status_code
+        == 303
+    )
     [message] = smtp_server.messages
     assert "reset your password" in message.get_body(("plain",)).get_content()
     fresh = app.test_client()
@@ -208,9 +218,11 @@ ROUTES = [
     ("GET", "/admin/users", None, 200),
     ("POST", "/admin/users", {"email": "walk@example.com", "role": "support"}, 303),
     ("POST", "/admin/users/{user}/role", {"role": "executive"}, 303),
-    ("POST", "/admin/users/{user}/deactivate", {}, 303),
+    ("GET", "/admin/users/{user}/deactivate", None, 200),
+    ("POST", "/admin/users/{user}/deactivate", {"confirmed": "yes"}, 303),
     ("POST", "/admin/users/{user}/reactivate", {}, 303),
-    ("POST", "/admin/users/{user}/reset", {}, 303),
+    ("GET", "/admin/users/{user}/reset", None, 200),
+    ("POST", "/admin/users/{user}/reset", {"confirmed": "yes"}, 303),
     ("GET", "/admin/surveys", None, 200),
     ("GET", "/admin/surveys/post-sale/en", None, 200),
     ("GET", "/admin/imports", None, 200),
@@ -297,3 +309,43 @@ def test_no_admin_form_answers_junk_with_a_server_error(app, client, auth):
             assert "/login" not in reply.headers.get("Location", ""), path  # still signed in
             db.session.rollback()
     assert len(posts) >= 15
+
+
+def test_deactivating_and_resetting_ask_first(app, client, auth, smtp_server):
+    """Each opens a page that says what will happen (nothing changes on the GET); a POST
+    that skipped it is a 400 that says so, and changes nothing."""
+    app.config["MAIL_URL"] = smtp_server.url
+    lead = staff.create_user("lead@example.com", "support", "correct horse battery")
+    db.session.commit()
+    auth.login("admin")
+    listed = client.get("/admin/users").get_data(as_text=True)
+    assert f'<form method="get" action="/admin/users/{lead.id}/deactivate"' in listed
+    assert f'<form method="get" action="/admin/users/{lead.id}/reset"' in listed
+
+    asked = client.get(f"/admin/users/{lead.id}/deactivate")
+    assert asked.status_code == 200 and "Deactivate lead@example.com?" in asked.text
+    assert "can no longer sign in" in asked.text and "every session" in asked.text
+    assert f'<form method="post" action="/admin/users/{lead.id}/deactivate">' in asked.text
+    assert 'name="confirmed" value="yes"' in asked.text
+    assert f'href="/admin/users#user-{lead.id}"' in asked.text
+    asked = client.get(f"/admin/users/{lead.id}/reset")
+    assert asked.status_code == 200 and "Reset the password of lead@example.com?" in asked.text
+    assert "stops working at once" in asked.text and "72 hours" in asked.text
+
+    before = user("lead@example.com").password_hash
+    for path, what in (("deactivate", "deactivating a user"), ("reset", "resetting a password")):
+        skipped = post(client, f"/admin/users/{lead.id}/{path}")
+        assert skipped.status_code == 400
+        assert f"Nothing was changed: {what} must be confirmed first" in skipped.text
+    after = user("lead@example.com")
+    assert after.active and after.password_hash == before and smtp_server.messages == []
+
+    assert post(client, f"/admin/users/{lead.id}/reset", confirmed="yes").status_code == 303
+    assert len(smtp_server.messages) == 1
+    assert post(client, f"/admin/users/{lead.id}/deactivate", confirmed="yes").status_code == 303
+    assert not user("lead@example.com").active
+    done = client.get(f"/admin/users/{lead.id}/deactivate")
+    assert done.status_code == 303 and "is deactivated already" in client.get("/admin/users").text
+    assert client.get(f"/admin/users/{lead.id}/reset").status_code == 409  # reactivate first
+    assert client.get("/admin/users/999999/deactivate").status_code == 404
+    assert client.get("/admin/users/99999999999/reset").status_code == 404

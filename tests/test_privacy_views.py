@@ -74,3 +74,75 @@ def test_an_admin_exports_then_erases(client, auth, person):  # noqa: F811
     ]  # fmt: skip
     again = _post(client, "/admin/privacy/erase", email=EMAIL, confirm=EMAIL)
     assert again.status_code == 400 and "was erased" in again.text
+
+
+def test_pending_import_uploads_are_exported_and_erased(client, auth, person):  # noqa: F811
+    """An admin uploaded two CSV files at /admin/imports and has not confirmed them: one
+    names her (her address in another case), one does not. Her export lists the first with
+    the rows that mention her; her erasure deletes it, says so, and leaves the other."""
+    from test_admin_uploads import confirm, pending_token, upload
+
+    from loyalty.models import ImportUpload
+
+    auth.login("admin")
+    accounts = b"external_ref,name,segment\nF1,Fjord A/S,b2b\n"
+    preview = upload(client, accounts, kind="accounts", filename="accounts.csv")
+    assert confirm(client, pending_token(preview.text)).status_code in (200, 303)
+    hers = (
+        "email;name;language;account_ref\n"
+        "ole@example.com;Ole Olsen;da;F1\n"
+        f"{EMAIL.upper()};{NAME};da;F1\n"
+    ).encode()
+    uploaded = upload(client, hers, filename="fjord-contacts.csv")
+    assert uploaded.status_code == 200
+    her_upload = pending_token(uploaded.text)
+    others = b"email,name,language,account_ref\nida@example.com,Ida Holm,da,F1\n"
+    assert upload(client, others, filename="ida.csv").status_code == 200
+
+    download = _post(client, "/admin/privacy/export", email=EMAIL)
+    document = json.loads(download.get_data())
+    (pending,) = document["pending_import_uploads"]
+    assert pending["file"] == "fjord-contacts.csv" and pending["kind"] == "contacts"
+    assert pending["uploaded_by"] == "admin@example.com" and pending["uploaded_at"]
+    assert pending["rows"] == [
+        {
+            "line": 3,
+            "cells": {
+                "email": EMAIL.upper(),
+                "name": NAME,
+                "language": "da",
+                "account_ref": "F1",
+            },
+        }
+    ]
+    assert "ole@example.com" not in json.dumps(document)
+    assert "In 1 uploaded import files waiting for confirmation." in document["summary"]
+
+    done = _post(client, "/admin/privacy/erase", email=EMAIL, confirm=EMAIL)
+    assert done.status_code == 200 and "pending import uploads: 1" in done.text
+    db.session.expire_all()
+    left = db.session.scalars(sa.select(ImportUpload.filename).order_by(ImportUpload.id)).all()
+    assert left == ["ida.csv"]
+    assert all(EMAIL not in bytes(u.data).decode().lower() for u in db.session.scalars(
+        sa.select(ImportUpload)))  # fmt: skip
+    # The admin's confirmation button, still on their screen, imports nothing now.
+    assert confirm(client, her_upload).status_code == 404
+
+
+def test_someone_only_in_a_pending_upload_is_pointed_at_it(client, auth):
+    """Not a contact yet, but in a file waiting at /admin/imports: the request says where
+    they are rather than that nothing is held."""
+    from test_admin_uploads import upload
+
+    auth.login("admin")
+    reply = _post(client, "/admin/privacy/export", email="new.person@example.com")
+    assert reply.status_code == 400 and "uploaded import" not in reply.text
+    named = b"external_ref,name,segment\nF2,Sales: New.Person@example.com,b2b\n"
+    assert upload(client, named, kind="accounts", filename="named.csv").status_code == 200
+    for path in ("/admin/privacy/export", "/admin/privacy/erase"):
+        reply = _post(
+            client, path, email="new.person@example.com", confirm="new.person@example.com"
+        )
+        assert reply.status_code == 400
+        assert "No contact has the address new.person@example.com, but 1 uploaded" in reply.text
+        assert "(named.csv)" in reply.text and "/admin/imports" in reply.text

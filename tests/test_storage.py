@@ -9,11 +9,13 @@ import errno
 import os
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from conftest import PG_URL, StaffAuth, _config
+from werkzeug.datastructures import MultiDict
 
 from loyalty import create_app, storage
 from loyalty.db import db
@@ -213,3 +215,135 @@ def test_a_database_error_that_is_not_a_refusal_is_still_a_500(app):
         conn.execute(sa.text("SELECT * FROM no_such_table"))
     assert not storage.is_refusal(caught.value)
     assert not storage.in_trouble()
+
+
+class _HiddenFields(HTMLParser):
+    """The hidden inputs of the page's forms, as a browser would send them (unescaped)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, str]] = []
+        self.actions: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        named = dict(attrs)
+        if tag == "form":
+            self.actions.append(named.get("action") or "")
+        if tag == "input" and named.get("type") == "hidden":
+            self.fields.append((named.get("name") or "", named.get("value") or ""))
+
+
+def test_an_answer_that_meets_an_unreadable_database_keeps_what_was_typed(small_disk):
+    """The whole disk read-only, so SQLite cannot even open its write-ahead log: the answer
+    cannot be looked at, let alone stored. The customer's page says so in their language
+    and carries everything they sent back in hidden fields; "Try again" once the disk is
+    back stores the answer once."""
+    from loyalty.survey.forms import form_token
+
+    app, mount = small_disk
+    token = make_link()
+    client = app.test_client()
+    assert client.get(f"/s/{token}").status_code == 200
+    typed = "It was <b>late</b> & \"nobody\" answered 'my' mails. Æv."
+    sent = [
+        ("csrf_token", form_token(token)),
+        ("nps", "3"),
+        ("csat", "2"),
+        ("ces", "2"),
+        ("reason", typed),
+    ]
+    db.session.remove()
+    db.engine.dispose()
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    try:
+        reply = client.post(
+            f"/s/{token}", data=MultiDict(sent), headers={"Accept-Language": "en-GB,en;q=0.8"}
+        )
+        assert reply.status_code == 503
+        assert reply.headers["Retry-After"] == str(storage.RETRY_AFTER)
+        html = reply.get_data(as_text=True)
+        assert "Please try again in a moment" in html
+        assert "Try again</button>" in html
+        assert "<b>late</b>" not in html  # escaped, never markup
+        assert "<script" not in html  # no JavaScript needed
+        page = _HiddenFields()
+        page.feed(html)
+        assert page.actions == [f"/s/{token}"]
+        assert page.fields == sent  # every pair, exactly as typed, in order
+
+        danish = client.post(f"/s/{token}", data=MultiDict(sent))  # no Accept-Language
+        assert danish.status_code == 503
+        assert "Prøv igen</button>" in danish.get_data(as_text=True)
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+        subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+
+    storage.forget()
+    again = client.post(page.actions[0], data=MultiDict(page.fields))  # the button
+    assert again.status_code == 303
+    assert stored() == (1, 1, 1, 1)
+    comment = db.session.scalar(sa.select(Answer.text).where(Answer.text.is_not(None)))
+    assert comment == typed
+
+
+def test_only_the_survey_posts_carry_the_fields_back(small_disk):
+    """A staff form (the sign-in) that meets the unreadable database gets the plain page:
+    a password is never echoed into a page."""
+    app, mount = small_disk
+    client = app.test_client()
+    from conftest import csrf_from
+
+    csrf = csrf_from(client.get("/login").get_data(as_text=True))
+    db.session.remove()
+    db.engine.dispose()
+    subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+    try:
+        reply = client.post(
+            "/login",
+            data={"email": "a@example.com", "password": "secret-words", "csrf_token": csrf},
+        )
+        assert reply.status_code == 503
+        html = reply.get_data(as_text=True)
+        assert "secret-words" not in html and 'type="hidden"' not in html
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+        subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL only")
+def test_postgresql_turning_every_connection_away_keeps_what_was_typed(app, client):
+    """PostgreSQL accepts no connection to the database at all (its connection limit 0, as
+    when it is full of connections): the survey's answer cannot even be looked up. The
+    customer's page keeps what they typed; "Try again" afterwards stores it once."""
+    from loyalty.survey.forms import form_token
+
+    token = make_link()
+    assert client.get(f"/s/{token}").status_code == 200
+    typed = 'Det var <b>sent</b> & "ingen" svarede. Æv.'
+    sent = [("csrf_token", form_token(token)), ("nps", "3"), ("csat", "2"), ("ces", "2")]
+    sent.append(("reason", typed))
+    name = sa.engine.make_url(PG_URL).database
+    admin = sa.create_engine(PG_URL.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    db.session.remove()
+    db.engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" CONNECTION LIMIT 0'))
+    try:
+        reply = client.post(f"/s/{token}", data=MultiDict(sent))
+        assert reply.status_code == 503 and reply.headers["Retry-After"]
+        html = reply.get_data(as_text=True)
+        assert "Prøv igen om et øjeblik" in html and "<b>sent</b>" not in html
+        page = _HiddenFields()
+        page.feed(html)
+        assert page.fields == sent
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" CONNECTION LIMIT -1'))
+        admin.dispose()
+    storage.forget()
+    assert client.post(page.actions[0], data=MultiDict(page.fields)).status_code == 303
+    assert stored() == (1, 1, 1, 1)

@@ -16,8 +16,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from ..api import keys
 from ..auth import role_required
 from ..db import db
-from ..models import ADMIN_ROLES, WebhookDelivery
+from ..models import ADMIN_ROLES, ApiKey, Webhook, WebhookDelivery
 from ..outreach import webhooks
+from . import confirm
 
 bp = Blueprint("admin_integrations", __name__, url_prefix="/admin")
 #: ids beyond PostgreSQL's integer are no row's: a 404, never a database error
@@ -63,12 +64,36 @@ def key_create():
     return _keys_page(new_key=clear, new_key_row=api_key)
 
 
+@bp.get("/keys/<int:key_id>/revoke")
+@role_required(*ADMIN_ROLES)
+def key_revoke_confirm(key_id: int):
+    """Ask before revoking: programs using the key are refused at once, for good."""
+    api_key = db.session.get(ApiKey, key_id) if key_id <= MAX_ID else None
+    if api_key is None:
+        return _keys_page(404, message=f"There is no API key {key_id}.")
+    if api_key.revoked_at is not None:
+        flash(f"Key {api_key.id} ({api_key.name}) is revoked already.", "success")
+        return redirect(url_for(".key_list") + f"#key-{api_key.id}", code=303)
+    return confirm.page(
+        title=f"Revoke key \u2018{api_key.name}\u2019?",
+        consequence=f"Programs using it (key {api_key.id}, {api_key.prefix}\u2026) will get 401 "
+        "at once. A revoked key cannot be brought back; a program needs a new key.",
+        action=url_for(".key_revoke", key_id=api_key.id),
+        cancel=url_for(".key_list") + f"#key-{api_key.id}",
+        button="Revoke the key",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 @bp.post("/keys/<int:key_id>/revoke")
 @role_required(*ADMIN_ROLES)
 def key_revoke(key_id: int):
-    api_key = keys.revoke_key(str(key_id)) if key_id <= MAX_ID else None
-    if api_key is None:
+    exists = key_id <= MAX_ID and db.session.get(ApiKey, key_id) is not None
+    if not exists:
         return _keys_page(404, message=f"There is no API key {key_id}.")
+    if not confirm.confirmed():
+        return _keys_page(400, message=confirm.refusal("revoking a key"))
+    api_key = t.cast(ApiKey, keys.revoke_key(str(key_id)))  # found just now, in this transaction
     db.session.commit()
     flash(f"Key {api_key.id} ({api_key.name}) is revoked: requests with it get 401.", "success")
     return redirect(url_for(".key_list") + f"#key-{api_key.id}", code=303)
@@ -114,12 +139,37 @@ def webhook_add():
     return _webhooks_page(new_webhook=webhook)
 
 
+@bp.get("/webhooks/<int:webhook_id>/remove")
+@role_required(*ADMIN_ROLES)
+def webhook_remove_confirm(webhook_id: int):
+    """Ask before switching a webhook off: its receiver hears nothing more."""
+    webhook = db.session.get(Webhook, webhook_id) if webhook_id <= MAX_ID else None
+    if webhook is None:
+        return _webhooks_page(404, message=f"There is no webhook {webhook_id}.")
+    if not webhook.active:
+        flash(f"Webhook {webhook.id} is off already.", "success")
+        return redirect(url_for(".webhook_list") + f"#webhook-{webhook.id}", code=303)
+    return confirm.page(
+        title=f"Remove webhook {webhook.id} ({webhook.url})?",
+        consequence="Nothing more is sent to it from now on, and its deliveries still "
+        "waiting fail. It cannot be switched on again here: add the URL anew (with a new "
+        "secret) to send to it again.",
+        action=url_for(".webhook_remove", webhook_id=webhook.id),
+        cancel=url_for(".webhook_list") + f"#webhook-{webhook.id}",
+        button="Remove the webhook",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 @bp.post("/webhooks/<int:webhook_id>/remove")
 @role_required(*ADMIN_ROLES)
 def webhook_remove(webhook_id: int):
-    webhook = webhooks.remove_webhook(webhook_id) if webhook_id <= MAX_ID else None
-    if webhook is None:
+    exists = webhook_id <= MAX_ID and db.session.get(Webhook, webhook_id) is not None
+    if not exists:
         return _webhooks_page(404, message=f"There is no webhook {webhook_id}.")
+    if not confirm.confirmed():
+        return _webhooks_page(400, message=confirm.refusal("removing a webhook"))
+    webhook = t.cast(Webhook, webhooks.remove_webhook(webhook_id))  # found just now
     db.session.commit()
     flash(f"Webhook {webhook.id} is off: nothing more is sent to it.", "success")
     return redirect(url_for(".webhook_list") + f"#webhook-{webhook.id}", code=303)

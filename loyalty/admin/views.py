@@ -18,7 +18,7 @@ from ..mailer import MailError
 from ..models import ADMIN_ROLES, LANGUAGES, ROLES, AuditEvent, User
 from ..specs import surveys as survey_specs
 from ..survey import views as survey_views
-from . import staff
+from . import confirm, staff
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -125,9 +125,32 @@ def change_role(user_id: int):
     return _change(user_id, lambda u: staff.change_role(u, role), "{email} is now {role}.")
 
 
+@bp.get("/users/<int:user_id>/deactivate")
+@role_required(*ADMIN_ROLES)
+def deactivate_confirm(user_id: int):
+    """Ask before deactivating: the person is signed out everywhere at once."""
+    user = _user_or_404(user_id)
+    if not user.active:
+        flash(f"{user.email} is deactivated already.")
+        return redirect(url_for(".users") + f"#user-{user.id}", 303)
+    you = " You will be signed out yourself." if user.id == current_user.id else ""
+    return confirm.page(
+        title=f"Deactivate {user.email}?",
+        consequence=f"{user.email} ({user.role}) can no longer sign in, and every session of "
+        f"theirs ends at once. Their cases and history stay theirs; you can reactivate them "
+        f"later.{you}",
+        action=url_for(".deactivate", user_id=user.id),
+        cancel=url_for(".users") + f"#user-{user.id}",
+        button="Deactivate",
+    )
+
+
 @bp.post("/users/<int:user_id>/deactivate")
 @role_required(*ADMIN_ROLES)
 def deactivate(user_id: int):
+    _user_or_404(user_id)
+    if not confirm.confirmed():
+        return _users_page(400, message=confirm.refusal("deactivating a user"))
     return _change(
         user_id, staff.deactivate, "{email} can no longer sign in; their sessions ended."
     )
@@ -139,11 +162,32 @@ def reactivate(user_id: int):
     return _change(user_id, staff.reactivate, "{email} can sign in again.")
 
 
+@bp.get("/users/<int:user_id>/reset")
+@role_required(*ADMIN_ROLES)
+def reset_confirm(user_id: int):
+    """Ask before a reset: the person's password stops working at once."""
+    user = _user_or_404(user_id)
+    if not user.active:
+        return _users_page(409, message="user: reactivate the user before resetting their password")
+    hours = current_app.config["SET_PASSWORD_HOURS"]
+    return confirm.page(
+        title=f"Reset the password of {user.email}?",
+        consequence=f"Their current password stops working at once and every session of "
+        f"theirs ends; a link to choose a new one is e-mailed to {user.email}, good for "
+        f"{hours} hours.",
+        action=url_for(".reset", user_id=user.id),
+        cancel=url_for(".users") + f"#user-{user.id}",
+        button="Reset the password",
+    )
+
+
 @bp.post("/users/<int:user_id>/reset")
 @role_required(*ADMIN_ROLES)
 def reset(user_id: int):
     """The old password stops working; a new set-password link goes out."""
     user = _user_or_404(user_id)
+    if not confirm.confirmed():
+        return _users_page(400, message=confirm.refusal("resetting a password"))
     try:
         staff.reset_password(user)
     except staff.StaffError as exc:

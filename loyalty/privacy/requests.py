@@ -7,9 +7,10 @@ count and rollup adds up as before; the comment's words become :data:`ERASED_TEX
 overwrites: the contact's name and address (the address becomes a keyed hash, so the
 person is recognised and left alone if they turn up again), their comments, their name and
 address in case history and notes, in health warnings and in webhook payloads, the e-mails
-to them in the outbox folder. Their survey links then open nothing, and no invitation or
-reply goes to them again. Each request leaves a :class:`~loyalty.models.PrivacyRequest`
-row, with counts and no personal data: the receipt.
+to them in the outbox folder; it deletes the uploaded import files not yet confirmed that
+hold their address (:mod:`loyalty.privacy.uploads`). Their survey links then open nothing,
+and no invitation or reply goes to them again. Each request leaves a
+:class:`~loyalty.models.PrivacyRequest` row, with counts and no personal data: the receipt.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..models import (
     utcnow,
 )
 from ..survey.responses import parse_themes
+from .uploads import erase_uploads, export_uploads, uploads_about
 
 #: a name shorter than this is too common a string to erase wherever it appears in free text
 MIN_NAME_TO_FIND = 5
@@ -62,6 +64,14 @@ def find_person(email: str) -> Contact:
         raise PrivacyError(f"email: {exc}") from exc
     contact = find_contact(address)
     if contact is None:
+        pending = uploads_about(address)
+        if pending:  # not a contact yet, but an admin's upload holds them
+            names = ", ".join(u.filename for u in pending)
+            raise PrivacyError(
+                f"No contact has the address {address}, but {len(pending)} uploaded import "
+                f"file(s) waiting for confirmation hold it ({names}): discard them at "
+                "/admin/imports, or import them first and then serve the request."
+            )
         raise PrivacyError(f"No contact has the address {address}.")
     if contact.erased_at is not None:
         raise PrivacyError(
@@ -285,6 +295,7 @@ def export(
             }
             for w in warnings
         ],  # fmt: skip
+        "pending_import_uploads": export_uploads(contact.email),
     }
     counts = {name: len(value) for name, value in document.items() if isinstance(value, list)}
     document["summary"] = [
@@ -296,6 +307,7 @@ def export(
         f"Named in {counts['mentions_in_case_history']} lines of case history, "
         f"{counts['health_warnings']} health warnings and {counts['webhook_deliveries']} "
         f"webhook deliveries; {counts['emails_in_outbox']} e-mails to them are stored.",
+        f"In {counts['pending_import_uploads']} uploaded import files waiting for confirmation.",
     ]
     _record("export", contact, counts, actor, via)
     return document
@@ -389,6 +401,7 @@ def erase(
         .execution_options(synchronize_session=False)
     )
     counts["invitations_cancelled"] = t.cast(t.Any, cancelled).rowcount
+    counts["pending_import_uploads"] = erase_uploads(contact.email)
     outbox = _outbox_files(contact)
     erase_contact(contact, now)
     counts["contacts"] = 1

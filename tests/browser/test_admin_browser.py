@@ -178,3 +178,58 @@ def test_an_admin_invites_imports_and_serves_a_privacy_request(
     for action in ("user.invite", "user.password_set", "import.contacts", "privacy.export"):
         assert action in log, action
     assert "privacy.erase" in log and "admin@example.com" in log and "lead@example.com" in log
+
+
+def test_destructive_actions_ask_first_without_javascript(
+    app: Flask, live_server: LiveServer, new_context: t.Callable[..., BrowserContext]
+) -> None:
+    """Revoke a key, remove a webhook, reset a password, deactivate a user: each button
+    opens a page that says what will happen; Cancel goes back with nothing changed, Confirm
+    does it. JavaScript is off: plain forms and links only."""
+    from loyalty.api.keys import issue_key
+    from loyalty.models import ApiKey, User, Webhook
+    from loyalty.outreach.webhooks import add_webhook
+
+    create_user("admin@example.com", "admin", "correct horse battery")
+    create_user("lead@example.com", "support", "correct horse battery")
+    api_key, _ = issue_key("ci-bot")
+    webhook = add_webhook("https://crm.example.com/hook")
+    db.session.commit()
+    admin = new_context(**DESKTOP, java_script_enabled=False).new_page()
+    sign_in(admin, "admin@example.com")
+
+    def asks(button: str, heading: str, consequence: str) -> None:
+        admin.get_by_role("button", name=button).click()
+        expect(admin.get_by_role("heading", level=1)).to_have_text(heading)
+        expect(admin.locator("main")).to_contain_text(consequence)
+
+    admin.goto("/admin/keys")
+    asks(f"Revoke key {api_key.id} (ci-bot)", "Revoke key \u2018ci-bot\u2019?", "will get 401")
+    admin.get_by_role("link", name="Cancel").click()
+    expect(admin).to_have_url(re.compile(rf"/admin/keys#key-{api_key.id}$"))
+    db.session.expire_all()
+    assert db.session.get(ApiKey, api_key.id).revoked_at is None
+    asks(f"Revoke key {api_key.id} (ci-bot)", "Revoke key \u2018ci-bot\u2019?", "will get 401")
+    admin.get_by_role("button", name="Revoke the key").click()
+    expect(admin.get_by_role("status")).to_contain_text("(ci-bot) is revoked")
+    db.session.expire_all()
+    assert db.session.get(ApiKey, api_key.id).revoked_at is not None
+
+    admin.goto("/admin/webhooks")
+    asks(f"Remove webhook {webhook.id}", f"Remove webhook {webhook.id} "
+         "(https://crm.example.com/hook)?", "Nothing more is sent to it")  # fmt: skip
+    admin.get_by_role("button", name="Remove the webhook").click()
+    expect(admin.get_by_role("status")).to_contain_text(f"Webhook {webhook.id} is off")
+    db.session.expire_all()
+    assert not db.session.get(Webhook, webhook.id).active
+
+    admin.goto("/admin/users")
+    asks("Reset the password of lead@example.com", "Reset the password of lead@example.com?",
+         "stops working at once")  # fmt: skip
+    admin.get_by_role("link", name="Cancel").click()
+    asks("Deactivate lead@example.com", "Deactivate lead@example.com?", "can no longer sign in")
+    admin.get_by_role("button", name="Deactivate").click()
+    expect(admin.get_by_role("status")).to_contain_text("lead@example.com can no longer sign in")
+    db.session.expire_all()
+    lead = db.session.scalars(sa.select(User).where(User.email == "lead@example.com")).one()
+    assert not lead.active and lead.check_password("correct horse battery")  # not reset

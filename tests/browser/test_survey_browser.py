@@ -410,15 +410,40 @@ def test_a_failed_submit_focuses_the_summary_whose_links_lead_to_the_fields(
     expect(page.locator("#reason")).to_be_focused()
 
 
+_BUTTONS = """as => as.map(a => {
+    const box = a.getBoundingClientRect();
+    return {label: a.getAttribute("aria-label"), text: a.textContent.trim(),
+            x: box.left, y: box.top, width: box.width, height: box.height};
+})"""
+
+
+def _score_buttons(page: Page) -> list[dict[str, t.Any]]:
+    return page.eval_on_selector_all("a[href*='?nps=']", _BUTTONS)
+
+
+def _rows(buttons: list[dict[str, t.Any]]) -> list[list[str]]:
+    """The buttons' labels row by row, as the eye reads them (top to bottom, left to right)."""
+    rows: dict[int, list[dict[str, t.Any]]] = {}
+    for button in buttons:
+        rows.setdefault(round(button["y"]), []).append(button)
+    return [
+        [b["label"] for b in sorted(row, key=lambda b: b["x"])] for _, row in sorted(rows.items())
+    ]
+
+
 def test_the_invitation_email_fits_a_phone_with_buttons_a_finger_can_tap(
     app: Flask,
     invite: t.Callable[..., t.Any],
     smtp_server: t.Any,
-    page: Page,
+    new_context: t.Callable[..., BrowserContext],
 ) -> None:
     """The HTML part as received over SMTP, shown at 390 px: nothing wider than the phone,
-    each tap-to-score button at least 44 px high, unsubscribe a word (issue 13)."""
+    each tap-to-score button at least 44 x 44 px (issue 15), in two rows 0-5 and 6-10;
+    the same without the media query (a client that drops <style>); one row on a desktop
+    screen; unsubscribe a word (issue 13)."""
     from loyalty import emails
+
+    from .conftest import DESKTOP
 
     invitation, _ = invite(language="da", name="Mette Ærø")
     app.config["MAIL_URL"] = smtp_server.url
@@ -426,16 +451,31 @@ def test_the_invitation_email_fits_a_phone_with_buttons_a_finger_can_tap(
         transport.send(emails.invitation(invitation))
     assert smtp_server.received.wait(5)
     (message,) = smtp_server.messages
-    page.set_content(message.get_body(("html",)).get_content())
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    sizes = page.eval_on_selector_all(
-        "a[href*='?nps=']",
-        "as => as.map(a => [a.getBoundingClientRect().width, a.getBoundingClientRect().height])",
-    )
-    assert len(sizes) == 11
-    assert min(height for _, height in sizes) >= 44
-    expect(page.get_by_role("link", name="Afmeld", exact=True)).to_be_visible()
-    assert "/u/" not in page.locator("body").inner_text()
+    html = message.get_body(("html",)).get_content()
+    without_style = re.sub(r"<style>.*?</style>", "", html, flags=re.S)
+    assert "@media" in html and "@media" not in without_style
+    in_order = [str(n) for n in range(11)]
+
+    for shown in (html, without_style):
+        page = new_context().new_page()  # a phone, 390 px wide
+        page.set_content(shown)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        buttons = _score_buttons(page)
+        assert [b["label"] for b in buttons] == [b["text"] for b in buttons] == in_order
+        assert min(b["width"] for b in buttons) >= 44, buttons
+        assert min(b["height"] for b in buttons) >= 44, buttons
+        assert max(b["x"] + b["width"] for b in buttons) <= 390
+        assert _rows(buttons) == [in_order[:6], in_order[6:]]
+        expect(page.get_by_role("link", name="Afmeld", exact=True)).to_be_visible()
+        assert "/u/" not in page.locator("body").inner_text()
+        page.close()
+
+    desktop = new_context(**DESKTOP).new_page()
+    desktop.set_content(html)
+    buttons = _score_buttons(desktop)
+    assert _rows(buttons) == [in_order]  # one row, 0 to 10
+    assert min(b["width"] for b in buttons) >= 44 and min(b["height"] for b in buttons) >= 44
+    assert desktop.evaluate("document.documentElement.scrollWidth") <= 1280
 
 
 def test_a_comment_box_filled_to_its_maxlength_is_accepted(

@@ -277,7 +277,7 @@ def respond(token: str):
 @bp.post("/s/<token>")
 def submit(token: str):
     """Store the answers, or show the form again with what is wrong, in the customer's words."""
-    row = _open_link_or_404(token)
+    row = _link_to_save(token)
     page = _Page.from_row(row)
     survey, language = page.survey, page.language
     if request.mimetype not in _FORM_TYPES:
@@ -332,6 +332,23 @@ def submit(token: str):
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
+def _link_to_save(token: str) -> sa.Row:
+    """The link, read for a save: on PostgreSQL locked, so saves of one link queue on its
+    row and each reads the answer stored before it.
+
+    A database refusing writes refuses the lock too; the link is then read unlocked, and the
+    save meets the refusal where the customer gets the page that keeps what they typed."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return _open_link_or_404(token)
+    try:
+        return _open_link_or_404(token, to_save=True)
+    except DBAPIError as exc:
+        if not storage.is_refusal(exc):
+            raise
+        db.session.rollback()
+        return _open_link_or_404(token)
+
+
 def _save(
     token: str,
     row: sa.Row,
@@ -342,18 +359,14 @@ def _save(
 ) -> None:
     """Store the answer and commit, whoever else is saving this link at the moment.
 
-    ``row`` is the link as :func:`_open_link` read it (on PostgreSQL it is read again here,
-    locked, so that a refusal to write gets the customer the page that keeps their answers,
-    and saves of one link queue on it). Two first submits of
-    one link at once (a double tap, a browser's retry, the page's partial save beside the
-    button) both find no response and both insert one; the unique invitation lets one commit
-    and makes the other fail. The loser rolls back and is saved again as an edit of the
-    winner's answer, as if it had come a moment later: the same success for both, one
-    response stored.
+    ``row`` is the link as :func:`_link_to_save` read it. Two first submits of one link at
+    once (a double tap, a browser's retry, the page's partial save beside the button) both
+    find no response and both insert one; the unique invitation lets one commit and makes
+    the other fail. The loser rolls back and is saved again as an edit of the winner's
+    answer, as if it had come a moment later: the same success for both, one response
+    stored.
     """
     try:
-        if db.session.get_bind().dialect.name != "sqlite":
-            row = _open_link_or_404(token, to_save=True)
         if row.response_id is None:
             save_first(row, survey, values, complete=complete)
         else:
@@ -395,7 +408,7 @@ def save_partial(token: str):
     """Keep the score tapped in the email once a person has had the page in view.
 
     Called by the page's script, with the form's token bound to the link (no cookie)."""
-    row = _open_link_or_404(token)
+    row = _link_to_save(token)
     if not form_token_ok(token, request.form.get("csrf_token")):
         abort(400)
     survey = _Page.from_row(row).survey

@@ -61,6 +61,7 @@ def write_before_commit(
     """Add ``items`` to the set ``name`` and call ``write`` with it once, just before the
     transaction commits. Only for idempotent marks: a savepoint rolled back keeps its items
     (marking one day too many only counts it again)."""
+    db.session.connection()  # in a transaction, whose end forgets them
     gathered = db.session.info.setdefault(_GATHERED, {})
     gathered.setdefault(name, (write, set()))[1].update(items)
 
@@ -82,6 +83,7 @@ def write_marks(name: str, items: Iterable[Hashable], write: Callable[[set[t.Any
 
 def once_per_transaction(name: str, read: Callable[[], t.Any]) -> t.Any:
     """``read()``, remembered until the transaction ends (for what it does not change)."""
+    db.session.connection()  # in a transaction, whose end forgets it
     memo = db.session.info.setdefault(_MEMO, {})
     if name not in memo:
         memo[name] = read()

@@ -4,6 +4,8 @@ old values."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import sqlalchemy as sa
 from test_cases import staff
 from test_responsiveness import NOW, cph, later_answer, make_case
@@ -11,6 +13,10 @@ from test_responsiveness import NOW, cph, later_answer, make_case
 from loyalty import signals
 from loyalty.db import db
 from loyalty.models import Case
+from loyalty.outreach.invitations import create_invitation
+from loyalty.specs import surveys
+from loyalty.survey import follow_ups
+from loyalty.survey.responses import save_first
 from loyalty.triage import cases, clock
 from loyalty.triage.responsiveness import case_facts
 
@@ -78,6 +84,30 @@ def test_a_later_answer_counts_the_recovery_again(app):
         1,
     )
     assert facts[other.id].detractors_answered_again == 0
+
+
+def test_a_first_answer_to_a_link_counts_the_recovery_again_in_its_follow_up(app):
+    # A first answer is written without the ORM, so no flush sees it; its follow-up does.
+    case = make_case("2025-03-03 09:00", contacted="2025-03-03 11:00", resolved="2025-03-04 09:00")
+    clock.refresh()
+    contact = case.flags[0].response.contact
+    invitation = create_invitation(contact, "post-sale")
+    db.session.commit()
+    link = SimpleNamespace(
+        invitation_id=invitation.id,
+        contact_id=contact.id,
+        account_id=contact.account_id,
+        language="da",
+    )
+    save_first(
+        link, surveys(app)["post-sale"], {"nps": 9}, complete=True, now=cph("2025-03-06 10:00")
+    )
+    db.session.commit()
+    assert stored(case.id).clock_key is not None  # the answer alone marks nothing
+    assert follow_ups.process_pending() == 1
+    assert stored(case.id).clock_key is None
+    (fact,) = case_facts(*PERIOD, now=NOW)
+    assert (fact.detractors_answered_again, fact.detractors_recovered) == (1, 1)
 
 
 def test_changed_clock_settings_count_every_case_again(app):

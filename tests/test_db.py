@@ -1,4 +1,5 @@
-"""Migrations: an empty database migrates to head and nothing is left for autogenerate."""
+"""Migrations: an empty database migrates to head and nothing is left for autogenerate; SQLite's
+tuning; writes gathered per transaction."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from loyalty.db import db
+from loyalty.db import db, once_per_transaction, write_before_commit, write_marks
 
 
 def test_migrations_match_the_models(app):
@@ -72,3 +73,46 @@ def test_contact_emails_are_lower_cased_without_merging_anyone(app):
     stored = db.session.scalars(sa.select(Contact.email).order_by(Contact.id)).all()
     # "Ann@" would clash with "ann@", and only the older of the two "Bo"s is lower-cased.
     assert stored == ["mette@acme.dk", "ann@acme.dk", "Ann@acme.dk", "bo@acme.dk", "Bo@acme.dk"]
+
+
+def test_gathered_writes_go_once_at_commit_and_not_at_all_on_rollback(app):
+    calls: list[set] = []
+    write_before_commit("test", [1, 2], calls.append)
+    with db.session.begin_nested():  # a savepoint released is not the commit
+        write_before_commit("test", [2, 3], calls.append)
+    assert calls == []
+    db.session.commit()
+    assert calls == [{1, 2, 3}]
+    write_before_commit("test", [4], calls.append)
+    db.session.rollback()
+    db.session.commit()
+    assert calls == [{1, 2, 3}]  # rolled back: never written
+
+
+def test_marks_that_lock_rows_go_at_once_on_postgresql_and_once_per_transaction(app):
+    calls: list[set] = []
+    write_marks("test", [5, 6], calls.append)
+    write_marks("test", [6, 7], calls.append)
+    if db.session.get_bind().dialect.name == "sqlite":
+        assert calls == []  # one writer: no lock order to keep, so gathered
+        db.session.commit()
+        assert calls == [{5, 6, 7}]
+    else:
+        assert calls == [{5, 6}, {7}]  # now, in the caller's order; each item once
+        db.session.commit()
+        write_marks("test", [5], calls.append)  # a new transaction marks again
+        assert calls[-1] == {5}
+
+
+def test_a_read_once_per_transaction_is_read_again_in_the_next(app):
+    reads = []
+
+    def read() -> int:
+        reads.append(1)
+        return len(reads)
+
+    db.session.execute(sa.text("SELECT 1"))  # in a transaction
+    assert once_per_transaction("test", read) == once_per_transaction("test", read) == 1
+    db.session.commit()
+    db.session.execute(sa.text("SELECT 1"))
+    assert once_per_transaction("test", read) == 2

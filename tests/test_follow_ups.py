@@ -168,6 +168,23 @@ def test_a_follow_up_that_fails_rolls_back_alone_and_is_retried(app, client, inv
     assert count(FollowUp) == 0 and count(Flag) == 2 and count(Case) == 2
 
 
+def test_two_answers_of_one_account_in_one_batch_share_its_case(app, client, invite):
+    # A batch flushes once, at its end: the second answer must still find the case the
+    # first one opened a moment before, not open a second.
+    _, first = invite(email="first@example.com", account="Same ApS")
+    _, second = invite(email="second@example.com", account="Same ApS")
+    submit(client, first)
+    submit(client, second)
+    assert follow_up() == 2
+    assert count(Case) == 1 and count(Flag) == 2
+    case = db.session.scalars(sa.select(Case)).one()
+    assert sorted(f.response.contact.email for f in case.flags) == [
+        "first@example.com",
+        "second@example.com",
+    ]
+    assert [event.kind for event in case.history] == ["opened", "flag_joined"]
+
+
 def test_the_apps_own_thread_opens_the_case_within_seconds(app, client, invite, auth):
     """No worker runs (``make run``): the app's thread does the follow-up after the reply,
     and the triage queue shows the case within 5 seconds."""

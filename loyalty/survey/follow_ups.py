@@ -11,8 +11,9 @@ and removes the row in one transaction:
 * never done twice: two workers never hold one row (PostgreSQL: ``FOR UPDATE SKIP LOCKED``
   on the rows, held until commit; SQLite: the claim is an ``UPDATE``, which takes the one
   write lock, held until commit), and a row's work commits together with its removal;
-* retried: a row whose receivers raise rolls back to its savepoint alone and waits
-  (:data:`RETRY_DELAYS`), while the others of its batch commit.
+* retried: a batch runs in one savepoint with one flush at its end; if a row's receivers
+  raise, the batch is done again row by row, each in its own savepoint, and the failing
+  row alone rolls back and waits (:data:`RETRY_DELAYS`) while the others commit.
 
 What leaves the database is itself an outbox: a webhook is a ``webhook_deliveries`` row
 posted by the dispatcher or ``flask work``; an assignee's email is claimed by its case's
@@ -153,42 +154,17 @@ def _process_batch(now: dt.datetime, size: int) -> tuple[int, int]:
             row_id: getattr(responses.get(rows[row_id].response_id), "account_id", 0) or 0
             for row_id in ids
         }
-        done: list[int] = []
-        for row_id in sorted(ids, key=lambda row_id: (accounts[row_id], row_id)):
-            row = rows[row_id]
-            # What the after-commit hooks were handed so far (emails to send once this
-            # commits): a row rolled back to its savepoint takes back only its own.
-            after_commit = {
-                k: list(v) if isinstance(v, list) else v for k, v in session.info.items()
-            }
-            try:
-                with session.begin_nested():
-                    response = responses.get(row.response_id)
-                    if response is not None:  # erased meanwhile: nothing left to follow up
-                        response_committed.send(
-                            app, response=response, created=row.created, now=row.saved_at
-                        )
-            except Exception as exc:  # noqa: BLE001 - this row waits; the batch goes on
-                session.info.clear()
-                session.info.update(after_commit)
-                attempts = row.attempts + 1
-                log.exception(
-                    "follow-up of response %s failed (try %s); trying again",
-                    row.response_id,
-                    attempts,
-                )
-                session.execute(
-                    sa.update(FollowUp)
-                    .where(FollowUp.id == row_id)
-                    .values(
-                        attempts=attempts,
-                        next_attempt_at=now + retry_delay(attempts),
-                        last_error=f"{type(exc).__name__}: {exc}"[:500],
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-            else:
-                done.append(row_id)
+        order = sorted(ids, key=lambda row_id: (accounts[row_id], row_id))
+        before = _hooks_state(session)
+        try:
+            # All rows in one savepoint and one flush: the usual batch, where nothing fails.
+            with session.begin_nested(), session.no_autoflush:
+                for row_id in order:
+                    _follow_up(app, rows[row_id], responses)
+            done = order
+        except Exception:  # noqa: BLE001 - one of them failed: find it, let the others through
+            _restore_hooks_state(session, before)
+            done = _one_at_a_time(app, session, order, rows, responses, now)
         if done:  # its work and its removal commit together
             session.execute(sa.delete(FollowUp).where(FollowUp.id.in_(done)))
         session.commit()
@@ -196,6 +172,63 @@ def _process_batch(now: dt.datetime, size: int) -> tuple[int, int]:
     except BaseException:
         session.rollback()
         raise
+
+
+def _follow_up(app: Flask, row: FollowUp, responses: dict[int, Response]) -> None:
+    response = responses.get(row.response_id)
+    if response is not None:  # erased meanwhile: nothing left to follow up
+        response_committed.send(app, response=response, created=row.created, now=row.saved_at)
+
+
+def _hooks_state(session: Session) -> dict[str, t.Any]:
+    """What the after-commit hooks were handed so far (emails to send once this commits),
+    so that rows rolled back to their savepoint take back only their own."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in session.info.items()}
+
+
+def _restore_hooks_state(session: Session, state: dict[str, t.Any]) -> None:
+    session.info.clear()
+    session.info.update(state)
+
+
+def _one_at_a_time(
+    app: Flask,
+    session: Session,
+    order: list[int],
+    rows: dict[int, FollowUp],
+    responses: dict[int, Response],
+    now: dt.datetime,
+) -> list[int]:
+    """The batch again, each row in its own savepoint: a failed row waits for its next try
+    (:data:`RETRY_DELAYS`), the others are done. Returns the rows done."""
+    done = []
+    for row_id in order:
+        row = rows[row_id]
+        before = _hooks_state(session)
+        try:
+            with session.begin_nested():
+                _follow_up(app, row, responses)
+        except Exception as exc:  # noqa: BLE001 - this row waits; the batch goes on
+            _restore_hooks_state(session, before)
+            attempts = row.attempts + 1
+            log.exception(
+                "follow-up of response %s failed (try %s); trying again",
+                row.response_id,
+                attempts,
+            )
+            session.execute(
+                sa.update(FollowUp)
+                .where(FollowUp.id == row_id)
+                .values(
+                    attempts=attempts,
+                    next_attempt_at=now + retry_delay(attempts),
+                    last_error=f"{type(exc).__name__}: {exc}"[:500],
+                )
+                .execution_options(synchronize_session=False)
+            )
+        else:
+            done.append(row_id)
+    return done
 
 
 # --- who runs it -----------------------------------------------------------------------------

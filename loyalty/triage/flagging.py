@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from ..db import db
+from ..db import db, once_per_transaction
 from ..models import ACT_ROLES, Account, Case, CaseEvent, Flag, Response, User, utcnow
 from ..survey.responses import stored_themes
 from . import cases, flags
@@ -86,7 +86,9 @@ def flag_response(
     verdict = verdict_for(response)
     flag = None
     if not created:
-        flag = db.session.scalar(sa.select(Flag).where(Flag.response_id == response.id))
+        flag = _made_here(("flag", response.id)) or db.session.scalar(
+            sa.select(Flag).where(Flag.response_id == response.id)
+        )
     rules = ",".join(verdict.rules)
     # What was decided is stored, so the case page shows why then, not what today's
     # settings would say.
@@ -103,6 +105,7 @@ def flag_response(
             updated_at=now,
         )
         db.session.add(flag)
+        _made_here()[("flag", response.id)] = flag
         _attach(flag, now)
         return flag
     if (flag.rules, flag.severity) == (rules, verdict.severity):
@@ -187,25 +190,36 @@ def _attach(flag: Flag, now: dt.datetime) -> Case:
     """Join the account's recent open case, or open a new one."""
     conf = settings()
     account_id = flag.response.account_id
-    # The pending flag has no bearing on which case is open: don't flush it to ask.
-    with db.session.no_autoflush:
-        # Two answers from one account saved at the same moment must not open two cases.
-        # PostgreSQL: lock the account's row until this transaction ends, so the second
-        # waits and then finds the first one's case. SQLite has one writer at a time, and
-        # the response is already written (flushed) by now, so it is serialised already.
-        lock_account(account_id)
-        case = db.session.scalar(
-            sa.select(Case)
-            .where(
-                Case.account_id == account_id,
-                Case.status.in_(cases.ACTIVE_STATES),
-                Case.opened_at >= now - conf.join_window,
-            )
-            .order_by(Case.opened_at.desc(), Case.id.desc())
-            .limit(1)
-        )
+    # A case this transaction opened or joined for the account is the one (a follow-up
+    # batch flushes once, at its end: a query would not see a case opened a row before).
+    case = _made_here(("case", account_id))
+    if case is not None and not (
+        case.status in cases.ACTIVE_STATES and case.opened_at >= now - conf.join_window
+    ):
+        case = None
     if case is None:
-        return open_case(flag, now=now)
+        # The pending flag has no bearing on which case is open: don't flush it to ask.
+        with db.session.no_autoflush:
+            # Two answers from one account saved at the same moment must not open two
+            # cases. PostgreSQL: lock the account's row until this transaction ends, so the
+            # second waits and then finds the first one's case. SQLite has one writer at a
+            # time, and the response is already written by now, so it is serialised.
+            lock_account(account_id)
+            case = db.session.scalar(
+                sa.select(Case)
+                .where(
+                    Case.account_id == account_id,
+                    Case.status.in_(cases.ACTIVE_STATES),
+                    Case.opened_at >= now - conf.join_window,
+                )
+                .order_by(Case.opened_at.desc(), Case.id.desc())
+                .limit(1)
+            )
+    if case is None:
+        case = open_case(flag, now=now)
+        _made_here()[("case", account_id)] = case
+        return case
+    _made_here()[("case", account_id)] = case
     flag.case = case
     case.severity = max(case.severity, flag.severity)
     case.updated_at = now
@@ -221,6 +235,17 @@ def _attach(flag: Flag, now: dt.datetime) -> Case:
     )
     cases.queue_notification(case)
     return case
+
+
+def _made_here(key: tuple[str, int] | None = None) -> t.Any:
+    """The flags (by response) and cases (by account) this transaction made or joined, or
+    the one under ``key`` if it is still in the session (a savepoint rolled back drops
+    what it made)."""
+    made = once_per_transaction("triage.made_here", dict)
+    if key is None:
+        return made
+    found = made.get(key)
+    return found if found is not None and found in db.session else None
 
 
 def default_assignee(account: Account) -> User | None:

@@ -8,7 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from .db import Model
+from .db import Model, db, rowcount
 from .models import UTCDateTime, utcnow
 
 
@@ -38,3 +38,10 @@ class ImportUpload(Model):
 
 #: how long an unconfirmed upload is kept
 UPLOAD_KEEP = dt.timedelta(hours=24)
+
+
+def forget_old_uploads(now: dt.datetime | None = None) -> int:
+    """Files never confirmed hold customers' data for nobody: they go after ``UPLOAD_KEEP``
+    (at the next upload, and in each dispatcher pass); how many went. The caller commits."""
+    old = ImportUpload.uploaded_at < (now or utcnow()) - UPLOAD_KEEP
+    return rowcount(db.session.execute(sa.delete(ImportUpload).where(old)))

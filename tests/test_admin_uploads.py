@@ -3,14 +3,16 @@ imported on confirmation by the same code as ``flask import``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 
 import sqlalchemy as sa
 from conftest import csrf_from
 
+from loyalty import signals
 from loyalty.db import db
-from loyalty.models import Account, AuditEvent, Contact, ImportUpload
+from loyalty.models import Account, AuditEvent, Contact, ImportUpload, utcnow
 
 ACCOUNTS = b"external_ref,name,segment\nA1,Acme <b>A/S</b>,b2b\nA2,Beta ApS,b2c\n"
 CONTACTS_BAD = (
@@ -100,6 +102,17 @@ def test_an_upload_can_be_discarded(client, auth):
     assert confirm(client, token, "/discard").status_code == 303
     assert count(ImportUpload) == 0 and count(Account) == 0
     assert confirm(client, token).status_code == 404
+
+
+def test_an_upload_never_confirmed_goes_after_a_day_in_the_dispatchers_pass(app, client, auth):
+    # Retention is off by default: the customers' names in the file go anyway.
+    auth.login("admin")
+    token = pending_token(upload(client, ACCOUNTS, kind="accounts").get_data(True))
+    signals.dispatch_tick.send(app, now=utcnow() + dt.timedelta(hours=23))
+    assert count(ImportUpload) == 1  # still waiting for its button
+    signals.dispatch_tick.send(app, now=utcnow() + dt.timedelta(hours=25))
+    assert count(ImportUpload) == 0
+    assert confirm(client, token).status_code == 404 and count(Account) == 0
 
 
 def test_a_file_larger_than_a_form_but_within_the_import_limit_is_taken(app, client, auth):

@@ -16,7 +16,7 @@ from .. import bodies
 from ..audit import log as audit_log
 from ..auth import role_required
 from ..db import db
-from ..import_tables import UPLOAD_KEEP
+from ..import_tables import UPLOAD_KEEP, forget_old_uploads
 from ..models import ADMIN_ROLES, ImportUpload, utcnow
 from ..outreach import imports
 from ..outreach.import_rows import ImportFailed, read_csv
@@ -86,7 +86,7 @@ def upload():
         outcome = imports.apply(kind, items, keep=False)
     except ImportFailed as exc:
         return _errors_page(exc, filename=filename, **chosen)
-    _forget_old_uploads()
+    forget_old_uploads()
     pending = ImportUpload(
         token=secrets.token_urlsafe(32),
         kind=kind_name,
@@ -118,12 +118,6 @@ def _too_many(rows: int, filename: str, chosen: dict[str, t.Any]):
         f"with flask --app loyalty import {chosen['kind']} FILE, or split it."
     )
     return _page(413, message=message, **chosen)
-
-
-def _forget_old_uploads() -> None:
-    """Files never confirmed hold customers' data for nobody: they go after a day."""
-    old = ImportUpload.uploaded_at < utcnow() - UPLOAD_KEEP
-    db.session.execute(sa.delete(ImportUpload).where(old))
 
 
 def _pending_or_404(token: str) -> ImportUpload:

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from ..db import db
+from ..import_tables import forget_old_uploads
 from ..mailer import outbox_folder
 from ..models import (
     ERASED_TEXT,
@@ -163,7 +164,10 @@ def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.An
     """After each dispatcher pass: what has passed the retention limit goes."""
     started = time.monotonic()
     try:
-        done = apply(now)
+        # Unconfirmed import files go after a day whether or not retention is on.
+        done = {"pending_import_uploads": forget_old_uploads(now)}
+        db.session.commit()
+        done |= apply(now)
     except Exception:  # the invitations keep going out; the next pass tries again
         db.session.rollback()
         current_app.logger.exception("retention failed in this dispatcher pass")

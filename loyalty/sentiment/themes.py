@@ -305,12 +305,11 @@ def find_themes(
         return ()
     contrast = rules.contrast if rules else frozenset()
     where = _clauses(tokens, contrast)
-    covered = {k for first, last, _ in spans for k in range(first, last + 1)}
-    free = {  # clauses with a negator that negates no sentiment word: "nobody called back"
-        where[k][0]
-        for k, tok in enumerate(tokens)
-        if rules and tok.low in rules.negators and k not in covered
-    }
+    free: set[int] = set()  # clauses with a negator that negates no sentiment word
+    negators = [k for k, tok in enumerate(tokens) if tok.low in rules.negators] if rules else []
+    if negators:  # "nobody called back"
+        covered = {k for first, last, _ in spans for k in range(first, last + 1)}
+        free = {where[k][0] for k in negators if k not in covered}
     found = sorted({theme for theme, _, _ in mentions})
     evidence: dict[int, list[tuple[int, int, float]]] = {theme: [] for theme in found}
     for span in spans:

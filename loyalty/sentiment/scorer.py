@@ -13,9 +13,9 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import string
 import typing as t
 
+from .baselines import _textblob_polarity, _vader_scores
 from .cues import _find_events, _Joined
 from .lexicon import _Lang, _lookup, _Resources
 from .tokens import _CLAUSE_END, _Token
@@ -422,38 +422,17 @@ def _english_parts(
     # our contrast rule added: the clause after the last "but" counts three times as much.
     plain = [fixes.get(k, tok.low) for k, tok in enumerate(tokens) if tok.kind != "num"]
     plain = [w for w in plain if w]
-    cut = max((k for k, w in enumerate(plain) if w in res.langs["en"].contrast), default=-1)
+    contrast, cut = res.langs["en"].contrast, -1
+    if not contrast.isdisjoint(plain):
+        cut = max(k for k, w in enumerate(plain) if w in contrast)
     if cut < 0:
-        blob = res.textblob(plain)[0]
+        blob = _textblob_polarity(res.textblob, plain)
     else:
-        before, after = res.textblob(plain[:cut])[0], res.textblob(plain[cut + 1 :])[0]
+        before = _textblob_polarity(res.textblob, plain[:cut])
+        after = _textblob_polarity(res.textblob, plain[cut + 1 :])
         blob = 0.25 * before + 0.75 * after if after else 0.5 * before
     parts = {"textblob": blob, "vader_pos": vader["pos"], "vader_neg": -vader["neg"]}
     return parts | _word_parts(words), words.items
-
-
-_NO_VADER_WORD = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
-
-
-def _vader_scores(text: str, vader: t.Any) -> dict[str, float]:
-    """VADER's scores; for a text with none of its words, VADER's answer without asking it
-    (it would score every word 0): a third of news-like texts, and it is the slow part.
-
-    VADER splits on white space and strips the punctuation around a word; both forms of
-    every word are looked up here, so no word it could find is missed. Emoji (not ASCII)
-    it translates first, so such texts always go to it.
-    """
-    if text.isascii():
-        lexicon = vader.lexicon
-        for word in text.lower().split():
-            if word in lexicon or word.strip(_PUNCTUATION) in lexicon:
-                break
-        else:
-            return dict(_NO_VADER_WORD) if text.split() else vader.polarity_scores(text)
-    return t.cast(dict[str, float], vader.polarity_scores(text))
-
-
-_PUNCTUATION = string.punctuation
 
 
 def _word_parts(words: _WordScore) -> dict[str, float]:

@@ -359,9 +359,9 @@ def _mentions(
     mentions: list[tuple[int, int, int]] = []
     plain: set[tuple[int, int]] = set()
     cache = index.cache
-    for k in words:
-        low = tokens[k].low
-        found = cache.get(low)
+    lows = [tokens[k].low for k in words]
+    # most words signal no theme, and are known: only the cache's own look-up for them
+    for k, low, found in zip(words, lows, map(cache.get, lows), strict=True):
         if found is None:
             found = (
                 tuple(
@@ -381,10 +381,9 @@ def _mentions(
             mentions.append((number, k, k))
             if low in index.plain[number]:
                 plain.add((k, k))
-    lows = [tokens[k].low for k in words]
     if index.phrases is None or ("" not in index.anchors and index.anchors.isdisjoint(lows)):
         return mentions, plain
-    joined = "".join(low + " " for low in lows)
+    joined = " ".join(lows) + " "
     offsets, pos = [], 0
     for low in lows:
         offsets.append(pos)

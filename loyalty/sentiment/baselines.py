@@ -24,12 +24,12 @@ def _vader_scores(text: str, vader: t.Any) -> dict[str, float]:
     it translates first, so such texts always go to it.
     """
     if text.isascii():
-        lexicon = vader.lexicon
-        for word in text.lower().split():
-            if word in lexicon or word.strip(_PUNCTUATION) in lexicon:
-                break
-        else:
-            return dict(_NO_VADER_WORD) if text.split() else vader.polarity_scores(text)
+        lexicon = vader.lexicon.keys()
+        words = text.lower().split()
+        if lexicon.isdisjoint(words) and lexicon.isdisjoint(
+            [word.strip(_PUNCTUATION) for word in words]
+        ):
+            return dict(_NO_VADER_WORD) if words else vader.polarity_scores(text)
     return t.cast(dict[str, float], vader.polarity_scores(text))
 
 

@@ -5,9 +5,12 @@ CPU-second, so two checkouts can be compared (run each in turn, a few times: the
 shared). Short comments are our own post-sale comments (tests/data/feedback*.csv and
 themes*.csv, 10-40 words mostly), scored with their survey's language after one warm-up pass
 (a running app has its word caches warm too). With --profile, a cProfile of the short
-comments (CPU time) sorted by own time.
+comments (CPU time) sorted by own time. With --against, another checkout's scorer (say, a
+``git worktree`` of the commit before a change) is loaded beside this one and the two are
+timed in turns, ROUNDS times per figure; its ratio is the median of the rounds' ratios, so
+a change of the shared machine's load between two passes does not decide it.
 
-    python tests/benchmarks/time_sentiment.py [--seconds 2] [--profile]
+    python tests/benchmarks/time_sentiment.py [--seconds 2] [--profile] [--against DIR]
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import csv
+import importlib.util
 import json
 import pstats
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -46,6 +51,21 @@ def short_comments(language: str) -> list[str]:
     return texts
 
 
+ROUNDS = 5
+
+
+def load_other(folder: Path):
+    """Another checkout's loyalty/sentiment/, by path and under a name of its own."""
+    path = folder / "loyalty" / "sentiment" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(
+        "loyalty_sentiment_other", path, submodule_search_locations=[str(path.parent)]
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def rate(sentiment, texts: list[str], language: str, seconds: float) -> float:
     """Texts per CPU-second, over whole passes until ``seconds`` of CPU time are spent."""
     score = sentiment.score
@@ -64,6 +84,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="CPU seconds per figure")
     parser.add_argument("--profile", action="store_true", help="profile the short comments")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--against", type=Path, help="another checkout to time in turns")
     args = parser.parse_args()
     pin_one_core()
     sentiment = load_sentiment()
@@ -79,17 +100,36 @@ def main() -> None:
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
         return
-    figures: dict[str, float] = {}
-    for lang, texts in short.items():
-        figures[f"short_{lang}"] = rate(sentiment, texts, lang, args.seconds)
+    other = load_other(args.against) if args.against else None
+    if other is not None:
+        other.score("warm up", "en")
     root = data_dir()
-    sets = {name: (read_english(root / "en" / f), "en") for name, f in EN_SETS.items()}
-    sets |= {n: (read_danish([root / "da" / f for f in fs]), "da") for n, fs in DA_SETS.items()}
-    for name, (rows, lang) in sets.items():
-        figures[name] = rate(sentiment, [t for t, _ in rows[:SPEED_TEXTS]], lang, args.seconds)
-    for name, value in figures.items():
-        print(f"{name:12s} {value:8.0f} texts/s")
-    print(json.dumps({"texts_per_s": {k: round(v) for k, v in figures.items()}}))
+    sets = {f"short_{lang}": (texts, lang) for lang, texts in short.items()}
+    sets |= {n: ([t for t, _ in read_english(root / "en" / f)], "en") for n, f in EN_SETS.items()}
+    for name, files in DA_SETS.items():
+        sets[name] = ([t for t, _ in read_danish([root / "da" / f for f in files])], "da")
+    figures: dict[str, dict] = {}
+    for name, (texts, lang) in sets.items():
+        texts = texts[:SPEED_TEXTS]
+        if other is None:
+            figures[name] = {"texts_per_s": round(rate(sentiment, texts, lang, args.seconds))}
+            print(f"{name:12s} {figures[name]['texts_per_s']:8d} texts/s")
+            continue
+        ours, theirs = [], []
+        for _ in range(ROUNDS):
+            theirs.append(rate(other, texts, lang, args.seconds / ROUNDS))
+            ours.append(rate(sentiment, texts, lang, args.seconds / ROUNDS))
+        ratio = statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
+        figures[name] = {
+            "texts_per_s": round(statistics.median(ours)),
+            "against_texts_per_s": round(statistics.median(theirs)),
+            "speed_up": round(ratio, 3),
+        }
+        print(
+            f"{name:12s} {figures[name]['texts_per_s']:8d} texts/s, against "
+            f"{figures[name]['against_texts_per_s']:8d}: {ratio:.2f} times"
+        )
+    print(json.dumps({"against": str(args.against) if other else None, "figures": figures}))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
+import operator
 import re
 import tomllib
 import typing as t
@@ -306,7 +308,9 @@ def find_themes(
     contrast = rules.contrast if rules else frozenset()
     where = _clauses(tokens, contrast)
     free: set[int] = set()  # clauses with a negator that negates no sentiment word
-    negators = [k for k, tok in enumerate(tokens) if tok.low in rules.negators] if rules else []
+    negators = []
+    if rules and not rules.negators.isdisjoint([tok.low for tok in tokens]):
+        negators = [k for k, tok in enumerate(tokens) if tok.low in rules.negators]
     if negators:  # "nobody called back"
         covered = {k for first, last, _ in spans for k in range(first, last + 1)}
         free = {where[k][0] for k in negators if k not in covered}
@@ -422,17 +426,18 @@ def _mentions(
 def _clauses(tokens: list[_Token], contrast: frozenset[str]) -> list[tuple[int, int, int]]:
     """Each token's clause (ended by punctuation or a contrast word), sentence (ended by
     . ? ! ; or a contrast word: "great product, but billing ..." are two) and part (ended by
-    a contrast word only)."""
-    where = []
-    c = s = p = 0
-    for tok in tokens:
-        if tok.low in contrast:
-            c, s, p = c + 1, s + 1, p + 1
-        where.append((c, s, p))
-        if tok.low in _CLAUSE_END:
-            c += 1
-            s += tok.low in _SENTENCE_END
-    return where
+    a contrast word only).
+
+    A contrast word starts a new clause, sentence and part itself; punctuation starts them
+    after it. So each number is a running count, summed with map() and accumulate() rather
+    than token by token.
+    """
+    lows = [tok.low for tok in tokens]
+    parts = list(itertools.accumulate(map(contrast.__contains__, lows), initial=0))[1:]
+    ends = itertools.accumulate(map(_CLAUSE_END.__contains__, lows), initial=0)
+    stops = itertools.accumulate(map(_SENTENCE_END.__contains__, lows), initial=0)
+    clauses, sentences = map(operator.add, parts, ends), map(operator.add, parts, stops)
+    return list(zip(clauses, sentences, parts, strict=True))
 
 
 def _owner(

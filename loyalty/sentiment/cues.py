@@ -23,7 +23,7 @@ _Joined = tuple[list[int], str]
 def _joined(tokens: list[_Token]) -> _Joined:
     """The word tokens' indexes, and their lower-case text joined by spaces (what cues match)."""
     words = [k for k, tok in enumerate(tokens) if tok.kind == "word"]
-    return words, "".join(tokens[k].low + " " for k in words)
+    return words, " ".join([tokens[k].low for k in words]) + " " if words else ""
 
 
 def _offsets(tokens: list[_Token], words: list[int]) -> list[int]:

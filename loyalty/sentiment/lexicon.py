@@ -31,7 +31,7 @@ class _Lang:
     """One language's word lists for the word-list scorer."""
 
     lexicon: dict[str, float]
-    phrases: dict[str, int]  # first word of a multi-word entry -> longest such entry, in words
+    phrases: dict[str, tuple[int, ...]]  # first word of multi-word entries -> their lengths
     negators: frozenset[str]
     intensifiers: dict[str, float]
     contrast: frozenset[str]
@@ -140,13 +140,15 @@ def _danish_forms(lexicon: dict[str, float]) -> dict[str, float]:
     return forms
 
 
-def _phrase_index(lexicon: dict[str, float]) -> dict[str, int]:
-    index: dict[str, int] = {}
+def _phrase_index(lexicon: dict[str, float]) -> dict[str, tuple[int, ...]]:
+    """First word of each multi-word entry -> the entries' lengths in words, longest first
+    (only those lengths are worth a look-up where the word stands)."""
+    sizes: dict[str, set[int]] = {}
     for entry in lexicon:
         words = entry.split()
         if len(words) > 1:
-            index[words[0]] = max(index.get(words[0], 0), len(words))
-    return index
+            sizes.setdefault(words[0], set()).add(len(words))
+    return {word: tuple(sorted(found, reverse=True)) for word, found in sizes.items()}
 
 
 def _deletes(words: t.Iterable[str]) -> dict[str, str]:

@@ -10,10 +10,12 @@ in the package.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
-import string
 import typing as t
 
+from .baselines import _textblob_polarity, _vader_scores
 from .cues import _find_events, _Joined
 from .lexicon import _Lang, _lookup, _Resources
 from .tokens import _CLAUSE_END, _Token
@@ -92,23 +94,23 @@ def _find_items(
                 found[i] = (i, value, 1.0)
         elif tok.kind == "num" and (rating := _rating(tokens, i)) is not None:
             found[i], size = (i + 3, rating, 1.0), 4  # "10 out of 10", "2 ud af 10"
-        elif tok.kind == "word" and tok.low not in lang.phrases:  # most words: no phrase
-            if (hit := _lookup(tok.low, lang)) is not None and hit[0]:
-                found[i] = (i, hit[0], hit[1])
-                if hit[2] != tok.low and hit[1] == 1.0:
-                    fixes[i] = hit[2]
         elif tok.kind == "word":
-            for size in range(min(lang.phrases[tok.low], n - i), 0, -1):
-                span = tokens[i : i + size]
-                if size > 1 and all(s.kind == "word" for s in span):
-                    value = lang.lexicon.get(" ".join(s.low for s in span))
-                    if value is not None:
-                        found[i] = (i + size - 1, value, 1.0)
-                        fixes.update(dict.fromkeys(range(i, i + size), ""))
-                        break
-                elif size == 1 and (hit := _lookup(tok.low, lang)) is not None and hit[0]:
+            low = tok.low
+            # the lengths of the multi-word entries this word begins, longest first
+            for size in lang.phrases.get(low, ()):
+                if size <= n - i:
+                    span = tokens[i : i + size]
+                    if all(s.kind == "word" for s in span):
+                        value = lang.lexicon.get(" ".join([s.low for s in span]))
+                        if value is not None:
+                            found[i] = (i + size - 1, value, 1.0)
+                            fixes.update(dict.fromkeys(range(i, i + size), ""))
+                            break
+            else:
+                size = 1
+                if (hit := _lookup(low, lang)) is not None and hit[0]:
                     found[i] = (i, hit[0], hit[1])
-                    if hit[2] != tok.low and hit[1] == 1.0:
+                    if hit[2] != low and hit[1] == 1.0:
                         fixes[i] = hit[2]
         i += size
     return found, fixes
@@ -155,13 +157,14 @@ def _word_list_score(
             taken.append((first, last))
             # VADER and TextBlob do not see it either: "expected better" is no praise
             fixes.update(dict.fromkeys(range(first, last + 1), ""))
-    _wishes(tokens, lang, raw, fixed)
+    lows = [tok.low for tok in tokens]  # read once: most of the passes below need only these
+    _wishes(tokens, lows, lang, raw, fixed)
     n = len(tokens)
     covered = {k for first, (last, _, _) in raw.items() for k in range(first, last + 1)}
     ends = {last: first for first, (last, _, _) in raw.items()}
-
-    def boundary(k: int) -> bool:
-        return tokens[k].low in _CLAUSE_END or tokens[k].low in lang.contrast
+    contrast = lang.contrast
+    # clause boundaries: punctuation or a contrast word (computed when a negator needs them)
+    bounds: list[bool] = []
 
     # Intensifiers and dampeners just before a word ("very", "a bit", "lidt"); an intensifier
     # that is also a sentiment word ("super god") then counts only as an intensifier.
@@ -184,12 +187,15 @@ def _word_list_score(
     # in Danish, failing that, the word just before it ("virker ikke").
     negated: dict[int, int] = {}  # item -> negator token
     free, free_at = 0, []
-    for k, tok in enumerate(tokens):
-        if tok.low not in lang.negators or k in covered:
+    negators = lang.negators
+    for k in [k for k, low in enumerate(lows) if low in negators]:
+        if k in covered:
             continue
+        if not bounds:
+            bounds = [low in _CLAUSE_END or low in contrast for low in lows]
         target = None
         for j in range(k + 1, min(k + 4, n)):
-            if boundary(j):
+            if bounds[j]:
                 break
             if j in raw and j not in dropped:
                 target = j if j not in fixed else None
@@ -206,11 +212,13 @@ def _word_list_score(
     sides = [0.0, 0.0]  # sum of negative, sum of positive values
     clause = [0] * n  # clause number of each token: praise and complaint apart make "mixed"
     if len(raw) > 1 or (raw and free_at):  # otherwise nothing can be mixed
-        for k in range(1, n):
-            clause[k] = clause[k - 1] + boundary(k - 1)
+        if not bounds:
+            bounds = [low in _CLAUSE_END or low in contrast for low in lows]
+        clause = list(itertools.accumulate(bounds[: n - 1], initial=0))
     said_in: tuple[set[int], set[int]] = (set(), set())  # clauses with a negative/positive item
-    contrasts = [k for k, tok in enumerate(tokens) if tok.low in lang.contrast]
-    last_contrast = contrasts[-1] if contrasts else -1
+    last_contrast = -1
+    if not contrast.isdisjoint(lows):
+        last_contrast = max(k for k, low in enumerate(lows) if low in contrast)
     praise_before = False  # a positive item before the last contrast word
     for first in sorted(raw.keys() - dropped):
         last, value, mult = raw[first]
@@ -233,17 +241,19 @@ def _word_list_score(
             value *= _BEFORE_CONTRAST if first < last_contrast else _AFTER_CONTRAST
         items.append(_Item(start, last, value))
     total = sum(it.value for it in items)
-    bangs = min(sum(tok.low == "!" for tok in tokens), 4)
+    bangs = min(lows.count("!"), 4)
     if total and bangs:
         total += math.copysign(_EXCLAMATION * bangs, total)
-    markers = sum(tok.low in lang.markers for k, tok in enumerate(tokens) if k not in covered)
+    markers = 0
+    if not lang.markers.isdisjoint(lows):
+        markers = sum(low in lang.markers for k, low in enumerate(lows) if k not in covered)
     soft = lang.soft
     said = [first for first in raw.keys() - dropped if raw[first][1]]
     lukewarm = False
     if said and not free and not any(first in negated for first in said):
-        words = [" ".join(tokens[j].low for j in range(k, raw[k][0] + 1)) for k in said]
+        words = [" ".join(lows[k : raw[k][0] + 1]) for k in said]
         lukewarm = all(w in soft for w in words) and (
-            any(w in lang.lukewarm for w in words) or _says(tokens, lang.hedges)
+            any(w in lang.lukewarm for w in words) or _says(lows, lang.hedges)
         )
     # Praise first and then a complaint in the same clause is sarcasm or mixed just the same
     # ("Fantastic job losing my order twice", "Godt gået at miste min pakke").
@@ -279,19 +289,29 @@ def _word_list_score(
     if not said and any(value == 0 and last > first for first, (last, value, _) in raw.items()):
         free = markers = 0  # only a hedge or a wish: "hard to say, we only ...", "would love"
         hedge = True
-    elif not said and not free and tokens and tokens[-1].low == "?":
+    elif not said and not free and lows and lows[-1] == "?":
         hedge = True  # a question with no sentiment word: "is there a way to pay monthly?"
-    elif not said and not free and _says(tokens, lang.requests):
+    elif not said and not free and _says(lows, lang.requests):
         hedge = True  # a request: "please use my work email from now on"
     return _WordScore(total, items, fixes, free, markers, lukewarm, mixed, hedge, sarcasm)
 
 
-def _says(tokens: list[_Token], phrases: frozenset[str]) -> bool:
-    """Whether the text has one of these words or phrases of up to three words."""
-    lows = [tok.low for tok in tokens]
+def _says(lows: list[str], phrases: frozenset[str]) -> bool:
+    """Whether the text (its tokens' lower-case forms) has one of these words or phrases of
+    up to three words; only where a phrase's first word stands is a phrase looked for."""
+    firsts = _first_words(phrases)
     return any(
-        " ".join(lows[k : k + size]) in phrases for size in (1, 2, 3) for k in range(len(lows))
+        " ".join(lows[k : k + size]) in phrases
+        for k, low in enumerate(lows)
+        if low in firsts
+        for size in (1, 2, 3)
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _first_words(phrases: frozenset[str]) -> frozenset[str]:
+    """The first words of phrases (a token has no space, so a phrase starts with one)."""
+    return frozenset(phrase.split(" ")[0] for phrase in phrases)
 
 
 def _elliptic(tokens: list[_Token], k: int) -> bool:
@@ -301,14 +321,18 @@ def _elliptic(tokens: list[_Token], k: int) -> bool:
 
 
 def _wishes(
-    tokens: list[_Token], lang: _Lang, raw: dict[int, tuple[int, float, float]], fixed: set[int]
+    tokens: list[_Token],
+    lows: list[str],
+    lang: _Lang,
+    raw: dict[int, tuple[int, float, float]],
+    fixed: set[int],
 ) -> None:
     """A positive word after "would be", "it'd be", "ville være" is a wish ("it would be good
     if the invoice showed the date"), read as a hedge from the modal on; "I would be happy to
     recommend you" (a person before the modal) stays praise. In answer-length texts only, and
     not with an exclamation mark: "Det ville være super lækkert!" is enthusiasm (LCC's one
     such sentence cost its r 0.007)."""
-    if any(tok.low == "!" for tok in tokens) or len(tokens) > _WISH_TOKENS:
+    if len(tokens) > _WISH_TOKENS or "!" in lows:
         return
     for first in [k for k, (_, value, _) in raw.items() if value > 0 and k not in fixed]:
         k = first - 1
@@ -398,38 +422,17 @@ def _english_parts(
     # our contrast rule added: the clause after the last "but" counts three times as much.
     plain = [fixes.get(k, tok.low) for k, tok in enumerate(tokens) if tok.kind != "num"]
     plain = [w for w in plain if w]
-    cut = max((k for k, w in enumerate(plain) if w in res.langs["en"].contrast), default=-1)
+    contrast, cut = res.langs["en"].contrast, -1
+    if not contrast.isdisjoint(plain):
+        cut = max(k for k, w in enumerate(plain) if w in contrast)
     if cut < 0:
-        blob = res.textblob(plain)[0]
+        blob = _textblob_polarity(res.textblob, plain)
     else:
-        before, after = res.textblob(plain[:cut])[0], res.textblob(plain[cut + 1 :])[0]
+        before = _textblob_polarity(res.textblob, plain[:cut])
+        after = _textblob_polarity(res.textblob, plain[cut + 1 :])
         blob = 0.25 * before + 0.75 * after if after else 0.5 * before
     parts = {"textblob": blob, "vader_pos": vader["pos"], "vader_neg": -vader["neg"]}
     return parts | _word_parts(words), words.items
-
-
-_NO_VADER_WORD = {"neg": 0.0, "neu": 1.0, "pos": 0.0, "compound": 0.0}
-
-
-def _vader_scores(text: str, vader: t.Any) -> dict[str, float]:
-    """VADER's scores; for a text with none of its words, VADER's answer without asking it
-    (it would score every word 0): a third of news-like texts, and it is the slow part.
-
-    VADER splits on white space and strips the punctuation around a word; both forms of
-    every word are looked up here, so no word it could find is missed. Emoji (not ASCII)
-    it translates first, so such texts always go to it.
-    """
-    if text.isascii():
-        lexicon = vader.lexicon
-        for word in text.lower().split():
-            if word in lexicon or word.strip(_PUNCTUATION) in lexicon:
-                break
-        else:
-            return dict(_NO_VADER_WORD) if text.split() else vader.polarity_scores(text)
-    return t.cast(dict[str, float], vader.polarity_scores(text))
-
-
-_PUNCTUATION = string.punctuation
 
 
 def _word_parts(words: _WordScore) -> dict[str, float]:

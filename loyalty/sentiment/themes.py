@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
+import operator
 import re
 import tomllib
 import typing as t
@@ -305,12 +307,13 @@ def find_themes(
         return ()
     contrast = rules.contrast if rules else frozenset()
     where = _clauses(tokens, contrast)
-    covered = {k for first, last, _ in spans for k in range(first, last + 1)}
-    free = {  # clauses with a negator that negates no sentiment word: "nobody called back"
-        where[k][0]
-        for k, tok in enumerate(tokens)
-        if rules and tok.low in rules.negators and k not in covered
-    }
+    free: set[int] = set()  # clauses with a negator that negates no sentiment word
+    negators = []
+    if rules and not rules.negators.isdisjoint([tok.low for tok in tokens]):
+        negators = [k for k, tok in enumerate(tokens) if tok.low in rules.negators]
+    if negators:  # "nobody called back"
+        covered = {k for first, last, _ in spans for k in range(first, last + 1)}
+        free = {where[k][0] for k in negators if k not in covered}
     found = sorted({theme for theme, _, _ in mentions})
     evidence: dict[int, list[tuple[int, int, float]]] = {theme: [] for theme in found}
     for span in spans:
@@ -360,9 +363,9 @@ def _mentions(
     mentions: list[tuple[int, int, int]] = []
     plain: set[tuple[int, int]] = set()
     cache = index.cache
-    for k in words:
-        low = tokens[k].low
-        found = cache.get(low)
+    lows = [tokens[k].low for k in words]
+    # most words signal no theme, and are known: only the cache's own look-up for them
+    for k, low, found in zip(words, lows, map(cache.get, lows), strict=True):
         if found is None:
             found = (
                 tuple(
@@ -382,10 +385,9 @@ def _mentions(
             mentions.append((number, k, k))
             if low in index.plain[number]:
                 plain.add((k, k))
-    lows = [tokens[k].low for k in words]
     if index.phrases is None or ("" not in index.anchors and index.anchors.isdisjoint(lows)):
         return mentions, plain
-    joined = "".join(low + " " for low in lows)
+    joined = " ".join(lows) + " "
     offsets, pos = [], 0
     for low in lows:
         offsets.append(pos)
@@ -424,17 +426,18 @@ def _mentions(
 def _clauses(tokens: list[_Token], contrast: frozenset[str]) -> list[tuple[int, int, int]]:
     """Each token's clause (ended by punctuation or a contrast word), sentence (ended by
     . ? ! ; or a contrast word: "great product, but billing ..." are two) and part (ended by
-    a contrast word only)."""
-    where = []
-    c = s = p = 0
-    for tok in tokens:
-        if tok.low in contrast:
-            c, s, p = c + 1, s + 1, p + 1
-        where.append((c, s, p))
-        if tok.low in _CLAUSE_END:
-            c += 1
-            s += tok.low in _SENTENCE_END
-    return where
+    a contrast word only).
+
+    A contrast word starts a new clause, sentence and part itself; punctuation starts them
+    after it. So each number is a running count, summed with map() and accumulate() rather
+    than token by token.
+    """
+    lows = [tok.low for tok in tokens]
+    parts = list(itertools.accumulate(map(contrast.__contains__, lows), initial=0))[1:]
+    ends = itertools.accumulate(map(_CLAUSE_END.__contains__, lows), initial=0)
+    stops = itertools.accumulate(map(_SENTENCE_END.__contains__, lows), initial=0)
+    clauses, sentences = map(operator.add, parts, ends), map(operator.add, parts, stops)
+    return list(zip(clauses, sentences, parts, strict=True))
 
 
 def _owner(

@@ -195,7 +195,7 @@ def _mark_all_stale(account_ids: set[int]) -> None:
     )
 
 
-_ACCOUNTS = Account.__table__
+_ACCOUNTS = t.cast(sa.Table, Account.__table__)
 
 
 def on_dispatch_tick(sender: t.Any, *, now: dt.datetime | None = None, **_: t.Any) -> None:

@@ -342,7 +342,7 @@ def mark_answered(
             set_committed_value(loaded, "answered_at", now)
 
 
-_INVITATIONS = Invitation.__table__
+_INVITATIONS = t.cast(sa.Table, Invitation.__table__)
 _ANSWERED_IN_PART = (
     sa.update(_INVITATIONS)
     .where(_INVITATIONS.c.id == sa.bindparam("b_id"), _INVITATIONS.c.reminder_due_at.is_not(None))

@@ -156,7 +156,7 @@ def _active_webhooks() -> list[tuple[int, str]]:
     # what is pending just to learn that (usually) no webhook is registered.
     with db.session.no_autoflush:
         query = sa.select(Webhook.id, Webhook.events).where(Webhook.active.is_(True))
-        return [tuple(row) for row in db.session.execute(query)]
+        return [(row.id, row.events) for row in db.session.execute(query)]
 
 
 def queue_response_created(sender: Flask, *, response: Response, created: bool, **_: t.Any) -> None:

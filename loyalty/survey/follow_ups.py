@@ -75,7 +75,7 @@ def queue_on_save(
     db.session.info[_QUEUED] = True
 
 
-_QUEUE = sa.insert(FollowUp.__table__)  # built once
+_QUEUE = sa.insert(t.cast(sa.Table, FollowUp.__table__))  # built once
 
 
 def retry_delay(attempts: int) -> dt.timedelta:

@@ -94,7 +94,8 @@ class Link(t.Protocol):
     language: str  # the contact's
 
 
-_responses, _answers = Response.__table__, Answer.__table__
+_responses = t.cast(sa.Table, Response.__table__)
+_answers = t.cast(sa.Table, Answer.__table__)
 
 
 def save_first(
@@ -137,7 +138,9 @@ def save_first(
                 | answer_columns(question, value, link.language)
             )
     connection = db.session.connection()
-    response_id = connection.execute(_INSERT_RESPONSE, columns).inserted_primary_key[0]
+    inserted = connection.execute(_INSERT_RESPONSE, columns).inserted_primary_key
+    assert inserted is not None  # an INSERT of one row
+    response_id: int = inserted[0]
     if answers:
         connection.execute(_INSERT_ANSWER, [{**a, "response_id": response_id} for a in answers])
     _saved(response_id, link.invitation_id, created=True, complete=complete, now=now)

@@ -10,6 +10,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from loyalty.db import db
 from loyalty.models import Flag, Response
@@ -124,6 +125,26 @@ def test_customer_text_is_escaped_in_the_flagged_list(client, auth, stored_answe
     html = client.get("/dashboard").get_data(as_text=True)
     assert "&lt;b&gt;x&lt;/b&gt;&lt;img" in html and "<img src=x" not in html
     assert "&lt;a href=" in html and '<a href="https://evil.example"' not in html
+
+
+def test_the_latest_flagged_are_the_newest_flags_ties_by_id(app, stored_answer):
+    """Flags raised in the same moment (a batch) are ordered by id, newest first: the same
+    rows as ordering every flagged answer joined would give."""
+    from loyalty.dashboard import views
+
+    for i in range(views.LATEST_FLAGGED + 4):
+        stored_answer(f"Flagged {i}", days_ago=1 + i / 100, nps=0, improve=f"Bad {i}")
+    flags = db.session.scalars(sa.select(Flag).order_by(Flag.id)).all()
+    assert len(flags) == views.LATEST_FLAGGED + 4
+    moment = flags[0].created_at
+    for flag in flags[:-2]:
+        flag.created_at = moment  # a batch, and two later ones
+    flags[-2].created_at = moment + dt.timedelta(hours=2)
+    flags[-1].created_at = moment + dt.timedelta(hours=1)
+    db.session.commit()
+    expected = [flags[-2].response_id, flags[-1].response_id]
+    expected += [f.response_id for f in flags[:-2][::-1]][: views.LATEST_FLAGGED - 2]
+    assert [row.id for row in views._latest_flagged()] == expected
 
 
 def test_the_dashboard_needs_a_sign_in(client):

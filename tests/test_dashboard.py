@@ -30,7 +30,13 @@ def test_an_executive_lands_on_the_dashboard(client, auth):
 
 
 def test_the_dashboard_shows_every_trend_with_its_numbers(client, auth, stored_answer):
-    for days, nps in ((5, 10), (6, 9), (7, 3), (40, 8), (400, 2), (420, 9)):
+    from loyalty import periods
+    from loyalty.dashboard.rollups import tz
+
+    # Three answers in one month whatever today is: mid-month of an earlier month.
+    back = periods.today(tz()).day + 10
+    days_ago = (back, back + 0.01, back + 0.02, back + 45, 400, 420)
+    for days, nps in zip(days_ago, (10, 9, 3, 8, 2, 9), strict=True):
         stored_answer("Trend A/S", days_ago=days, nps=nps)
     auth.login("executive")
     reply = client.get("/dashboard?grain=month")

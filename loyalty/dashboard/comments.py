@@ -27,8 +27,8 @@ SHOWN = 8
 #: the length of a comment in a bar's label; the hover and the table hold more
 LABEL_CHARS = 36
 HOVER_CHARS = 240
-#: the answers read at a time, lowest polarity first, and how many such reads before one
-#: query over the period does it
+#: the answers read at first, lowest polarity first (each batch after is twice as many),
+#: and how many first batches' worth are walked before one query over the period does it
 WALK = 200
 WALK_BATCHES = 20
 
@@ -109,19 +109,24 @@ def most_negative(
 
     # Walk the polarity index, lowest first, a batch of answers at a time, and keep those
     # the filters let through: a narrow filter would otherwise have the database read the
-    # period's every answer to sort them. Past WALK_BATCHES, one query does it all.
+    # period's every answer to sort them. Each batch is twice the one before, so a narrow
+    # filter needs few round trips; past WALK * WALK_BATCHES answers walked, one query
+    # does it all. The rows are the same whatever the batches: each is read in order.
     rows: list[t.Any] = []
     after: tuple[float, int] | None = None
-    for _ in range(WALK_BATCHES):
+    size, walked = WALK, 0
+    while walked < WALK * WALK_BATCHES:
         walk = sa.select(Answer.polarity, Answer.id).where(Answer.polarity < 0)
         if after is not None:
             walk = walk.where(sa.tuple_(Answer.polarity, Answer.id) > after)
-        batch = db.session.execute(walk.order_by(Answer.polarity, Answer.id).limit(WALK)).all()
+        batch = db.session.execute(walk.order_by(Answer.polarity, Answer.id).limit(size)).all()
+        walked += len(batch)
         if batch:
             rows += read(Answer.id.in_([i for _, i in batch]), limit=limit - len(rows))
             after = (t.cast(float, batch[-1][0]), batch[-1][1])
-        if len(rows) >= limit or len(batch) < WALK:
+        if len(rows) >= limit or len(batch) < size:
             break
+        size *= 2
     else:
         rows = read(limit=limit)
     return [

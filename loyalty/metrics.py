@@ -172,9 +172,30 @@ def percentile(values: t.Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    return ranked_percentile(len(ordered), q, ordered.__getitem__)
+
+
+#: The percentiles the responsiveness figures show: the median and the 90th.
+DURATION_PERCENTILES = (50, 90)
+
+
+def percentile_ranks(n: int, q: float) -> tuple[int, int]:
+    """The two ranks (0-based, in ascending order) that the ``q``-th percentile of ``n``
+    values lies between: all :func:`ranked_percentile` reads, so a database can hand back
+    those values alone instead of every value."""
+    rank = (n - 1) * q / 100
+    return math.floor(rank), math.ceil(rank)
+
+
+def ranked_percentile(n: int, q: float, at: t.Callable[[int], float]) -> float | None:
+    """The ``q``-th percentile of ``n`` ordered values, ``at(rank)`` giving the value of a
+    0-based rank (only the two :func:`percentile_ranks` are asked); None when ``n`` is 0.
+    The one definition :func:`percentile` and the figures counted in SQL share."""
+    if n <= 0:
+        return None
+    low, high = percentile_ranks(n, q)
+    rank = (n - 1) * q / 100
+    return at(low) + (at(high) - at(low)) * (rank - low)
 
 
 # --- responsiveness: the SLA clock and recovery -------------------------------------------
@@ -199,6 +220,10 @@ class Durations:
         return percentile(self.hours, 90)
 
     @property
+    def n(self) -> int:
+        return len(self.hours)
+
+    @property
     def share_in_sla(self) -> float | None:
         return self.in_sla / self.judged if self.judged else None
 
@@ -210,6 +235,23 @@ class Durations:
         if in_sla is not None:
             self.judged += 1
             self.in_sla += in_sla
+
+
+@dataclass(frozen=True)
+class DurationFigures:
+    """:class:`Durations` as its figures alone, for a group whose hours were ranked by the
+    database (:func:`ranked_percentile` on the few values it handed back): the same median,
+    90th percentile and share within the SLA, without a list of every case's hours."""
+
+    n: int
+    median: float | None
+    p90: float | None
+    in_sla: int = 0
+    judged: int = 0
+
+    @property
+    def share_in_sla(self) -> float | None:
+        return self.in_sla / self.judged if self.judged else None
 
 
 def recovery(answered_again: int, recovered: int, *, min_n: int = MIN_N) -> Share:

@@ -433,6 +433,7 @@ from .privacy_tables import PrivacyRequest as PrivacyRequest  # noqa: E402
 from .rollup_tables import HealthBandWeek as HealthBandWeek  # noqa: E402
 from .rollup_tables import HealthStaleWeek as HealthStaleWeek  # noqa: E402
 from .rollup_tables import MetricDay as MetricDay  # noqa: E402
+from .rollup_tables import MetricDayTotal as MetricDayTotal  # noqa: E402
 from .rollup_tables import MetricStaleDay as MetricStaleDay  # noqa: E402
 from .rollup_tables import ReportDelivery as ReportDelivery  # noqa: E402
 from .security_tables import AuditEvent as AuditEvent  # noqa: E402

@@ -1,6 +1,6 @@
-"""The tables the dashboard and the reports keep for themselves: the daily metric rollups,
-the days to count again, the accounts per health band each week (and the weeks to count
-again), and the scheduled reports sent. Re-exported by
+"""The tables the dashboard and the reports keep for themselves: the daily metric rollups
+(and their totals per day), the days to count again, the accounts per health band each week
+(and the weeks to count again), and the scheduled reports sent. Re-exported by
 :mod:`loyalty.models`, which holds every other model."""
 
 from __future__ import annotations
@@ -50,6 +50,33 @@ class MetricDay(Model):
     polarity_squares: Mapped[float] = mapped_column(default=0.0)
     comments_negative: Mapped[int] = mapped_column(default=0)
     #: invitations delivered this day, and how many of those were answered (ever)
+    delivered: Mapped[int] = mapped_column(default=0)
+    answered: Mapped[int] = mapped_column(default=0)
+
+
+class MetricDayTotal(Model):
+    """One local day's :class:`MetricDay` rows summed over every key: what a trend or a
+    total with no filter and no split reads (a year is 365 rows, not the tens of thousands
+    of rows per segment, language, survey and owner). Written with the day's rows, in the
+    same transaction, whenever they are counted (``dashboard.rollups``)."""
+
+    __tablename__ = "metric_day_totals"
+
+    day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
+    responses: Mapped[int] = mapped_column(default=0)
+    promoters: Mapped[int] = mapped_column(default=0)
+    passives: Mapped[int] = mapped_column(default=0)
+    detractors: Mapped[int] = mapped_column(default=0)
+    csat_n: Mapped[int] = mapped_column(default=0)
+    csat_satisfied: Mapped[int] = mapped_column(default=0)
+    ces_n: Mapped[int] = mapped_column(default=0)
+    ces_sum: Mapped[int] = mapped_column(default=0)
+    ces_squares: Mapped[int] = mapped_column(default=0)
+    commented: Mapped[int] = mapped_column(default=0)
+    comments_scored: Mapped[int] = mapped_column(default=0)
+    polarity_sum: Mapped[float] = mapped_column(default=0.0)
+    polarity_squares: Mapped[float] = mapped_column(default=0.0)
+    comments_negative: Mapped[int] = mapped_column(default=0)
     delivered: Mapped[int] = mapped_column(default=0)
     answered: Mapped[int] = mapped_column(default=0)
 

@@ -10,6 +10,7 @@ import re
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from loyalty.db import db
 from loyalty.models import Flag, Response
@@ -29,7 +30,13 @@ def test_an_executive_lands_on_the_dashboard(client, auth):
 
 
 def test_the_dashboard_shows_every_trend_with_its_numbers(client, auth, stored_answer):
-    for days, nps in ((5, 10), (6, 9), (7, 3), (40, 8), (400, 2), (420, 9)):
+    from loyalty import periods
+    from loyalty.dashboard.rollups import tz
+
+    # Three answers in one month whatever today is: mid-month of an earlier month.
+    back = periods.today(tz()).day + 10
+    days_ago = (back, back + 0.01, back + 0.02, back + 45, 400, 420)
+    for days, nps in zip(days_ago, (10, 9, 3, 8, 2, 9), strict=True):
         stored_answer("Trend A/S", days_ago=days, nps=nps)
     auth.login("executive")
     reply = client.get("/dashboard?grain=month")
@@ -124,6 +131,26 @@ def test_customer_text_is_escaped_in_the_flagged_list(client, auth, stored_answe
     html = client.get("/dashboard").get_data(as_text=True)
     assert "&lt;b&gt;x&lt;/b&gt;&lt;img" in html and "<img src=x" not in html
     assert "&lt;a href=" in html and '<a href="https://evil.example"' not in html
+
+
+def test_the_latest_flagged_are_the_newest_flags_ties_by_id(app, stored_answer):
+    """Flags raised in the same moment (a batch) are ordered by id, newest first: the same
+    rows as ordering every flagged answer joined would give."""
+    from loyalty.dashboard import views
+
+    for i in range(views.LATEST_FLAGGED + 4):
+        stored_answer(f"Flagged {i}", days_ago=1 + i / 100, nps=0, improve=f"Bad {i}")
+    flags = db.session.scalars(sa.select(Flag).order_by(Flag.id)).all()
+    assert len(flags) == views.LATEST_FLAGGED + 4
+    moment = flags[0].created_at
+    for flag in flags[:-2]:
+        flag.created_at = moment  # a batch, and two later ones
+    flags[-2].created_at = moment + dt.timedelta(hours=2)
+    flags[-1].created_at = moment + dt.timedelta(hours=1)
+    db.session.commit()
+    expected = [flags[-2].response_id, flags[-1].response_id]
+    expected += [f.response_id for f in flags[:-2][::-1]][: views.LATEST_FLAGGED - 2]
+    assert [row.id for row in views._latest_flagged()] == expected
 
 
 def test_the_dashboard_needs_a_sign_in(client):

@@ -25,6 +25,7 @@ from loyalty.models import (
     Account,
     HealthSnapshot,
     MetricDay,
+    MetricDayTotal,
     MetricStaleDay,
     Response,
     User,
@@ -38,6 +39,25 @@ def _rows() -> list[tuple]:
     columns = [getattr(MetricDay, name) for name in ("day", *rollups.KEY, *rollups.COUNTS)]
     found = db.session.execute(sa.select(*columns).order_by(*columns[:5])).all()
     return [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in found]
+
+
+def _totals() -> list[tuple]:
+    """The stored day totals, checked against the day's rows summed (each day of rows has
+    its total, and no other day has one)."""
+    columns = [getattr(MetricDayTotal, name) for name in ("day", *rollups.COUNTS)]
+    stored = db.session.execute(sa.select(*columns).order_by(MetricDayTotal.day)).all()
+    found = [tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in stored]
+    summed: dict[dt.date, list[float]] = {}
+    for row in _rows():
+        into = summed.setdefault(row[0], [0] * len(rollups.COUNTS))
+        for i, value in enumerate(row[1 + len(rollups.KEY) :]):
+            into[i] += value
+    expected = [
+        (day, *(round(v, 6) if isinstance(v, float) else v for v in counts))
+        for day, counts in sorted(summed.items())
+    ]
+    assert found == expected
+    return found
 
 
 def _last_year() -> periods.Period:
@@ -89,12 +109,15 @@ def test_the_rollups_equal_a_fresh_count_after_changes(app, random_answers):
     rollups.refresh_stale()
     incremental = _rows()
     assert incremental and not db.session.scalars(sa.select(MetricStaleDay)).all()
+    totals = _totals()
+    assert totals
     assert health_rollup.refresh_stale() > 0  # the new owner's account's weeks
     bands = _stored_bands()
     assert bands and bands == _fresh_bands()
 
     rollups.rebuild()
     assert _rows() == incremental
+    assert _totals() == totals
     assert _stored_bands() == bands
 
 
@@ -171,6 +194,21 @@ def test_filters_and_splits(app, random_answers):
     b2b = queries.total("nps", period, queries.Filters(segment="b2b"))
     b2c = queries.total("nps", period, queries.Filters(segment="b2c"))
     assert whole.n == b2b.n + b2c.n == 60
+    # With no filter and no split, the days' totals are read: the same counts as every
+    # key's rows summed.
+    by_segment: dict[dt.date, dict[str, float]] = {}
+    for day, _, counts in queries.day_counts(period, queries.Filters(), "segment"):
+        into = by_segment.setdefault(day, dict.fromkeys(rollups.COUNTS, 0))
+        for name, value in counts.items():
+            into[name] += value
+    totals = {day: counts for day, _, counts in queries.day_counts(period, queries.Filters())}
+    assert totals.keys() == by_segment.keys()
+    for day, counts in totals.items():
+        assert counts == pytest.approx(by_segment[day]), day
+    segments = [queries.period_counts(period, queries.Filters(segment=s)) for s in ("b2b", "b2c")]
+    assert queries.period_counts(period, queries.Filters()) == pytest.approx(
+        {name: segments[0][name] + segments[1][name] for name in rollups.COUNTS}
+    )
     # One account's counts, from its own rows, add up over the accounts to the rollups'.
     ids = list(db.session.scalars(sa.select(Account.id)))
     for metric in ("nps", "csat", "comment_share", "response_rate"):
@@ -256,3 +294,4 @@ def test_a_rebuild_counts_each_answer_on_its_local_day(app, stored_answer):
         rollups.count_day(first + dt.timedelta(days=back), zone)
     db.session.commit()
     assert _rows() == rebuilt
+    _totals()

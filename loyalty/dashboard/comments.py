@@ -27,8 +27,8 @@ SHOWN = 8
 #: the length of a comment in a bar's label; the hover and the table hold more
 LABEL_CHARS = 36
 HOVER_CHARS = 240
-#: the answers read at a time, lowest polarity first, and how many such reads before one
-#: query over the period does it
+#: the answers read at first, lowest polarity first (each batch after is twice as many),
+#: and how many first batches' worth are walked before one query over the period does it
 WALK = 200
 WALK_BATCHES = 20
 
@@ -109,19 +109,35 @@ def most_negative(
 
     # Walk the polarity index, lowest first, a batch of answers at a time, and keep those
     # the filters let through: a narrow filter would otherwise have the database read the
-    # period's every answer to sort them. Past WALK_BATCHES, one query does it all.
+    # period's every answer to sort them. Each batch is twice the one before (a narrow
+    # filter needs few round trips), found by its last answer alone and read as a range of
+    # the index, so no list of ids goes back and forth; past WALK * WALK_BATCHES answers
+    # walked, one query does it all. The rows are the same whatever the batches: each
+    # range is read in order, and the ranges follow each other.
     rows: list[t.Any] = []
+    order = sa.tuple_(Answer.polarity, Answer.id)
     after: tuple[float, int] | None = None
-    for _ in range(WALK_BATCHES):
-        walk = sa.select(Answer.polarity, Answer.id).where(Answer.polarity < 0)
-        if after is not None:
-            walk = walk.where(sa.tuple_(Answer.polarity, Answer.id) > after)
-        batch = db.session.execute(walk.order_by(Answer.polarity, Answer.id).limit(WALK)).all()
-        if batch:
-            rows += read(Answer.id.in_([i for _, i in batch]), limit=limit - len(rows))
-            after = (t.cast(float, batch[-1][0]), batch[-1][1])
-        if len(rows) >= limit or len(batch) < WALK:
+    cap = WALK * WALK_BATCHES
+    size, walked = WALK, 0
+    while walked < cap:
+        size = min(size, cap - walked)
+        # (each row bound spelled on the polarity alone too, for its index)
+        since = () if after is None else (order > after, Answer.polarity >= after[0])
+        walk = sa.select(Answer.polarity, Answer.id).where(Answer.polarity < 0, *since)
+        last = db.session.execute(
+            walk.order_by(Answer.polarity, Answer.id).offset(size - 1).limit(1)
+        ).first()
+        if last is None:  # fewer than a batch left: the rest of the way
+            rows += read(*since, limit=limit - len(rows))
             break
+        edge = (t.cast(float, last[0]), t.cast(int, last[1]))
+        within = (order <= edge, Answer.polarity <= edge[0])
+        rows += read(*since, *within, limit=limit - len(rows))
+        walked += size
+        after = edge
+        if len(rows) >= limit:
+            break
+        size *= 2
     else:
         rows = read(limit=limit)
     return [

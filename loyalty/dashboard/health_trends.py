@@ -231,6 +231,9 @@ def movers(
         return [], []
     first, last = ends[0], ends[-1]
     filtered = _where(filters)
+    # A filter leaves few accounts: their scores read as rows cost less than the statement
+    if db.session.get_bind().dialect.name == "postgresql" and not filtered:
+        return _movers_by_postgresql(first, last, limit)
 
     def scores(at: dt.datetime, *columns: t.Any) -> t.Any:
         """Every account's score (and ``columns``) at ``at``, from the (at, account_id,
@@ -263,6 +266,48 @@ def movers(
         [Mover(m[1], names[m[1]], m[2], m[3], m[4]) for m in fell],
         [Mover(m[1], names[m[1]], m[2], m[3], m[4]) for m in rose],
     )
+
+
+def _movers_by_postgresql(
+    first: dt.datetime, last: dt.datetime, limit: int
+) -> tuple[list[Mover], list[Mover]]:
+    """:func:`movers` of every account in one statement: the two weeks' scores joined on
+    the account, and the biggest falls and rises each taken by a top-``limit`` sort (the
+    same order as the pass in Python: the move, then the account), with the accounts'
+    names; PostgreSQL does this faster than handing twenty thousand scores to Python."""
+    before, after = sa.orm.aliased(HealthSnapshot), sa.orm.aliased(HealthSnapshot)
+    change = (after.score - before.score).label("change")
+    moved = (
+        sa.select(
+            after.account_id,
+            before.score.label("before"),
+            after.score.label("after"),
+            after.band,
+            change,
+        )  # fmt: skip
+        .join(before, before.account_id == after.account_id)
+        .where(after.at == last, before.at == first, after.score != before.score)
+    )
+    rows = moved.cte("moved")
+    ends = []
+    for fell, order in ((True, rows.c.change), (False, rows.c.change.desc())):
+        ends.append(
+            sa.select(sa.literal(fell).label("fell"), *rows.c)
+            .where(rows.c.change < 0 if fell else rows.c.change > 0)
+            .order_by(order, rows.c.account_id)
+            .limit(limit)
+            .subquery()
+        )
+    both = sa.union_all(*(sa.select(*end.c) for end in ends)).subquery()
+    named = sa.select(both, Account.name).join(Account, Account.id == both.c.account_id)
+    fell_rows: list[Mover] = []
+    rose_rows: list[Mover] = []
+    for row in db.session.connection().execute(named):
+        mover = Mover(row.account_id, row.name, row.before, row.after, row.band)
+        (fell_rows if row.fell else rose_rows).append(mover)
+    fell_rows.sort(key=lambda m: (m.after - m.before, m.account_id))
+    rose_rows.sort(key=lambda m: (m.before - m.after, m.account_id))
+    return fell_rows, rose_rows
 
 
 def movers_chart(fell: t.Sequence[Mover], rose: t.Sequence[Mover]) -> dict[str, t.Any]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from .. import metrics, periods
 from ..db import db
-from ..models import Account, MetricDay
+from ..models import Account, MetricDay, MetricDayTotal
 from .rollups import COUNTS, KEY, account_days, day_rows, tz
 
 #: The columns a trend may be split by or filtered on.
@@ -65,6 +65,8 @@ def day_counts(
     account, counted from its rows as the rollups count them."""
     if filters.account_id is not None:
         return _account_day_counts(period, filters, split)
+    if split is None and _unfiltered(filters):
+        return _total_day_counts(period)
     columns: list[t.Any] = [MetricDay.day]
     if split:
         columns.append(getattr(MetricDay, split))
@@ -86,8 +88,32 @@ def day_counts(
     return found
 
 
+def _unfiltered(filters: Filters) -> bool:
+    return all(getattr(filters, name) is None for name in (*SPLITS, "account_id"))
+
+
+def _total_day_counts(period: periods.Period) -> list[tuple[dt.date, t.Any, dict[str, float]]]:
+    """:func:`day_counts` with no filter and no split: each day's total, one row a day."""
+    columns = [getattr(MetricDayTotal, name) for name in COUNTS]
+    query = sa.select(MetricDayTotal.day, *columns).where(
+        MetricDayTotal.day >= period.first, MetricDayTotal.day <= period.last
+    )
+    return [
+        (row[0], None, dict(zip(COUNTS, row[1:], strict=True)))
+        for row in db.session.connection().execute(query)
+    ]
+
+
 def period_counts(period: periods.Period, filters: Filters) -> dict[str, float]:
-    """The counts of the whole of ``period`` summed in one statement (one row read)."""
+    """The counts of the whole of ``period`` summed in one statement (one row read); with
+    no filter, from the days' totals (one row a day summed, not every key's)."""
+    if _unfiltered(filters):
+        sums = [sa.func.sum(getattr(MetricDayTotal, name)) for name in COUNTS]
+        totals = sa.select(*sums).where(
+            MetricDayTotal.day >= period.first, MetricDayTotal.day <= period.last
+        )
+        row = db.session.connection().execute(totals).one()
+        return dict(zip(COUNTS, (v or 0 for v in row), strict=True))
     sums = [sa.func.sum(getattr(MetricDay, name)) for name in COUNTS]
     query = sa.select(*sums).where(MetricDay.day >= period.first, MetricDay.day <= period.last)
     for name in SPLITS:

@@ -1,6 +1,8 @@
 """The metric rollups: each local day's answers and invitations counted once, per segment,
 language, survey and account owner (:class:`~loyalty.models.MetricDay`), so a trend over two
-years reads a few thousand rows instead of a million responses.
+years reads a few thousand rows instead of a million responses; and each day's rows summed
+(:class:`~loyalty.models.MetricDayTotal`), written with them, so a trend or total with no
+filter and no split reads one row a day.
 
 Kept current by marking days stale and counting them again from the raw rows, which is
 simple and always right: a new or changed answer marks its day (and its invitation's), an
@@ -29,6 +31,7 @@ from ..models import (
     Contact,
     Invitation,
     MetricDay,
+    MetricDayTotal,
     MetricStaleDay,
     Response,
     utcnow,
@@ -162,14 +165,26 @@ def _count(condition: t.Any) -> t.Any:
 
 
 def count_day(day: dt.date, zone: dt.tzinfo) -> None:
-    """Replace ``day``'s rows with a fresh count from the responses, answers and invitations."""
+    """Replace ``day``'s rows, and its total, with a fresh count from the responses, answers
+    and invitations."""
     rows = day_rows(day, zone)
     db.session.execute(sa.delete(MetricDay).where(MetricDay.day == day))
+    db.session.execute(sa.delete(MetricDayTotal).where(MetricDayTotal.day == day))
     if rows:
         db.session.execute(
             sa.insert(MetricDay),
             [dict(zip(KEY, key, strict=True), day=day, **values) for key, values in rows.items()],
         )
+        db.session.execute(sa.insert(MetricDayTotal), [day_total(day, rows.values())])
+
+
+def day_total(day: dt.date, rows: Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
+    """The :class:`MetricDayTotal` of a day: its rows' counts summed over every key."""
+    total: dict[str, t.Any] = dict.fromkeys(COUNTS, 0)
+    for values in rows:
+        for name in COUNTS:
+            total[name] += values[name] or 0
+    return {"day": day, **total}
 
 
 def day_rows(
@@ -275,6 +290,7 @@ def rebuild(progress: Callable[[int, int], None] | None = None) -> int:
     ]
     known = [at for at in first if at is not None]
     db.session.execute(sa.delete(MetricDay))
+    db.session.execute(sa.delete(MetricDayTotal))
     db.session.execute(sa.delete(MetricStaleDay))
     db.session.commit()
     health_rollup.rebuild()  # the health bands of every week, in one pass
@@ -315,12 +331,16 @@ def _rebuild_in_one_pass(
     for (day, *key), values in _counted(start, end, day_of=day_of).items():
         by_day.setdefault(day, []).append(dict(zip(KEY, key, strict=True), day=day, **values))
     batch: list[dict[str, t.Any]] = []
+    totals: list[dict[str, t.Any]] = []
     for done, day in enumerate(days, 1):
-        batch += by_day.get(day, [])
+        if day in by_day:
+            batch += by_day[day]
+            totals.append(day_total(day, by_day[day]))
         if len(batch) >= 5000 or done == len(days):
             if batch:
                 db.session.execute(sa.insert(MetricDay), batch)
+                db.session.execute(sa.insert(MetricDayTotal), totals)
             db.session.commit()
-            batch = []
+            batch, totals = [], []
         if progress:
             progress(done, len(days))

@@ -209,17 +209,27 @@ def _bands() -> dict[str, int]:
 
 
 def _latest_flagged() -> list[t.Any]:
-    """The latest flagged answers with their comments, newest first."""
+    """The latest flagged answers with their comments, newest first. The latest flags are
+    chosen from the flags alone, then joined: flags raised in the same moment (a batch of
+    answers) are ordered by id without joining every one of them first. Each flag has its
+    answer and account, so the latest rows come from those flags: the same rows as
+    ordering the joined rows would give."""
+    latest = (
+        sa.select(Flag.id, Flag.response_id, Flag.created_at)
+        .order_by(Flag.created_at.desc(), Flag.id.desc())
+        .limit(LATEST_FLAGGED)
+        .subquery()
+    )
     query = (
         sa.select(Response.id, Response.submitted_at, Response.nps, Account.name, Answer.text)
-        .join(Flag, Flag.response_id == Response.id)
+        .join(latest, latest.c.response_id == Response.id)
         .join(Account, Account.id == Response.account_id)
         .outerjoin(
             Answer,
             sa.and_(Answer.response_id == Response.id, Answer.text.is_not(None), Answer.text != ""),
         )
-        .order_by(Flag.created_at.desc(), Flag.id.desc())
-        .limit(LATEST_FLAGGED)
+        .order_by(latest.c.created_at.desc(), latest.c.id.desc())
+        .limit(LATEST_FLAGGED)  # a flagged answer with two comments is two rows
     )
     return list(db.session.execute(query).all())
 

@@ -23,6 +23,9 @@ PACKAGE_ROOT = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_ROOT.parent  # the repository, when running from a checkout
 _CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()  # editable installs too, never a wheel
 
+#: connections each process keeps open (gunicorn.conf.py: 8 threads a worker, plus one)
+POOL_SIZE = 10
+
 
 def bundled_folder(name: str) -> Path:
     """``templates``, ``forms`` or ``reports``: a checkout keeps them beside ``loyalty/``, a
@@ -152,11 +155,17 @@ def load(app: Flask, test_config: t.Mapping[str, t.Any] | None) -> None:
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{instance / 'loyalty.db'}"
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    # The pool keeps a connection for each of a gunicorn worker's 8 threads and its
+    # follow-up thread: with fewer kept, every busy moment closed and opened connections
+    # again (on PostgreSQL a new server process each time).
+    pool = {"pool_size": POOL_SIZE}
     if app.config["DATABASE_URL"].startswith("sqlite"):
         # Writers wait for each other instead of failing with "database is locked".
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
+        app.config.setdefault(
+            "SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}, **pool}
+        )
     else:
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True, **pool})
     app.config["PERMANENT_SESSION_LIFETIME"] = dt.timedelta(
         hours=float(app.config["STAFF_SESSION_HOURS"])
     )

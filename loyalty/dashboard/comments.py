@@ -130,7 +130,7 @@ def most_negative(
         if last is None:  # fewer than a batch left: the rest of the way
             rows += read(*since, limit=limit - len(rows))
             break
-        edge = (t.cast(float, last[0]), t.cast(int, last[1]))
+        edge = (t.cast(float, last[0]), last[1])
         within = (order <= edge, Answer.polarity <= edge[0])
         rows += read(*since, *within, limit=limit - len(rows))
         walked += size

@@ -13,6 +13,8 @@ import secrets
 import typing as t
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from .accounts.health import DEFAULT_RULES as HEALTH_RULES
 from .triage.flags import DEFAULT_RULES, DEFAULT_SEVERITY
 
@@ -158,7 +160,8 @@ def load(app: Flask, test_config: t.Mapping[str, t.Any] | None) -> None:
     # The pool keeps a connection for each of a gunicorn worker's 8 threads and its
     # follow-up thread: with fewer kept, every busy moment closed and opened connections
     # again (on PostgreSQL a new server process each time).
-    pool = {"pool_size": POOL_SIZE}
+    in_memory = make_url(app.config["DATABASE_URL"]).database in (None, "", ":memory:")
+    pool = {} if in_memory else {"pool_size": POOL_SIZE}  # one shared connection: no pool
     if app.config["DATABASE_URL"].startswith("sqlite"):
         # Writers wait for each other instead of failing with "database is locked".
         app.config.setdefault(

@@ -117,6 +117,9 @@ def test_roles_deactivation_and_the_last_admin(client, auth):
     me = user("admin@example.com")
     demoted = post(client, f"/admin/users/{me.id}/role", role="support")
     assert demoted.status_code == 409 and "last active admin" in demoted.get_data(True)
+    asked = client.get(f"/admin/users/{me.id}/deactivate")  # refused before the question
+    assert asked.status_code == 409 and "last active admin" in asked.get_data(True)
+    assert 'name="confirmed"' not in asked.get_data(True)
     gone = post(client, f"/admin/users/{me.id}/deactivate", confirmed="yes")
     assert gone.status_code == 409 and user("admin@example.com").active
 

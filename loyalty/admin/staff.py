@@ -134,7 +134,8 @@ def active_admins(excluding: User | None = None) -> int:
     return db.session.scalar(query) or 0
 
 
-def _keep_an_admin(user: User, doing: str) -> None:
+def keep_an_admin(user: User, doing: str) -> None:
+    """Refuse a change that would leave no active admin (nobody could manage staff)."""
     if user.active and user.role in ADMIN_ROLES and active_admins(excluding=user) == 0:
         raise StaffError(f"user: {user.email} is the last active admin and cannot be {doing}")
 
@@ -145,7 +146,7 @@ def change_role(user: User, role: str) -> None:
     if role == user.role:
         return
     if role not in ADMIN_ROLES:
-        _keep_an_admin(user, f"made {role}")
+        keep_an_admin(user, f"made {role}")
     before, user.role = user.role, role
     audit_log.record("user.role", target=f"user:{user.id}", detail={"from": before, "to": role})
 
@@ -154,7 +155,7 @@ def deactivate(user: User) -> None:
     """No more sign-ins, and every session ends; their cases and history stay theirs."""
     if not user.active:
         return
-    _keep_an_admin(user, "deactivated")
+    keep_an_admin(user, "deactivated")
     user.active = False
     _end_sessions(user)
     audit_log.record("user.deactivate", target=f"user:{user.id}")

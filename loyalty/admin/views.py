@@ -133,6 +133,10 @@ def deactivate_confirm(user_id: int):
     if not user.active:
         flash(f"{user.email} is deactivated already.")
         return redirect(url_for(".users") + f"#user-{user.id}", 303)
+    try:  # say so now, not after the confirmation
+        staff.keep_an_admin(user, "deactivated")
+    except staff.StaffError as exc:
+        return _users_page(409, message=str(exc))
     you = " You will be signed out yourself." if user.id == current_user.id else ""
     return confirm.page(
         title=f"Deactivate {user.email}?",

@@ -14,25 +14,10 @@ from .db import Model
 from .models import UTCDateTime, utcnow
 
 
-class MetricDay(Model):
-    """The answers and invitations of one local day, counted per segment, language, survey and
-    account owner: the rollup every trend is read from, so no chart scans the responses.
+class _DayCounts:
+    """The counts every metric of a day is computed from (``loyalty.metrics``): one set of
+    columns for :class:`MetricDay` and :class:`MetricDayTotal`, which must sum alike."""
 
-    Kept current by ``dashboard.rollups``: a changed answer, invitation or account marks its
-    day stale (:class:`MetricStaleDay`) and the day is counted again from the raw rows.
-    ``owner_id`` 0 is "no owner" (a key column cannot be empty in a unique constraint)."""
-
-    __tablename__ = "metric_days"
-    __table_args__ = (
-        sa.UniqueConstraint("day", "segment", "language", "survey", "owner_id", name="key"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    day: Mapped[dt.date] = mapped_column(sa.Date, index=True)
-    segment: Mapped[str] = mapped_column(sa.String(3))
-    language: Mapped[str] = mapped_column(sa.String(2))
-    survey: Mapped[str] = mapped_column(sa.String(64))
-    owner_id: Mapped[int] = mapped_column(default=0)
     responses: Mapped[int] = mapped_column(default=0)
     promoters: Mapped[int] = mapped_column(default=0)
     passives: Mapped[int] = mapped_column(default=0)
@@ -54,7 +39,28 @@ class MetricDay(Model):
     answered: Mapped[int] = mapped_column(default=0)
 
 
-class MetricDayTotal(Model):
+class MetricDay(_DayCounts, Model):
+    """The answers and invitations of one local day, counted per segment, language, survey and
+    account owner: the rollup every trend is read from, so no chart scans the responses.
+
+    Kept current by ``dashboard.rollups``: a changed answer, invitation or account marks its
+    day stale (:class:`MetricStaleDay`) and the day is counted again from the raw rows.
+    ``owner_id`` 0 is "no owner" (a key column cannot be empty in a unique constraint)."""
+
+    __tablename__ = "metric_days"
+    __table_args__ = (
+        sa.UniqueConstraint("day", "segment", "language", "survey", "owner_id", name="key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(sa.Date, index=True)
+    segment: Mapped[str] = mapped_column(sa.String(3))
+    language: Mapped[str] = mapped_column(sa.String(2))
+    survey: Mapped[str] = mapped_column(sa.String(64))
+    owner_id: Mapped[int] = mapped_column(default=0)
+
+
+class MetricDayTotal(_DayCounts, Model):
     """One local day's :class:`MetricDay` rows summed over every key: what a trend or a
     total with no filter and no split reads (a year is 365 rows, not the tens of thousands
     of rows per segment, language, survey and owner). Written with the day's rows, in the
@@ -63,22 +69,6 @@ class MetricDayTotal(Model):
     __tablename__ = "metric_day_totals"
 
     day: Mapped[dt.date] = mapped_column(sa.Date, primary_key=True)
-    responses: Mapped[int] = mapped_column(default=0)
-    promoters: Mapped[int] = mapped_column(default=0)
-    passives: Mapped[int] = mapped_column(default=0)
-    detractors: Mapped[int] = mapped_column(default=0)
-    csat_n: Mapped[int] = mapped_column(default=0)
-    csat_satisfied: Mapped[int] = mapped_column(default=0)
-    ces_n: Mapped[int] = mapped_column(default=0)
-    ces_sum: Mapped[int] = mapped_column(default=0)
-    ces_squares: Mapped[int] = mapped_column(default=0)
-    commented: Mapped[int] = mapped_column(default=0)
-    comments_scored: Mapped[int] = mapped_column(default=0)
-    polarity_sum: Mapped[float] = mapped_column(default=0.0)
-    polarity_squares: Mapped[float] = mapped_column(default=0.0)
-    comments_negative: Mapped[int] = mapped_column(default=0)
-    delivered: Mapped[int] = mapped_column(default=0)
-    answered: Mapped[int] = mapped_column(default=0)
 
 
 class MetricStaleDay(Model):

@@ -88,12 +88,13 @@ def most_negative(
         answers = sa.select(Answer.id, Answer.response_id, Answer.polarity, Answer.text).where(
             Answer.text.is_not(None), *bounds
         )
-        # A batch's range of the index is read first and then joined: given the joins at
-        # once, SQLite would rather scan the period by its time index, which for a narrow
-        # filter meant reading a year of answers (1.5 s at a million) to find eight.
+        # On SQLite a batch's range of the index is read first and then joined: given the
+        # joins at once, it would rather scan the period by its time index, which for a
+        # narrow filter meant reading a year of answers (1.5 s at a million) to find eight.
+        # PostgreSQL's planner walks the index and stops at the limit: a third faster.
         walked = (
             answers.cte("walked").prefix_with("MATERIALIZED")
-            if batch
+            if batch and db.session.get_bind().dialect.name == "sqlite"
             else answers.subquery("walked")
         )
         return list(

@@ -499,7 +499,8 @@ def test_account_page_shows_score_contributions_history_contacts_and_timeline(cl
     bars = charts["contributions-chart"]["data"][0]
     stored = rollup.contributions(acc.health_contributions)
     assert list(bars["x"]) == [c["points"] for c in stored]
-    assert "Churn cues" in bars["y"] and "NPS" in bars["y"]
+    labels = charts["contributions-chart"]["layout"]["yaxis"]["ticktext"]
+    assert "Churn cues" in labels and "NPS" in labels
     assert all(x < 0 for x in bars["x"])
     for c in stored:
         assert f"<td>{htmllib.escape(c['detail'])}</td>" in html

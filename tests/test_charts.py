@@ -30,7 +30,8 @@ def test_bar_chart_escapes_every_label_and_colours_by_sign():
     plain = charts.figure_dict(figure)
     (bar,) = plain["data"]
     assert bar["type"] == "bar" and bar["orientation"] == "h"
-    assert list(bar["y"]) == [ESCAPED, "cases"]
+    assert list(bar["y"]) == [0, 1]  # a row each, labelled by its tick
+    assert list(plain["layout"]["yaxis"]["ticktext"]) == [ESCAPED, "cases"]
     assert list(bar["x"]) == [12.5, -8.0]
     assert bar["hovertext"][0] == f"{ESCAPED} hover" and bar["hovertext"][1] == "cases"
     assert list(bar["marker"]["color"]) == [charts.GOOD, charts.BAD]
@@ -100,6 +101,15 @@ def test_a_single_line_without_thresholds_has_no_legend_and_no_lines():
     assert not plain["layout"].get("shapes") and not plain["layout"].get("annotations")
 
 
+def test_bars_with_the_same_label_stay_apart():
+    """Two customers who wrote the same words are two bars, not one category stacking both."""
+    figure = charts.bar_chart([charts.Bar("Too slow", -0.9), charts.Bar("Too slow", -0.4)])
+    (bar,) = figure["data"]
+    assert len(set(bar["y"])) == 2 and list(bar["x"]) == [-0.9, -0.4]
+    assert figure["layout"]["yaxis"]["ticktext"] == ["Too slow", "Too slow"]
+    assert figure["layout"]["yaxis"]["tickvals"] == list(bar["y"])
+
+
 def test_figure_json_is_safe_inside_a_script_element_and_parses_back():
     figure = charts.bar_chart(
         [charts.Bar("</script><script>alert(1)</script>", 1)], title="it's <!-- & \u2028"
@@ -107,7 +117,9 @@ def test_figure_json_is_safe_inside_a_script_element_and_parses_back():
     text = str(charts.figure_json(figure))
     assert not re.search("[<>&'\u2028]", text)
     parsed = json.loads(text)
-    assert parsed["data"][0]["y"] == ["&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"]
+    assert parsed["layout"]["yaxis"]["ticktext"] == [
+        "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"
+    ]
     assert parsed["layout"]["title"]["text"] == "it&#x27;s &lt;!-- &amp; \u2028"
     assert set(parsed) == {"data", "layout", "config"}
     assert "template" not in parsed["layout"]  # not plotly.py's whole default theme

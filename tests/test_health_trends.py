@@ -195,6 +195,27 @@ def test_the_band_rollup_equals_a_fresh_count_after_changes(app):
     assert _stored_bands() == incremental
 
 
+def test_the_movers_of_a_history_younger_than_the_period(app):
+    """A year's view of an install whose weekly health began a month ago: the moves since
+    its first snapshot, not nothing for want of one at the year's start."""
+    today = periods.today(tz())
+    period = periods.Period(today - dt.timedelta(days=364), today)
+    ends = [end for end in week_ends(period.first, today, tz()) if end <= rollups.utcnow()]
+    young = Account(name="Young A/S", segment="b2b", annual_value=Decimal(1))
+    db.session.add(young)
+    db.session.flush()
+    for at, score in zip(ends[-4:], (80, 70, 60, 45), strict=True):
+        band = health.band_for(score, health.DEFAULT_RULES)
+        db.session.add(
+            HealthSnapshot(account_id=young.id, at=at, score=score, band=band, contributions="[]")
+        )
+    db.session.commit()
+    for filters in (queries.Filters(), queries.Filters(segment="b2b")):
+        fell, rose = health_trends.movers(period, filters, tz())
+        assert [(m.account_id, m.before, m.after) for m in fell] == [(young.id, 80, 45)]
+        assert rose == []
+
+
 def test_the_movers_equal_a_fresh_pass_over_random_scores(app):
     """The biggest falls and rises (on PostgreSQL taken by the database) in the order of a
     plain pass over every account's two scores: the move, then the account; ties included,

@@ -224,12 +224,20 @@ def movers(
     period: periods.Period, filters: queries.Filters, tz: dt.tzinfo, *, limit: int = MOVERS
 ) -> tuple[list[Mover], list[Mover]]:
     """The accounts whose health score fell most and rose most from the first week's end of
-    ``period`` to its last, each list biggest move first (no account without a move)."""
+    ``period`` with snapshots to its last, each list biggest move first (no account without
+    a move). A history that began within the period (a young install) still has moves."""
     now = utcnow()
     ends = [end for end in week_ends(period.first, period.last, tz) if end <= now]
     if len(ends) < 2:
         return [], []
-    first, last = ends[0], ends[-1]
+    snapshot_at = HealthSnapshot.at
+    first, last = db.session.execute(
+        sa.select(sa.func.min(snapshot_at), sa.func.max(snapshot_at)).where(
+            snapshot_at >= ends[0], snapshot_at <= ends[-1]
+        )
+    ).one()
+    if first is None or first == last:
+        return [], []
     filtered = _where(filters)
     # A filter leaves few accounts: their scores read as rows cost less than the statement
     if db.session.get_bind().dialect.name == "postgresql" and not filtered:

@@ -202,18 +202,28 @@ def test_the_movers_of_a_history_younger_than_the_period(app):
     period = periods.Period(today - dt.timedelta(days=364), today)
     ends = [end for end in week_ends(period.first, today, tz()) if end <= rollups.utcnow()]
     young = Account(name="Young A/S", segment="b2b", annual_value=Decimal(1))
-    db.session.add(young)
+    newer = Account(name="Newer A/S", segment="b2b", annual_value=Decimal(1))
+    brand_new = Account(name="Brand New A/S", segment="b2b", annual_value=Decimal(1))
+    db.session.add_all([young, newer, brand_new])
     db.session.flush()
-    for at, score in zip(ends[-4:], (80, 70, 60, 45), strict=True):
-        band = health.band_for(score, health.DEFAULT_RULES)
-        db.session.add(
-            HealthSnapshot(account_id=young.id, at=at, score=score, band=band, contributions="[]")
-        )
+    histories = {
+        young: list(zip(ends[-4:], (80, 70, 60, 45), strict=True)),
+        newer: list(zip(ends[-2:], (50, 65), strict=True)),  # new since the first week
+        brand_new: [(ends[-1], 90)],  # one score: no move yet
+    }
+    for account, history in histories.items():
+        for at, score in history:
+            band = health.band_for(score, health.DEFAULT_RULES)
+            db.session.add(
+                HealthSnapshot(
+                    account_id=account.id, at=at, score=score, band=band, contributions="[]"
+                )
+            )
     db.session.commit()
     for filters in (queries.Filters(), queries.Filters(segment="b2b")):
         fell, rose = health_trends.movers(period, filters, tz())
         assert [(m.account_id, m.before, m.after) for m in fell] == [(young.id, 80, 45)]
-        assert rose == []
+        assert [(m.account_id, m.before, m.after) for m in rose] == [(newer.id, 50, 65)]
 
 
 def test_the_movers_equal_a_fresh_pass_over_random_scores(app):
@@ -232,10 +242,12 @@ def test_the_movers_equal_a_fresh_pass_over_random_scores(app):
     db.session.add_all(accounts)
     db.session.flush()
     scores: dict[int, tuple[int, int | None]] = {}
+    middle = ends[len(ends) // 2]
     for account in accounts:
         before, after = rng.choice([40, 50, 60]), rng.choice([30, 50, 70, None])
         scores[account.id] = (before, after)
-        for at, score in ((first, before), (last, after)):
+        since = rng.choice([first, middle])  # some new in the period: from their own first
+        for at, score in ((since, before), (last, after)):
             if score is not None:
                 band = health.band_for(score, health.DEFAULT_RULES)
                 db.session.add(

@@ -223,9 +223,10 @@ def _figure(data: list[dict[str, t.Any]], unit: str, **layout: t.Any) -> dict[st
 def movers(
     period: periods.Period, filters: queries.Filters, tz: dt.tzinfo, *, limit: int = MOVERS
 ) -> tuple[list[Mover], list[Mover]]:
-    """The accounts whose health score fell most and rose most from the first week's end of
-    ``period`` with snapshots to its last, each list biggest move first (no account without
-    a move). A history that began within the period (a young install) still has moves."""
+    """The accounts whose health score fell most and rose most over ``period``: from each
+    account's first weekly snapshot in it (an account new in the period, or a young install,
+    from its first week) to the period's last week with snapshots; each list biggest move
+    first, and no account without a move or with no snapshot that last week."""
     now = utcnow()
     ends = [end for end in week_ends(period.first, period.last, tz) if end <= now]
     if len(ends) < 2:
@@ -241,7 +242,12 @@ def movers(
     filtered = _where(filters)
     # A filter leaves few accounts: their scores read as rows cost less than the statement
     if db.session.get_bind().dialect.name == "postgresql" and not filtered:
-        return _movers_by_postgresql(first, last, limit)
+        falling, rising = _movers_by_postgresql(first, last, limit)
+        since = _newer_movers(first, last)  # none once every account has a year's history
+        return (
+            sorted([*falling, *(m for m in since if m.change < 0)], key=_fall)[:limit],
+            sorted([*rising, *(m for m in since if m.change > 0)], key=_rise)[:limit],
+        )
 
     def scores(at: dt.datetime, *columns: t.Any) -> t.Any:
         """Every account's score (and ``columns``) at ``at``, from the (at, account_id,
@@ -257,9 +263,12 @@ def movers(
 
     # Two index scans and a pass here cost a third of sorting the joined weeks twice in SQL.
     before: dict[int, int] = {account_id: score for account_id, score in scores(first)}
+    now_scored = list(scores(last, HealthSnapshot.band))
+    newer = [account_id for account_id, _, _ in now_scored if account_id not in before]
+    before.update(_first_scores(newer, first, last))
     falls: list[tuple[int, int, int, int, str]] = []
     rises: list[tuple[int, int, int, int, str]] = []
-    for account_id, score, band in scores(last, HealthSnapshot.band):
+    for account_id, score, band in now_scored:
         earlier = before.get(account_id)
         if earlier is None or score == earlier:
             continue
@@ -274,6 +283,63 @@ def movers(
         [Mover(m[1], names[m[1]], m[2], m[3], m[4]) for m in fell],
         [Mover(m[1], names[m[1]], m[2], m[3], m[4]) for m in rose],
     )
+
+
+def _fall(m: Mover) -> tuple[int, int]:
+    return (m.change, m.account_id)
+
+
+def _rise(m: Mover) -> tuple[int, int]:
+    return (-m.change, m.account_id)
+
+
+def _newer_movers(first: dt.datetime, last: dt.datetime) -> list[Mover]:
+    """The accounts scored at ``last`` but not at ``first``, moved since their own first
+    snapshot (the PostgreSQL statement joins the two weeks, so it leaves them out)."""
+    at_first = sa.orm.aliased(HealthSnapshot)
+    query = sa.select(
+        HealthSnapshot.account_id, HealthSnapshot.score, HealthSnapshot.band, Account.name
+    ).join(Account, Account.id == HealthSnapshot.account_id)
+    now_scored = (
+        db.session.connection()
+        .execute(
+            query.where(
+                HealthSnapshot.at == last,
+                ~sa.exists().where(
+                    at_first.account_id == HealthSnapshot.account_id, at_first.at == first
+                ),
+            )
+        )
+        .all()
+    )
+    before = _first_scores([row[0] for row in now_scored], first, last)
+    return [
+        Mover(account_id, name, before[account_id], score, band)
+        for account_id, score, band, name in now_scored
+        if account_id in before and before[account_id] != score
+    ]
+
+
+def _first_scores(account_ids: list[int], first: dt.datetime, last: dt.datetime) -> dict[int, int]:
+    """Each account's score at its own first snapshot after ``first`` and before ``last``."""
+    found: dict[int, int] = {}
+    for start in range(0, len(account_ids), queries.PARTITION):
+        at = (
+            sa.select(HealthSnapshot.account_id, sa.func.min(HealthSnapshot.at).label("at"))
+            .where(
+                HealthSnapshot.account_id.in_(account_ids[start : start + queries.PARTITION]),
+                HealthSnapshot.at > first,
+                HealthSnapshot.at < last,
+            )
+            .group_by(HealthSnapshot.account_id)
+            .subquery()
+        )
+        query = sa.select(HealthSnapshot.account_id, HealthSnapshot.score).join(
+            at,
+            sa.and_(at.c.account_id == HealthSnapshot.account_id, at.c.at == HealthSnapshot.at),
+        )
+        found.update({account: score for account, score in db.session.execute(query)})
+    return found
 
 
 def _movers_by_postgresql(
@@ -313,8 +379,8 @@ def _movers_by_postgresql(
     for row in db.session.connection().execute(named):
         mover = Mover(row.account_id, row.name, row.before, row.after, row.band)
         (fell_rows if row.fell else rose_rows).append(mover)
-    fell_rows.sort(key=lambda m: (m.after - m.before, m.account_id))
-    rose_rows.sort(key=lambda m: (m.before - m.after, m.account_id))
+    fell_rows.sort(key=_fall)
+    rose_rows.sort(key=_rise)
     return fell_rows, rose_rows
 
 

@@ -277,20 +277,26 @@ NAMED: dict[str, tuple[str, str]] = {
 @dataclass(frozen=True)
 class Reading:
     """One value of a named metric: the value, its 95% margin of error (half the interval,
-    in the value's unit), how many answers it rests on and whether that is too few."""
+    in the value's unit), how many answers it rests on and whether that is too few; and the
+    interval's ends where they are not value ± margin (a share's Wilson interval, which
+    never leaves 0..100 %; an NPS's, cut at ±100), so that a chart draws the real one."""
 
     value: float | None
     moe: float | None
     n: int
     low_confidence: bool
+    low: float | None = None
+    high: float | None = None
 
 
 def share_reading(share: Share) -> Reading:
     """A share as a reading in percent, its margin half the Wilson interval."""
     interval = share.interval
     value = None if share.value is None else 100 * share.value
-    moe = None if interval is None else 100 * (interval[1] - interval[0]) / 2
-    return Reading(value, moe, share.n, share.low_confidence)
+    if interval is None:
+        return Reading(value, None, share.n, share.low_confidence)
+    low, high = 100 * interval[0], 100 * interval[1]
+    return Reading(value, (high - low) / 2, share.n, share.low_confidence, low, high)
 
 
 def mean_reading(mean: Mean) -> Reading:
@@ -308,7 +314,10 @@ def read(metric: str, counts: t.Mapping[str, float], *, min_n: int = MIN_N) -> R
 
     if metric == "nps":
         score = NPS(c("promoters"), c("passives"), c("detractors"), min_n)
-        return Reading(score.score, score.margin, score.n, score.low_confidence)
+        if score.score is None or score.margin is None:
+            return Reading(score.score, score.margin, score.n, score.low_confidence)
+        low, high = max(-100.0, score.score - score.margin), min(100.0, score.score + score.margin)
+        return Reading(score.score, score.margin, score.n, score.low_confidence, low, high)
     if metric == "csat":
         return share_reading(Share(c("csat_satisfied"), c("csat_n"), min_n))
     if metric == "ces":

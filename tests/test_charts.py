@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from loyalty import metrics
 from loyalty.dashboard import charts
 
 EVIL = "<b>Evil</b> A/S & <a href='x'>co</a>"
@@ -156,3 +157,17 @@ def test_chart_scripts_names_local_urls_only(app):
 def test_bar_values_keep_their_sign_in_the_text(value):
     plain = charts.figure_dict(charts.bar_chart([charts.Bar("x", value)]))
     assert plain["data"][0]["text"][0] == f"{value:+g}"
+
+
+def test_a_trend_band_is_the_readings_interval():
+    """The band is drawn between the reading's interval ends when it has them (a share at
+    100 % stops at 100), else value ± margin."""
+    capped = charts.TrendPoint.of(
+        dt.date(2026, 1, 1), metrics.read("csat", {"csat_n": 5, "csat_satisfied": 5})
+    )
+    plain = charts.TrendPoint(dt.date(2026, 2, 1), 50.0, 10.0, 40, False)
+    figure = charts.trend_chart([("CSAT", [capped, plain])])
+    band = figure["data"][0]
+    assert band["fill"] == "toself"
+    assert max(band["y"]) == pytest.approx(100.0)
+    assert list(band["y"]) == pytest.approx([capped.high, 60.0, 40.0, capped.low])

@@ -238,3 +238,17 @@ def test_compare_says_whether_a_change_is_beyond_the_noise(before, after, beyond
     b = metrics.Reading(after[0], after[1], after[2], after[2] < 30)
     result = metrics.compare(a, b)
     assert result.beyond_noise is beyond and words in result.words
+
+
+def test_a_readings_interval_stays_on_its_scale():
+    """A share's band is its Wilson interval (never past 0..100 %), an NPS's is cut at ±100:
+    a chart of five satisfied answers out of five must not reach 120 %."""
+    all_satisfied = metrics.read("csat", {"csat_n": 5, "csat_satisfied": 5})
+    low, high = metrics.Share(5, 5).interval
+    assert (all_satisfied.low, all_satisfied.high) == pytest.approx((100 * low, 100 * high))
+    assert all_satisfied.high == pytest.approx(100.0) and all_satisfied.low > 40
+    assert all_satisfied.moe == pytest.approx((all_satisfied.high - all_satisfied.low) / 2)
+    promoters = metrics.read("nps", {"promoters": 4, "passives": 0, "detractors": 1})
+    assert promoters.value + promoters.moe > 100 and promoters.high == 100.0
+    assert promoters.low == pytest.approx(promoters.value - promoters.moe)
+    assert metrics.read("csat", {}).low is None

@@ -32,6 +32,8 @@ from markupsafe import Markup
 from plotly.offline import get_plotlyjs_version  # type: ignore[import-untyped]
 from plotly.utils import PlotlyJSONEncoder  # type: ignore[import-untyped]
 
+from .. import metrics
+
 if t.TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -257,6 +259,23 @@ class TrendPoint:
     low_confidence: bool
     name: str = ""
     link: str = ""
+    #: the interval's ends, where they are not value ± moe (``metrics.Reading``)
+    low: float | None = None
+    high: float | None = None
+
+    @classmethod
+    def of(
+        cls, at: dt.date, reading: metrics.Reading, name: str = "", link: str = ""
+    ) -> TrendPoint:
+        """The point of a metric's reading."""
+        r = reading
+        return cls(at, r.value, r.moe, r.n, r.low_confidence, name, link, r.low, r.high)
+
+    def band(self) -> tuple[float, float]:
+        """The band's (lower, upper) ends: the interval, or value ± moe."""
+        value, moe = t.cast(float, self.value), t.cast(float, self.moe)
+        low = value - moe if self.low is None else self.low
+        return low, value + moe if self.high is None else self.high
 
 
 def trend_chart(
@@ -281,8 +300,8 @@ def trend_chart(
         known = [p for p in points if p.value is not None]
         edged = [p for p in known if p.moe is not None]
         if band and len(lines) == 1 and edged:
-            upper = [t.cast(float, p.value) + t.cast(float, p.moe) for p in edged]
-            lower = [t.cast(float, p.value) - t.cast(float, p.moe) for p in reversed(edged)]
+            upper = [p.band()[1] for p in edged]
+            lower = [p.band()[0] for p in reversed(edged)]
             data.append(
                 {
                     "type": "scatter",

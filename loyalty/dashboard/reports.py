@@ -65,8 +65,7 @@ def build(report: ReportSpec, period: periods.Period, language: str = "en") -> l
 
 
 def _chart_point(point: queries.Point) -> charts.TrendPoint:
-    r = point.reading
-    return charts.TrendPoint(point.start, r.value, r.moe, r.n, r.low_confidence, point.name)
+    return charts.TrendPoint.of(point.start, point.reading, point.name)
 
 
 def render_html(

@@ -290,11 +290,7 @@ def _figures(hours: list[float], in_sla: int, judged: int) -> metrics.DurationFi
 def _chart_points(
     buckets: t.Sequence[Bucket], reading: t.Callable[[Bucket], metrics.Reading]
 ) -> list[charts.TrendPoint]:
-    return [
-        charts.TrendPoint(b.start, r.value, r.moe, r.n, r.low_confidence, b.name)
-        for b in buckets
-        for r in [reading(b)]
-    ]
+    return [charts.TrendPoint.of(b.start, reading(b), b.name) for b in buckets]
 
 
 def hours_chart(buckets: t.Sequence[Bucket], *, min_n: int) -> dict[str, t.Any]:

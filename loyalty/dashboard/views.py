@@ -181,18 +181,7 @@ def _chart_points(
     points: list[queries.Point], grain: str, period: periods.Period, filters: queries.Filters
 ) -> list[charts.TrendPoint]:
     link = _linker(grain, period, filters)
-    return [
-        charts.TrendPoint(
-            p.start,
-            p.reading.value,
-            p.reading.moe,
-            p.reading.n,
-            p.reading.low_confidence,
-            p.name,
-            link(p),
-        )
-        for p in points
-    ]
+    return [charts.TrendPoint.of(p.start, p.reading, p.name, link(p)) for p in points]
 
 
 def _bands() -> dict[str, int]:

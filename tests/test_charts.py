@@ -46,6 +46,16 @@ def test_bar_chart_escapes_every_label_and_colours_by_sign():
     assert plain["config"]["displayModeBar"] is False
 
 
+def test_a_side_with_no_bar_takes_no_room():
+    """All comments are negative: the axis is the negative side and a sliver past zero."""
+    low, high = charts.bar_chart([charts.Bar("a", -0.9), charts.Bar("b", -0.2)])["layout"]["xaxis"][
+        "range"
+    ]
+    assert low < -0.9 and 0 < high <= -low / 10
+    low, high = charts.bar_chart([charts.Bar("a", 7)])["layout"]["xaxis"]["range"]
+    assert high > 7 and -high / 10 <= low < 0
+
+
 def test_an_unsigned_bar_chart_is_one_colour_from_zero():
     plain = charts.figure_dict(charts.bar_chart([charts.Bar("a", 3)], signed=False))
     assert list(plain["data"][0]["marker"]["color"]) == [charts.ACCENT]

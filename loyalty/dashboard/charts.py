@@ -60,6 +60,13 @@ def label(text: object) -> str:
 
 # --- bar charts ----------------------------------------------------------------------------
 
+#: a bar's label on a narrow screen (static/charts.js swaps these in below 480 px)
+NARROW_LABEL = 16
+
+
+def _shortened(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
 
 @dataclass(frozen=True)
 class Bar:
@@ -70,6 +77,14 @@ class Bar:
     hover: str = ""
     #: where clicking the bar leads (a path on this site), if anywhere
     link: str = ""
+
+
+def _signed_range(values: list[float], reach: float) -> list[float]:
+    """The value axis: as far as ``reach`` on each side that has a bar, a sliver of the
+    other (zero stays in sight), and the whole of both with no bar at all."""
+    left = any(v < 0 for v in values) or not any(v > 0 for v in values)
+    right = any(v > 0 for v in values) or not any(v < 0 for v in values)
+    return [-reach if left else -reach / 20, reach if right else reach / 20]
 
 
 def bar_chart(
@@ -86,8 +101,9 @@ def bar_chart(
     with the same label, such as two customers who wrote the same words, stay two bars
     rather than one category that stacks both.
 
-    ``signed`` colours positive bars good and negative ones bad (and keeps zero in the
-    middle); otherwise every bar is the accent colour. A plain figure dict (as
+    ``signed`` colours positive bars good and negative ones bad (zero in the middle when
+    there are both, and a side with no bar takes no room: a phone has none to spare);
+    otherwise every bar is the accent colour. A plain figure dict (as
     :func:`trend_chart`): plotly's validation of a ``go.Figure`` costs tens of milliseconds.
     """
     values = [float(b.value) for b in bars]
@@ -113,7 +129,7 @@ def bar_chart(
         bargap=0.3,
         xaxis={
             "title": {"text": label(axis_title)},
-            "range": [-reach, reach] if signed else [0, reach],
+            "range": _signed_range(values, reach) if signed else [0, reach],
             "zeroline": True,
             "zerolinecolor": MUTED,
             "zerolinewidth": 1,
@@ -129,6 +145,8 @@ def bar_chart(
             "fixedrange": True,
         },
     )
+    # Plotly keeps ``meta`` as it is: where charts.js finds the labels for a phone.
+    layout["meta"] = {"narrow_ticktext": [label(_shortened(b.label, NARROW_LABEL)) for b in bars]}
     return {"data": [bar], "layout": layout}
 
 

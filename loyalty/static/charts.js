@@ -5,6 +5,20 @@
 // open; once a chart is drawn its table folds away under "The numbers".
 (function () {
   "use strict";
+  // On a phone a bar chart's long labels would leave its bars no room: shorter labels
+  // (made by the server, escaped like the rest), and each value inside its bar where it
+  // fits (level, never turned on its side), else past its end.
+  function narrow(target, figure) {
+    var meta = figure.layout && figure.layout.meta;
+    if (!meta || !meta.narrow_ticktext || target.clientWidth >= 480) return;
+    figure.layout.yaxis.ticktext = meta.narrow_ticktext;
+    figure.data.forEach(function (trace) {
+      if (trace.type === "bar") {
+        trace.textposition = "auto";
+        trace.textangle = 0;
+      }
+    });
+  }
   function draw() {
     if (!window.Plotly) return;
     var tags = document.querySelectorAll('script[type="application/json"][data-chart]');
@@ -17,6 +31,7 @@
       } catch (e) {
         return;
       }
+      narrow(target, figure);
       window.Plotly.newPlot(target, figure.data, figure.layout, figure.config || {}).then(
         function () {
           target.classList.add("chart-drawn");

@@ -123,3 +123,31 @@ def test_an_executive_reads_the_trends(
 
     assert errors == []
     assert elsewhere == []
+
+
+def test_the_comments_chart_fits_a_phone(
+    app: t.Any,
+    live_server: LiveServer,
+    new_context: t.Callable[..., BrowserContext],
+    stored_answer: t.Any,
+) -> None:
+    """At 390 px a bar's label is its short form (still text, markup and all) and its
+    value sits inside it where it fits, so the bars keep their room; nothing runs off."""
+    staff("ceo@example.com", role="executive")
+    stored_answer("Phone A/S", days_ago=2, nps=1, improve=COMMENT)
+    page = new_context().new_page()  # the phone of conftest.PHONE
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto("/login")
+    page.get_by_label("Email").fill("ceo@example.com")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url("/dashboard")  # type: ignore[arg-type]
+    tick = page.locator("#chart-comments .ytick text").first
+    expect(tick).to_have_text("<b>Terrible</b>…")
+    expect(page.locator("#chart-comments .ytick b")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    area = page.locator("#chart-comments").bounding_box()
+    bar = page.locator("#chart-comments .bars path").first.bounding_box()
+    assert area is not None and bar is not None and bar["width"] > area["width"] / 4
+    assert errors == []

@@ -202,7 +202,8 @@ def test_queue_funnel_and_case_fit_a_phone(
     app: Flask, invite: t.Callable[..., t.Any], new_context: t.Callable[..., BrowserContext]
 ) -> None:
     """A support lead opens an urgent case from a phone (390×844): no page scrolls sideways;
-    wide tables scroll inside their own box, long words wrap (issue 13)."""
+    wide tables scroll inside their own box, the queue's cases are cards, long words wrap
+    (issue 13)."""
     create_user("lead@example.com", "support", "correct horse battery")
     db.session.commit()
     _, token = invite(language="en", name="Ann " + LONG_WORD, account="Acme " + LONG_WORD)
@@ -225,6 +226,11 @@ def test_queue_funnel_and_case_fit_a_phone(
     box = page.get_by_role("region", name="Cases")
     expect(box).to_have_attribute("tabindex", "0")
     assert box.evaluate("e => getComputedStyle(e).overflowX") == "auto"
+    # On a phone each case is a card of lines, the full width, with nothing to scroll.
+    assert box.evaluate("e => e.scrollWidth <= e.clientWidth")
+    assignee = page.locator("table.queue tbody tr").first.locator('td[data-label="Assignee"]')
+    width = assignee.evaluate("e => e.getBoundingClientRect().width")
+    assert width > 300, width
 
     page.locator("table.queue tbody tr a").first.click()
     expect(page.get_by_role("heading", level=1)).to_be_visible()

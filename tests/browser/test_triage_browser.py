@@ -218,9 +218,12 @@ def test_queue_funnel_and_case_fit_a_phone(
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you for your answer")
 
     sign_in(page, "lead@example.com")
-    for path in ("/triage", "/funnel", "/dashboard", "/responsiveness"):
+    for path in ("/triage", "/funnel", "/dashboard", "/responsiveness", "/responses", "/accounts"):
         page.goto(path)
         assert page_overflow(page) <= 0, path
+    page.locator("a[href^='/accounts/']").first.click()  # the account's page
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Acme")
+    assert page_overflow(page) <= 0
     # Wide tables keep their columns and scroll inside a labelled, focusable box.
     page.goto("/triage")
     box = page.get_by_role("region", name="Cases")

@@ -288,6 +288,14 @@ class Reading:
     low: float | None = None
     high: float | None = None
 
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """The interval's ends: as computed, or value ± margin; None without a margin."""
+        if self.value is None or self.moe is None:
+            return None
+        low = self.value - self.moe if self.low is None else self.low
+        return low, self.value + self.moe if self.high is None else self.high
+
 
 def share_reading(share: Share) -> Reading:
     """A share as a reading in percent, its margin half the Wilson interval."""

@@ -161,6 +161,9 @@ def test_the_api_equals_a_calculation_from_the_export(
         assert point["n"] == n
         assert point["value"] == pytest.approx(expected, abs=0.01)
         assert point["moe"] == pytest.approx(moe, abs=0.01)
+        # the interval's ends: the margin either side, cut at the scale's ends
+        assert point["low"] == pytest.approx(max(-100, expected - moe), abs=0.02)
+        assert point["high"] == pytest.approx(min(100, expected + moe), abs=0.02)
         assert point["low_confidence"] is (n < 30)
     assert all(served[m]["n"] == 0 for m in served if m not in by_month)
 

@@ -358,6 +358,15 @@ OPENAPI: dict[str, t.Any] = {
                                 "n": {"type": "integer", "minimum": 0},
                                 "value": {"type": ["number", "null"]},
                                 "moe": {"type": ["number", "null"]},
+                                "low": {
+                                    "type": ["number", "null"],
+                                    "description": "the 95% interval's lower end (a share's "
+                                    "Wilson interval, an NPS's cut at -100)",
+                                },
+                                "high": {
+                                    "type": ["number", "null"],
+                                    "description": "the 95% interval's upper end",
+                                },
                                 "low_confidence": {"type": "boolean"},
                             },
                         },

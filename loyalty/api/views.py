@@ -287,6 +287,8 @@ def get_metric(metric: str):
                 "n": p.reading.n,
                 "value": None if p.reading.value is None else round(p.reading.value, 2),
                 "moe": None if p.reading.moe is None else round(p.reading.moe, 2),
+                "low": None if (b := p.reading.bounds) is None else round(b[0], 2),
+                "high": None if b is None else round(b[1], 2),
                 "low_confidence": p.reading.low_confidence,
             }
             for p in points

@@ -287,7 +287,8 @@ class TrendPoint:
     ) -> TrendPoint:
         """The point of a metric's reading."""
         r = reading
-        return cls(at, r.value, r.moe, r.n, r.low_confidence, name, link, r.low, r.high)
+        low, high = r.bounds or (None, None)
+        return cls(at, r.value, r.moe, r.n, r.low_confidence, name, link, low, high)
 
     def band(self) -> tuple[float, float]:
         """The band's (lower, upper) ends: the interval, or value ± moe."""

@@ -28,7 +28,7 @@ CHARTS = 11
 
 def _health_fell(account: t.Any) -> None:
     """Weekly health snapshots over the dashboard's default year, falling: the account moved
-    most (from the end of the period's first week to its last)."""
+    most (from its first weekly snapshot in the period to the last)."""
     from loyalty.accounts.rollup import week_ends
     from loyalty.dashboard.rollups import tz
     from loyalty.db import db

@@ -107,6 +107,10 @@ def test_render_csv_gives_the_numbers(runner, stored_answer, tmp_path: Path):
     nps = [r for r in rows if r["metric"] == "nps"]
     assert sum(int(r["n"]) for r in nps) == 3
     assert {r["low_confidence"] for r in nps} == {"true"}
+    answered = [r for r in nps if r["n"] != "0"]
+    assert answered and all(
+        -100 <= float(r["low"]) <= float(r["value"]) <= float(r["high"]) <= 100 for r in answered
+    )
 
 
 def test_render_refuses_an_unknown_report_and_bad_dates(runner, tmp_path: Path):

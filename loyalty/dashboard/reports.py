@@ -21,7 +21,7 @@ from ..specs import Panel, ReportSpec
 from . import charts, queries, rollups
 
 CSV_HEADER = ["panel", "metric", "grain", "split", "series", "period", "start", "n", "value"]
-CSV_HEADER += ["moe", "low_confidence"]
+CSV_HEADER += ["moe", "low", "high", "low_confidence"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,7 @@ def write_csv(report: ReportSpec, period: periods.Period, out: t.TextIO) -> None
         for name, points in shown.series.items():
             for p in points:
                 r = p.reading
+                ends = ["", ""] if r.bounds is None else [round(end, 2) for end in r.bounds]
                 writer.writerow(
                     [
                         spreadsheet_safe(shown.title),
@@ -129,6 +130,7 @@ def write_csv(report: ReportSpec, period: periods.Period, out: t.TextIO) -> None
                         r.n,
                         "" if r.value is None else round(r.value, 2),
                         "" if r.moe is None else round(r.moe, 2),
+                        *ends,
                         "true" if r.low_confidence else "false",
                     ]
                 )

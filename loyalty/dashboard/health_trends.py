@@ -231,13 +231,14 @@ def movers(
     ends = [end for end in week_ends(period.first, period.last, tz) if end <= now]
     if len(ends) < 2:
         return [], []
-    snapshot_at = HealthSnapshot.at
-    first, last = db.session.execute(
-        sa.select(sa.func.min(snapshot_at), sa.func.max(snapshot_at)).where(
-            snapshot_at >= ends[0], snapshot_at <= ends[-1]
-        )
-    ).one()
-    if first is None or first == last:
+    # The period's first and last weeks with snapshots: two seeks of the time index (one
+    # min() and max() together would have SQLite read the year's every snapshot, 70 ms).
+    weeks = sa.select(HealthSnapshot.at).where(
+        HealthSnapshot.at >= ends[0], HealthSnapshot.at <= ends[-1]
+    )
+    first = db.session.scalar(weeks.order_by(HealthSnapshot.at).limit(1))
+    last = db.session.scalar(weeks.order_by(HealthSnapshot.at.desc()).limit(1))
+    if first is None or last is None or first == last:
         return [], []
     filtered = _where(filters)
     # A filter leaves few accounts: their scores read as rows cost less than the statement
@@ -263,17 +264,23 @@ def movers(
 
     # Two index scans and a pass here cost a third of sorting the joined weeks twice in SQL.
     before: dict[int, int] = {account_id: score for account_id, score in scores(first)}
-    now_scored = list(scores(last, HealthSnapshot.band))
-    newer = [account_id for account_id, _, _ in now_scored if account_id not in before]
-    before.update(_first_scores(newer, first, last))
     falls: list[tuple[int, int, int, int, str]] = []
     rises: list[tuple[int, int, int, int, str]] = []
-    for account_id, score, band in now_scored:
-        earlier = before.get(account_id)
-        if earlier is None or score == earlier:
-            continue
-        move = (score - earlier, account_id, earlier, score, band)
-        (falls if score < earlier else rises).append(move)
+    newer: list[tuple[int, int, str]] = []  # no score that first week: from their own first
+
+    def moved(account_id: int, earlier: int | None, score: int, band: str) -> None:
+        if earlier is not None and score != earlier:
+            move = (score - earlier, account_id, earlier, score, band)
+            (falls if score < earlier else rises).append(move)
+
+    for account_id, score, band in scores(last, HealthSnapshot.band):
+        if account_id in before:
+            moved(account_id, before[account_id], score, band)
+        else:
+            newer.append((account_id, score, band))
+    firsts = _first_scores([account_id for account_id, _, _ in newer], first, last)
+    for account_id, score, band in newer:
+        moved(account_id, firsts.get(account_id), score, band)
     fell = heapq.nsmallest(limit, falls)
     rose = heapq.nsmallest(limit, rises, key=lambda m: (-m[0], m[1]))
     ids = [m[1] for m in (*fell, *rose)]

@@ -291,10 +291,12 @@ class TrendPoint:
         return cls(at, r.value, r.moe, r.n, r.low_confidence, name, link, low, high)
 
     def band(self) -> tuple[float, float]:
-        """The band's (lower, upper) ends: the interval, or value ± moe."""
-        value, moe = t.cast(float, self.value), t.cast(float, self.moe)
-        low = value - moe if self.low is None else self.low
-        return low, value + moe if self.high is None else self.high
+        """The band's (lower, upper) ends, as the reading defines them (the interval, or
+        value ± moe); for a point with a value and a margin."""
+        reading = metrics.Reading(
+            self.value, self.moe, self.n, self.low_confidence, self.low, self.high
+        )
+        return t.cast(tuple[float, float], reading.bounds)
 
 
 def trend_chart(
